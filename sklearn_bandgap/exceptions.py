@@ -1,0 +1,73 @@
+"""Exceptions raised by sklearn_bandgap."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["InvalidStructureError", "StructureProblem"]
+
+
+@dataclass(frozen=True)
+class StructureProblem:
+    """One input that cannot be used, and why.
+
+    Attributes
+    ----------
+    index : int or None
+        Position of the item in the input sequence (None for a single item).
+    formula : str or None
+        Reduced formula of the item when it could be read.
+    reason : str
+        What is wrong with it.
+    """
+
+    index: int | None
+    formula: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = "structure" if self.index is None else f"structure {self.index}"
+        if self.formula:
+            where += f" ({self.formula})"
+        return f"{where}: {self.reason}"
+
+
+class InvalidStructureError(ValueError):
+    """Raised when one or more input structures cannot be featurized.
+
+    Every offending item is listed (not only the first), so that one pass over
+    the data finds them all.
+
+    Parameters
+    ----------
+    problems : sequence of StructureProblem
+        The offending items.
+
+    Attributes
+    ----------
+    problems : list of StructureProblem
+        The offending items, in input order.
+    indices : list of int
+        Their positions in the input (items given alone have none).
+    """
+
+    _MAX_LISTED = 20
+
+    def __init__(self, problems: Sequence[StructureProblem]) -> None:
+        self.problems = list(problems)
+        self.indices = [p.index for p in self.problems if p.index is not None]
+        lines = [str(p) for p in self.problems[: self._MAX_LISTED]]
+        hidden = len(self.problems) - len(lines)
+        if hidden > 0:
+            lines.append(f"... and {hidden} more (see the .problems attribute)")
+        head = (
+            "1 invalid structure"
+            if len(self.problems) == 1
+            else f"{len(self.problems)} invalid structures"
+        )
+        super().__init__(f"{head}:\n  " + "\n  ".join(lines))
+
+    def __reduce__(self) -> tuple[type, tuple[list[StructureProblem]]]:
+        # Exceptions travel between joblib workers by pickle.
+        return (type(self), (self.problems,))

@@ -1,0 +1,197 @@
+"""The ragged per-structure neighbour lists produced by ``NeighborListFeaturizer``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+
+class NeighborList(NamedTuple):
+    """The neighbour lists of one structure (zero-copy views).
+
+    Attributes
+    ----------
+    atomic_numbers : ndarray of shape (n_atoms, n_neighbors + 1)
+        Per atom: its own atomic number, then its neighbours' nearest first.
+    distances : ndarray of shape (n_atoms, n_neighbors + 1)
+        The matching distances in Å (0 for the atom itself).
+    """
+
+    atomic_numbers: np.ndarray
+    distances: np.ndarray
+
+
+class NeighborLists:
+    """Neighbour lists of many structures, stored flat: memory ∝ total atoms.
+
+    The rows of all structures are stacked in one array per field; ``n_atoms``
+    says how many rows belong to each structure. Nothing is padded: a data set
+    of one 200-atom crystal and 10,000 two-atom crystals takes 20,200 rows.
+    Padding to a batch happens later, per batch, in the model's collate step.
+
+    Parameters
+    ----------
+    atomic_numbers : ndarray of shape (n_total_atoms, n_neighbors + 1)
+        Stored as uint8.
+    distances : ndarray of shape (n_total_atoms, n_neighbors + 1)
+        Stored as float32 (Å).
+    n_atoms : ndarray of shape (n_structures,)
+        Atoms per structure; sums to ``n_total_atoms``.
+
+    Attributes
+    ----------
+    atomic_numbers, distances, n_atoms : ndarray
+        As given (field names are public API).
+    offsets : ndarray of shape (n_structures + 1,)
+        Row where each structure starts; ``offsets[-1] == n_total_atoms``.
+    shape : tuple of int
+        ``(n_structures,)``, so that scikit-learn counts and indexes samples.
+
+    Notes
+    -----
+    Indexing follows numpy along the sample axis: an integer gives one
+    :class:`NeighborList` (views into the flat arrays); a slice, an integer
+    array or a boolean mask gives a new :class:`NeighborLists`. This is what
+    ``sklearn.utils._safe_indexing`` (cross-validation, ``train_test_split``) and
+    skorch's validation split use.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bandgap.featurizers import NeighborLists
+    >>> lists = NeighborLists(
+    ...     atomic_numbers=np.array([[11, 17], [17, 11], [26, 26]]),
+    ...     distances=np.array([[0.0, 2.8], [0.0, 2.8], [0.0, 2.5]]),
+    ...     n_atoms=np.array([2, 1]),
+    ... )
+    >>> len(lists), lists.n_total_atoms
+    (2, 3)
+    >>> lists[1].atomic_numbers
+    array([[26, 26]], dtype=uint8)
+    >>> len(lists[[1, 0, 1]])
+    3
+    """
+
+    def __init__(self, atomic_numbers: Any, distances: Any, n_atoms: Any) -> None:
+        self.atomic_numbers = np.ascontiguousarray(atomic_numbers, dtype=np.uint8)
+        self.distances = np.ascontiguousarray(distances, dtype=np.float32)
+        self.n_atoms = np.ascontiguousarray(n_atoms, dtype=np.int64)
+        if self.atomic_numbers.ndim != 2 or self.atomic_numbers.shape != self.distances.shape:
+            raise ValueError(
+                "atomic_numbers and distances must be 2-D arrays of one shape, got "
+                f"{self.atomic_numbers.shape} and {self.distances.shape}."
+            )
+        if self.n_atoms.ndim != 1 or int(self.n_atoms.sum()) != len(self.atomic_numbers):
+            raise ValueError(
+                f"n_atoms must be 1-D and sum to the {len(self.atomic_numbers)} rows, "
+                f"got a sum of {int(self.n_atoms.sum())}."
+            )
+        self.offsets = np.zeros(len(self.n_atoms) + 1, dtype=np.int64)
+        np.cumsum(self.n_atoms, out=self.offsets[1:])
+
+    @classmethod
+    def from_lists(cls, lists: Sequence[NeighborList], n_neighbors: int) -> NeighborLists:
+        """Stack per-structure lists (e.g. a batch picked by index) into one object.
+
+        Parameters
+        ----------
+        lists : sequence of NeighborList
+            One entry per structure.
+        n_neighbors : int
+            Neighbours per atom, so that an empty sequence has a defined width.
+        """
+        width = n_neighbors + 1
+        if not lists:
+            empty = np.empty((0, width))
+            return cls(empty, empty, np.empty(0, dtype=np.int64))
+        return cls(
+            np.concatenate([item.atomic_numbers for item in lists]),
+            np.concatenate([item.distances for item in lists]),
+            np.array([len(item.atomic_numbers) for item in lists], dtype=np.int64),
+        )
+
+    @property
+    def shape(self) -> tuple[int]:
+        """``(n_structures,)``."""
+        return (len(self.n_atoms),)
+
+    @property
+    def n_neighbors(self) -> int:
+        """Neighbours per atom (the centre atom not counted)."""
+        return int(self.atomic_numbers.shape[1]) - 1
+
+    @property
+    def n_total_atoms(self) -> int:
+        """Number of atoms over all structures."""
+        return len(self.atomic_numbers)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the arrays, in bytes."""
+        return int(
+            self.atomic_numbers.nbytes
+            + self.distances.nbytes
+            + self.n_atoms.nbytes
+            + self.offsets.nbytes
+        )
+
+    def __len__(self) -> int:
+        return len(self.n_atoms)
+
+    def __iter__(self) -> Iterator[NeighborList]:
+        for i in range(len(self)):
+            yield self._one(i)
+
+    def _one(self, i: int) -> NeighborList:
+        start, stop = self.offsets[i], self.offsets[i + 1]
+        return NeighborList(self.atomic_numbers[start:stop], self.distances[start:stop])
+
+    def __getitem__(self, key: Any) -> NeighborList | NeighborLists:
+        if isinstance(key, tuple):  # sklearn's _array_indexing passes (key, Ellipsis)
+            if len(key) == 2 and key[1] is Ellipsis:
+                key = key[0]
+            else:
+                raise IndexError("NeighborLists is indexed along the sample axis only.")
+        if isinstance(key, int | np.integer):
+            i = int(key)
+            if not -len(self) <= i < len(self):
+                raise IndexError(f"index {i} out of range for {len(self)} structures.")
+            return self._one(i % len(self))
+        if isinstance(key, slice):
+            indices = np.arange(len(self))[key]
+        else:
+            key = np.asarray(key)
+            if key.dtype == bool:
+                if key.shape != (len(self),):
+                    raise IndexError(
+                        f"boolean index of shape {key.shape} for {len(self)} structures."
+                    )
+                indices = np.flatnonzero(key)
+            elif key.ndim == 1 and (key.size == 0 or np.issubdtype(key.dtype, np.integer)):
+                indices = key.astype(np.int64)
+            else:
+                raise IndexError(f"cannot index NeighborLists with {key!r:.60}.")
+        return self.take(indices)
+
+    def take(self, indices: Any) -> NeighborLists:
+        """Return the structures at ``indices`` (any order, repeats allowed)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        if indices.size and (indices.min() < -len(self) or indices.max() >= len(self)):
+            raise IndexError(f"indices out of range for {len(self)} structures.")
+        indices = indices % max(len(self), 1)
+        n_atoms = self.n_atoms[indices]
+        # Row numbers of the chosen structures, without a Python loop.
+        row_offsets = np.zeros(len(indices) + 1, dtype=np.int64)
+        np.cumsum(n_atoms, out=row_offsets[1:])
+        rows = np.arange(row_offsets[-1]) - np.repeat(
+            row_offsets[:-1] - self.offsets[indices], n_atoms
+        )
+        return NeighborLists(self.atomic_numbers[rows], self.distances[rows], n_atoms)
+
+    def __repr__(self) -> str:
+        return (
+            f"NeighborLists(n_structures={len(self)}, n_total_atoms={self.n_total_atoms}, "
+            f"n_neighbors={self.n_neighbors})"
+        )

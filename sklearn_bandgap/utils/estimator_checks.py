@@ -1,0 +1,147 @@
+"""Checks for estimators whose input is a sequence of crystal structures.
+
+scikit-learn's common checks feed 2-D arrays and skip estimators that take other
+input, so this module is the second tier (as ``imblearn.utils.estimator_checks``
+is for samplers): fit returns self, no input is mutated, clone and pickle round
+trips agree, ``n_jobs`` does not change results, and the output is invariant to
+translation, rotation, site order and supercell choice.
+
+Outputs are compared per structure through a *signature*: for a transformer
+returning :class:`~sklearn_bandgap.featurizers.NeighborLists`, the sorted set of
+distinct per-atom rows (site order and supercell size drop out); for anything
+else, the output row itself.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from pymatgen.core import Lattice, Structure
+from scipy.spatial.transform import Rotation
+from sklearn.base import clone
+
+from sklearn_bandgap.featurizers._neighbor_lists import NeighborLists
+
+__all__ = [
+    "check_fit_returns_self",
+    "check_input_not_mutated",
+    "check_invariances",
+    "check_n_jobs_invariance",
+    "check_pickle_clone_round_trip",
+    "check_structure_estimator",
+    "rotated",
+    "site_permuted",
+    "translated",
+]
+
+
+def _output(estimator: Any, X: Sequence[Structure]) -> Any:
+    if hasattr(estimator, "predict"):
+        return estimator.predict(X)
+    return estimator.transform(X)
+
+
+def _signatures(output: Any, decimals: int = 4) -> list[np.ndarray]:
+    if isinstance(output, NeighborLists):
+        return [
+            np.unique(np.hstack([item.atomic_numbers, np.round(item.distances, decimals)]), axis=0)
+            for item in output
+        ]
+    return [np.round(np.atleast_1d(np.asarray(row, dtype=float)), decimals) for row in output]
+
+
+def _assert_same(a: Any, b: Any, what: str, decimals: int = 4) -> None:
+    sig_a, sig_b = _signatures(a, decimals), _signatures(b, decimals)
+    assert len(sig_a) == len(sig_b), f"{what}: {len(sig_a)} outputs vs {len(sig_b)}"
+    for i, (x, y) in enumerate(zip(sig_a, sig_b, strict=True)):
+        assert x.shape == y.shape and np.allclose(x, y, atol=10.0**-decimals), (
+            f"{what}: output of structure {i} differs"
+        )
+
+
+def translated(structure: Structure, vector: Sequence[float] = (0.31, -1.7, 2.9)) -> Structure:
+    """A copy with every site moved by a Cartesian ``vector`` (Å), wrapped into the cell."""
+    moved = structure.copy()
+    moved.translate_sites(list(range(len(moved))), vector, frac_coords=False, to_unit_cell=True)
+    return moved
+
+
+def rotated(structure: Structure, seed: int = 0) -> Structure:
+    """A copy rigidly rotated by a random proper rotation (lattice and sites together)."""
+    rotation = Rotation.random(random_state=seed).as_matrix()
+    return Structure(
+        Lattice(structure.lattice.matrix @ rotation.T),
+        structure.species,
+        structure.frac_coords,
+    )
+
+
+def site_permuted(structure: Structure, seed: int = 0) -> Structure:
+    """A copy with the sites in a random order."""
+    order = np.random.default_rng(seed).permutation(len(structure))
+    return Structure.from_sites([structure[int(i)] for i in order])
+
+
+def check_fit_returns_self(estimator: Any, X: Sequence[Structure], y: Any = None) -> None:
+    """``fit`` returns the estimator itself."""
+    est = clone(estimator)
+    assert est.fit(X, y) is est, "fit must return self"
+
+
+def check_input_not_mutated(estimator: Any, X: Sequence[Structure], y: Any = None) -> None:
+    """Neither ``fit`` nor ``predict``/``transform`` changes the input structures or ``y``."""
+    before = [s.as_dict() for s in X]
+    y_before = None if y is None else np.array(y, copy=True)
+    est = clone(estimator).fit(X, y)
+    _output(est, X)
+    assert [s.as_dict() for s in X] == before, "input structures were modified"
+    if y_before is not None:
+        assert np.array_equal(np.asarray(y), y_before), "y was modified"
+
+
+def check_pickle_clone_round_trip(estimator: Any, X: Sequence[Structure], y: Any = None) -> None:
+    """A pickled fitted estimator, and a clone refitted, give the same output."""
+    est = clone(estimator).fit(X, y)
+    expected = _output(est, X)
+    _assert_same(expected, _output(pickle.loads(pickle.dumps(est)), X), "pickle round trip")
+    _assert_same(expected, _output(clone(estimator).fit(X, y), X), "clone refit")
+
+
+def check_n_jobs_invariance(estimator: Any, X: Sequence[Structure], y: Any = None) -> None:
+    """``n_jobs=1`` and ``n_jobs=2`` give the same output."""
+    one = _output(clone(estimator).set_params(n_jobs=1).fit(X, y), X)
+    two = _output(clone(estimator).set_params(n_jobs=2).fit(X, y), X)
+    _assert_same(one, two, "n_jobs=1 vs n_jobs=2", decimals=6)
+
+
+def check_invariances(
+    estimator: Any,
+    X: Sequence[Structure],
+    y: Any = None,
+    *,
+    supercell: Sequence[int] = (2, 1, 2),
+) -> None:
+    """Output invariant to translation, rotation, site order and supercell."""
+    est = clone(estimator).fit(X, y)
+    reference = _output(est, X)
+    transforms: dict[str, Callable[[Structure], Structure]] = {
+        "translation": translated,
+        "rotation": rotated,
+        "site order": site_permuted,
+        "supercell": lambda s: s * supercell,
+    }
+    for name, transform in transforms.items():
+        _assert_same(reference, _output(est, [transform(s) for s in X]), name)
+
+
+def check_structure_estimator(estimator: Any, X: Sequence[Structure], y: Any = None) -> None:
+    """Run every check of this module on ``estimator`` with data ``X`` (and ``y``)."""
+    check_fit_returns_self(estimator, X, y)
+    check_input_not_mutated(estimator, X, y)
+    check_pickle_clone_round_trip(estimator, X, y)
+    if "n_jobs" in estimator.get_params():
+        check_n_jobs_invariance(estimator, X, y)
+    check_invariances(estimator, X, y)

@@ -1,0 +1,61 @@
+"""Shared fixtures: hand-built crystals with known neighbour shells, and real samples."""
+
+from __future__ import annotations
+
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from sklearn_bandgap.datasets import load_mp_gap_eform, load_nrel_relaxation_pairs
+
+A_NACL, A_CSCL, A_SI, A_CU, A_PO = 5.64, 4.12, 5.431, 3.615, 3.345
+
+
+@pytest.fixture(scope="session")
+def nacl() -> Structure:
+    """Rock salt, conventional cell (8 atoms)."""
+    return Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(A_NACL), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+
+
+@pytest.fixture(scope="session")
+def cscl() -> Structure:
+    """CsCl, primitive cubic cell (2 atoms)."""
+    return Structure(Lattice.cubic(A_CSCL), ["Cs", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+@pytest.fixture(scope="session")
+def silicon() -> Structure:
+    """Diamond Si, conventional cell (8 atoms)."""
+    return Structure.from_spacegroup("Fd-3m", Lattice.cubic(A_SI), ["Si"], [[0, 0, 0]])
+
+
+@pytest.fixture(scope="session")
+def copper_primitive() -> Structure:
+    """fcc Cu, primitive rhombohedral cell (1 atom)."""
+    a = A_CU
+    lattice = Lattice([[0, a / 2, a / 2], [a / 2, 0, a / 2], [a / 2, a / 2, 0]])
+    return Structure(lattice, ["Cu"], [[0, 0, 0]])
+
+
+@pytest.fixture(scope="session")
+def polonium() -> Structure:
+    """Simple cubic Po (1 atom): every neighbour is an image of the atom."""
+    return Structure(Lattice.cubic(A_PO), ["Po"], [[0, 0, 0]])
+
+
+@pytest.fixture(scope="session")
+def analytic_crystals(nacl, cscl, silicon, copper_primitive, polonium) -> list[Structure]:
+    return [nacl, cscl, silicon, copper_primitive, polonium]
+
+
+@pytest.fixture(scope="session")
+def mp_sample():
+    return load_mp_gap_eform(
+        subset="sample200", target=["band_gap", "formation_energy_per_atom"], progress=False
+    )
+
+
+@pytest.fixture(scope="session")
+def nrel_sample():
+    return load_nrel_relaxation_pairs(subset="sample100", progress=False)
