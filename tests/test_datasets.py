@@ -1,0 +1,114 @@
+"""Data loaders: contents, data-home resolution, cache invalidation."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from pymatgen.core import Structure
+
+from sklearn_bandgap.datasets import (
+    DATA_ENV_VAR,
+    find_data_file,
+    load_mp_gap_eform,
+    load_nrel_relaxation_pairs,
+)
+from sklearn_bandgap.datasets._cache import cache_path
+
+MP_SAMPLE = "mp_gap_eform/mp_gap_eform_sample200.csv.gz"
+NREL_SAMPLE = "nrel_relaxation_pairs/nrel_pairs_sample100.json.gz"
+
+
+@pytest.fixture
+def private_home(tmp_path):
+    """A data home holding copies of the two samples (the tests may rewrite them)."""
+    for relative in (MP_SAMPLE, NREL_SAMPLE):
+        target = tmp_path / "data" / relative
+        target.parent.mkdir(parents=True)
+        shutil.copy(find_data_file(relative), target)
+    return tmp_path / "data"
+
+
+def test_mp_sample_contents(mp_sample):
+    assert len(mp_sample.data) == 200 and all(isinstance(s, Structure) for s in mp_sample.data)
+    assert mp_sample.target.shape == (200, 2)
+    assert mp_sample.target_names == ["band_gap", "formation_energy_per_atom"]
+    assert (mp_sample.target[:, 0] == 0).sum() == 100  # 100 metals by construction
+    assert mp_sample.formula[0] == mp_sample.data[0].composition.reduced_formula
+    assert all(m.startswith("mp-") for m in mp_sample.material_id)
+    assert "cif" not in mp_sample.frame.columns
+    assert max(len(s) for s in mp_sample.data) <= 30
+
+
+def test_mp_return_X_y_and_bad_arguments():
+    X, y = load_mp_gap_eform(subset="sample200", return_X_y=True, progress=False)
+    assert len(X) == len(y) == 200 and y.ndim == 1
+    with pytest.raises(ValueError, match="subset"):
+        load_mp_gap_eform(subset="tiny")
+    with pytest.raises(ValueError, match="target"):
+        load_mp_gap_eform(subset="sample200", target="efermi")
+
+
+def test_nrel_sample_contents(nrel_sample):
+    assert len(nrel_sample.unrelaxed) == len(nrel_sample.relaxed) == 100
+    assert nrel_sample.n_dropped == 0
+    for unrelaxed, relaxed in zip(nrel_sample.unrelaxed, nrel_sample.relaxed, strict=True):
+        assert [s.species_string for s in unrelaxed] == [s.species_string for s in relaxed]
+    assert nrel_sample.target.dtype == np.float64 and (nrel_sample.target < 0).all()
+
+
+def test_nrel_drops_pairs_whose_species_differ(private_home, tmp_path):
+    path = private_home / NREL_SAMPLE
+    with gzip.open(path, "rt") as handle:
+        rows = json.load(handle)
+    first = rows[0]["relaxed"]["sites"][0]["species"][0]
+    first["element"] = "Kr" if first["element"] != "Kr" else "Xe"
+    with gzip.open(path, "wt") as handle:
+        json.dump(rows, handle)
+    kwargs = dict(subset="sample100", data_home=private_home, cache_dir=tmp_path, progress=False)
+    kept = load_nrel_relaxation_pairs(**kwargs)
+    assert kept.n_dropped == 1 and len(kept.unrelaxed) == 99
+    assert rows[0]["structure_id"] not in set(kept.structure_id)
+    everything = load_nrel_relaxation_pairs(same_species_only=False, **kwargs)
+    assert len(everything.unrelaxed) == 100 and everything.n_dropped == 0
+
+
+def test_environment_variable_sets_the_data_home(private_home, tmp_path, monkeypatch):
+    monkeypatch.setenv(DATA_ENV_VAR, str(private_home))
+    assert find_data_file(MP_SAMPLE) == private_home / MP_SAMPLE
+
+
+def test_missing_data_says_where_it_looked(tmp_path):
+    with pytest.raises(FileNotFoundError) as info:
+        load_mp_gap_eform(subset="sample200", data_home=tmp_path / "nowhere")
+    message = str(info.value)
+    assert MP_SAMPLE in message and str(tmp_path / "nowhere") in message
+    assert DATA_ENV_VAR in message
+
+
+def test_cache_is_used_then_rebuilt_when_the_source_changes(private_home, tmp_path):
+    kwargs = dict(subset="sample200", data_home=private_home, cache_dir=tmp_path, progress=False)
+    source = private_home / MP_SAMPLE
+    first = load_mp_gap_eform(**kwargs)
+    assert cache_path(source, tmp_path).is_file()
+    again = load_mp_gap_eform(**kwargs)
+    assert [s == t for s, t in zip(first.data, again.data, strict=True)] == [True] * 200
+    np.testing.assert_array_equal(first.target, again.target)
+
+    frame = pd.read_csv(source)
+    frame.iloc[:150].to_csv(source, index=False)  # the source changes: 150 rows
+    changed = load_mp_gap_eform(**kwargs)
+    assert len(changed.data) == 150
+    assert len(list(tmp_path.glob("mp_gap_eform_sample200-*.joblib"))) == 2
+
+
+def test_cached_structures_equal_freshly_parsed(mp_sample):
+    fresh = load_mp_gap_eform(subset="sample200", cache=False, progress=False)
+    for cached, parsed in zip(mp_sample.data, fresh.data, strict=True):
+        assert cached == parsed
+        np.testing.assert_array_equal(cached.frac_coords, parsed.frac_coords)
+        assert [s.label for s in cached] == [s.label for s in parsed]
