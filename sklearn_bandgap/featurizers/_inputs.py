@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,19 +34,28 @@ class PeriodicArrays:
         Cartesian coordinates in Å.
     atomic_numbers : ndarray of shape (n_atoms,)
         Atomic number of each site.
-    structure : IStructure
-        The structure they were read from.
+    structure : IStructure or None
+        The structure they were read from (None once detached).
+    formula_text : str or None
+        The reduced formula, when already known.
     """
 
     lattice: np.ndarray
     cart_coords: np.ndarray
     atomic_numbers: np.ndarray
-    structure: IStructure
+    structure: IStructure | None
+    formula_text: str | None = None
 
     @property
     def formula(self) -> str | None:
         """Reduced formula, for error messages (computed on demand: it is slow)."""
-        return _formula(self.structure)
+        if self.formula_text is None and self.structure is not None:
+            return _formula(self.structure)
+        return self.formula_text
+
+    def detached(self) -> PeriodicArrays:
+        """A copy without the structure (cheap to send to another process)."""
+        return replace(self, structure=None, formula_text=self.formula)
 
 
 def to_structure(obj: Any) -> IStructure:

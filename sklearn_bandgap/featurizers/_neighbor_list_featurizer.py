@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 from matminer.featurizers.base import BaseFeaturizer
+from pymatgen.core import IStructure
 from sklearn.base import _fit_context
 from sklearn.utils import Tags
 from sklearn.utils._param_validation import Interval
@@ -23,29 +24,21 @@ from sklearn_bandgap.utils import map_chunks
 _Features = tuple[np.ndarray, np.ndarray]
 
 
-def _featurize_chunk(
-    items: Sequence[Any], start: int | None, n_neighbors: int, cutoff: float | None
-) -> list[_Features | StructureProblem]:
-    """Featurize ``items``; ``start`` is the index of the first (None: a lone item)."""
-    indices = [None if start is None else start + i for i in range(len(items))]
-    read = [read_periodic_arrays(item, index) for item, index in zip(items, indices, strict=True)]
-    valid = [r for r in read if isinstance(r, PeriodicArrays)]
-    found = iter(
-        nearest_neighbors_batch(
-            [(r.lattice, r.cart_coords, r.atomic_numbers) for r in valid], n_neighbors, cutoff
-        )
-    )
-    results: list[_Features | StructureProblem] = []
-    for i, r in enumerate(read):
-        if isinstance(r, StructureProblem):
-            results.append(r)
-            continue
-        result = next(found)
-        if isinstance(result, ValueError):
-            results.append(StructureProblem(indices[i], r.formula, str(result)))
-        else:
-            results.append(result)
-    return results
+def _read_chunk(
+    indexed_items: Sequence[tuple[int | None, Any]], start: int
+) -> list[PeriodicArrays | StructureProblem]:
+    """Convert and read inputs that need parsing (CIF text, paths, ase) in a worker."""
+    read = [read_periodic_arrays(item, index) for index, item in indexed_items]
+    return [r.detached() if isinstance(r, PeriodicArrays) else r for r in read]
+
+
+def _search_chunk(
+    systems: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    start: int,
+    n_neighbors: int,
+    cutoff: float | None,
+) -> list[_Features | ValueError]:
+    return nearest_neighbors_batch(systems, n_neighbors, cutoff)
 
 
 def _as_item_list(X: Any) -> list[Any]:
@@ -252,9 +245,7 @@ class NeighborListFeaturizer(BaseFeaturizer):
             ``[neighbor_atomic_numbers (int64), neighbor_distances (float64, Å)]``.
         """
         self._validate_params()
-        (result,) = _featurize_chunk([structure], None, self.n_neighbors, self.cutoff)
-        if isinstance(result, StructureProblem):
-            raise InvalidStructureError([result])
+        (result,) = self._featurize_items([structure], pbar=False, lone=True)
         return list(result)
 
     def featurize_many(
@@ -325,16 +316,56 @@ class NeighborListFeaturizer(BaseFeaturizer):
         return ["sklearn_bandgap developers"]
 
     # ---------------------------------------------------------------- internals
-    def _featurize_items(self, items: list[Any], *, pbar: bool) -> list[_Features]:
-        results = map_chunks(
-            partial(_featurize_chunk, n_neighbors=self.n_neighbors, cutoff=self.cutoff),
-            items,
-            n_jobs=self.n_jobs,
-            chunk_size=512,
-            progress=pbar,
-            desc=type(self).__name__,
+    def _featurize_items(
+        self, items: list[Any], *, pbar: bool, lone: bool = False
+    ) -> list[_Features]:
+        """Featurize ``items``, raising one error that lists every bad item.
+
+        Structures are read into arrays here, in the calling process: reading
+        costs ~40 µs, pickling a Structure to a worker costs more than
+        featurizing it. Inputs that need parsing (CIF text, paths, ase) are
+        converted in the workers. Only arrays travel to the search workers.
+        """
+        indices: list[int | None] = [None] * len(items) if lone else list(range(len(items)))
+        read: list[PeriodicArrays | StructureProblem | None] = [
+            read_periodic_arrays(item, index) if isinstance(item, IStructure) else None
+            for item, index in zip(items, indices, strict=True)
+        ]
+        to_parse = [i for i, r in enumerate(read) if r is None]
+        if to_parse:
+            parsed = map_chunks(
+                _read_chunk,
+                [(indices[i], items[i]) for i in to_parse],
+                n_jobs=self.n_jobs,
+                chunk_size=64,
+                progress=pbar,
+                desc=f"{type(self).__name__}: reading",
+            )
+            for i, parsed_item in zip(to_parse, parsed, strict=True):
+                read[i] = parsed_item
+        valid = [r for r in read if isinstance(r, PeriodicArrays)]
+        found = iter(
+            map_chunks(
+                partial(_search_chunk, n_neighbors=self.n_neighbors, cutoff=self.cutoff),
+                [(r.lattice, r.cart_coords, r.atomic_numbers) for r in valid],
+                n_jobs=self.n_jobs,
+                chunk_size=1024,
+                progress=pbar,
+                desc=type(self).__name__,
+            )
         )
-        problems = [r for r in results if isinstance(r, StructureProblem)]
+        results: list[_Features] = []
+        problems: list[StructureProblem] = []
+        for index, r in zip(indices, read, strict=True):
+            if isinstance(r, StructureProblem):
+                problems.append(r)
+                continue
+            assert r is not None
+            result = next(found)
+            if isinstance(result, ValueError):
+                problems.append(StructureProblem(index, r.formula, str(result)))
+            else:
+                results.append(result)
         if problems:
             raise InvalidStructureError(problems)
-        return results  # type: ignore[return-value]
+        return results
