@@ -131,3 +131,15 @@ def test_output_splits_like_an_array(mp_sample):
     assert isinstance(X_train, NeighborLists) and isinstance(X_test, NeighborLists)
     assert len(X_train) == len(y_train) == 150 and len(X_test) == 50
     assert X_train.n_total_atoms + X_test.n_total_atoms == lists.n_total_atoms
+
+
+def test_skorch_can_split_and_index_the_output(mp_sample):
+    from skorch.dataset import Dataset, ValidSplit
+
+    lists = NeighborListFeaturizer().transform(mp_sample.data)
+    y = mp_sample.target[:, 0].astype(np.float32)
+    dataset = Dataset(lists, y)
+    train, valid = ValidSplit(0.2, random_state=0)(dataset, y)
+    assert len(train) == 160 and len(valid) == 40
+    item, target = train[0]
+    assert item.atomic_numbers.shape[1] == 20 and target == y[train.indices[0]]
