@@ -37,8 +37,16 @@ def _search_chunk(
     start: int,
     n_neighbors: int,
     cutoff: float | None,
+    compact: bool,
 ) -> list[_Features | ValueError]:
-    return nearest_neighbors_batch(systems, n_neighbors, cutoff)
+    results = nearest_neighbors_batch(systems, n_neighbors, cutoff)
+    if not compact:
+        return results
+    # The dtypes of NeighborLists, per chunk: never hold all lists in 16 bytes an entry.
+    return [
+        r if isinstance(r, ValueError) else (r[0].astype(np.uint8), r[1].astype(np.float32))
+        for r in results
+    ]
 
 
 def _as_item_list(X: Any) -> list[Any]:
@@ -218,7 +226,7 @@ class NeighborListFeaturizer(BaseFeaturizer):
         items = _as_item_list(X)
         if not items:
             raise ValueError("X is empty: expected at least one structure.")
-        features = self._featurize_items(items, pbar=self.verbose > 0)
+        features = self._featurize_items(items, pbar=self.verbose > 0, compact=True)
         return NeighborLists(
             np.concatenate([numbers for numbers, _ in features]),
             np.concatenate([distances for _, distances in features]),
@@ -322,7 +330,7 @@ class NeighborListFeaturizer(BaseFeaturizer):
 
     # ---------------------------------------------------------------- internals
     def _featurize_items(
-        self, items: list[Any], *, pbar: bool, lone: bool = False
+        self, items: list[Any], *, pbar: bool, lone: bool = False, compact: bool = False
     ) -> list[_Features]:
         """Featurize ``items``, raising one error that lists every bad item.
 
@@ -330,6 +338,8 @@ class NeighborListFeaturizer(BaseFeaturizer):
         costs ~40 µs, pickling a Structure to a worker costs more than
         featurizing it. Inputs that need parsing (CIF text, paths, ase) are
         converted in the workers. Only arrays travel to the search workers.
+        ``compact`` returns uint8 atomic numbers and float32 distances (the
+        dtypes of :class:`NeighborLists`) instead of int64 and float64.
         """
         indices: list[int | None] = [None] * len(items) if lone else list(range(len(items)))
         read: list[PeriodicArrays | StructureProblem | None] = [
@@ -351,10 +361,15 @@ class NeighborListFeaturizer(BaseFeaturizer):
         valid = [r for r in read if isinstance(r, PeriodicArrays)]
         found = iter(
             map_chunks(
-                partial(_search_chunk, n_neighbors=self.n_neighbors, cutoff=self.cutoff),
+                partial(
+                    _search_chunk,
+                    n_neighbors=self.n_neighbors,
+                    cutoff=self.cutoff,
+                    compact=compact,
+                ),
                 [(r.lattice, r.cart_coords, r.atomic_numbers) for r in valid],
                 n_jobs=self.n_jobs,
-                chunk_size=1024,
+                chunk_size=128,  # measured: smaller chunks were faster and 2.4x leaner than 1024
                 progress=pbar,
                 desc=type(self).__name__,
             )
