@@ -20,10 +20,12 @@ def test_example_runs(example, tmp_path, monkeypatch):
     assert list((tmp_path / "results").glob("*.png"))
 
 
-def test_main_job_on_the_sample(tmp_path, capsys):
-    output = tmp_path / "main.json"
-    assert main(["--subset", "sample200", "--output", str(output)]) == 0
-    summary = json.loads(output.read_text())
-    assert summary["n_structures"] == 200 and summary["n_atoms"] == 2831
-    assert summary["split"]["train"] + summary["split"]["test"] == 200
-    assert "Featurized 200 structures" in capsys.readouterr().out
+def test_main_job_trains_and_reports_on_the_sample(tmp_path, capsys):
+    assert main(["--subset", "sample200", "--max-epochs", "2", "--output-dir", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "main_job.json").read_text())
+    assert summary["split"]["n_train"] + summary["split"]["n_test"] == 200
+    assert summary["epochs"] == 2 and summary["test"]["all"]["mae"] > 0
+    assert 0 <= summary["test"]["roc_auc"] <= 1
+    assert (tmp_path / "parity_band_gap.png").is_file()
+    out = capsys.readouterr().out
+    assert "Band gap, all structures: MAE" in out and "ROC-AUC" in out

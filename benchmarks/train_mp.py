@@ -1,0 +1,121 @@
+"""Train NeighborLSTMRegressor on the MP set (band gap, then formation energy) and measure it.
+
+The project's split: GroupShuffleSplit on reduced formulas, 10 % of the formulas
+held out, seed 0. Inside the training part, early stopping and the learning-rate
+schedule use a validation split of whole compositions (seed from random_state=0);
+the test split is used only once, for the figures. Writes
+``benchmarks/results/train_mp.json`` and one parity PNG per target.
+
+Usage::
+
+    python benchmarks/train_mp.py                      # both targets, full set
+    python benchmarks/train_mp.py --max-epochs 3 --n 3000   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import time
+import warnings
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+import torch
+from joblib import Parallel, delayed
+
+from sklearn_bandgap.datasets import load_mp_gap_eform
+from sklearn_bandgap.experiments import train_and_evaluate
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def cpu_model():
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def run_target(target, column, args, threads):
+    """Train and evaluate one target (in its own process when run in parallel)."""
+    warnings.simplefilter("ignore")
+    torch.set_num_threads(threads)
+    data = load_mp_gap_eform(target=list(args.targets), progress=False)
+    structures, formulas, y_all = data.data, data.formula, data.target
+    if args.n is not None:
+        keep = sorted(random.Random(0).sample(range(len(structures)), args.n))
+        structures = [structures[i] for i in keep]
+        formulas, y_all = formulas[keep], y_all[keep]
+    start = time.perf_counter()
+    result, _ = train_and_evaluate(
+        structures,
+        y_all[:, column],
+        formulas,
+        target=target,
+        model_params={
+            "max_epochs": args.max_epochs,
+            "patience": args.patience,
+            "atoms": args.atoms,
+            "verbose": 1,
+        },
+        plot_path=args.output.with_name(f"{args.output.stem}_{target}.png"),
+    )
+    result["wall_seconds"] = round(time.perf_counter() - start, 1)
+    result["torch_threads"] = threads
+    result["n_structures"] = len(structures)
+    return target, result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", nargs="+", default=["band_gap", "formation_energy_per_atom"])
+    parser.add_argument("--max-epochs", type=int, default=60)
+    parser.add_argument("--patience", type=int, default=10)
+    parser.add_argument("--n", type=int, default=None, help="seeded random subset size")
+    parser.add_argument("--atoms", default="distinct", choices=["distinct", "sorted", "site"])
+    parser.add_argument(
+        "--parallel-targets",
+        action="store_true",
+        help="train the targets at once, one process and one torch thread each",
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (sequential)")
+    parser.add_argument("--output", type=Path, default=RESULTS / "train_mp.json")
+    args = parser.parse_args()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+
+    if args.parallel_targets:
+        jobs = [delayed(run_target)(t, c, args, 1) for c, t in enumerate(args.targets)]
+        outcomes = Parallel(n_jobs=len(jobs))(jobs)
+    else:
+        threads = args.threads or torch.get_num_threads()
+        outcomes = [run_target(t, c, args, threads) for c, t in enumerate(args.targets)]
+    record = {
+        "benchmark": "train_mp",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpu": cpu_model(),
+            "cores": 2,
+            "parallel_targets": args.parallel_targets,
+            "platform": platform.platform(),
+            "note": "shared 2-core machine, CPU only; see torch_threads per result",
+        },
+        "versions": {p: version(p) for p in ("sklearn_bandgap", "torch", "skorch")},
+        "data": {"set": "mp_gap_eform", "subset": args.n},
+        "results": dict(outcomes),
+    }
+    if args.output.is_file():  # runs of other targets are kept: one JSON for the benchmark
+        previous = json.loads(args.output.read_text()).get("results", {})
+        record["results"] = {**previous, **record["results"]}
+    for target, result in outcomes:
+        print(target, json.dumps(result["test"], indent=2))
+        print(json.dumps(result["seconds"]), json.dumps(result["structures_per_s"]))
+    args.output.write_text(json.dumps(record, indent=2, default=float) + "\n")
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

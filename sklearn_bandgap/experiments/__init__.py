@@ -1,0 +1,5 @@
+"""Reproducible experiments shared by the main job and the benchmarks."""
+
+from sklearn_bandgap.experiments._train_mp import plot_parity, train_and_evaluate
+
+__all__ = ["plot_parity", "train_and_evaluate"]

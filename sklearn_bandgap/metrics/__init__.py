@@ -1,0 +1,5 @@
+"""Evaluation figures for crystal property models."""
+
+from sklearn_bandgap.metrics._reports import band_gap_report, regression_report
+
+__all__ = ["band_gap_report", "regression_report"]

@@ -1,0 +1,24 @@
+"""Neural-network models of crystal properties.
+
+The pure ``torch.nn.Module`` (:class:`NeighborLSTM`) is apart from the
+scikit-learn estimator that trains it (:class:`NeighborLSTMRegressor`).
+"""
+
+from sklearn_bandgap.models._collate import collate_neighbor_lists
+from sklearn_bandgap.models._environments import (
+    canonical_rows,
+    composition_keys,
+    distinct_environments,
+)
+from sklearn_bandgap.models._module import NeighborLSTM
+from sklearn_bandgap.models._regressor import CompositionGroupSplit, NeighborLSTMRegressor
+
+__all__ = [
+    "CompositionGroupSplit",
+    "NeighborLSTM",
+    "NeighborLSTMRegressor",
+    "canonical_rows",
+    "collate_neighbor_lists",
+    "composition_keys",
+    "distinct_environments",
+]

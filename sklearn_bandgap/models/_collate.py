@@ -1,0 +1,61 @@
+"""Batching of ragged neighbour lists for the torch module."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+#: One crystal as the module reads it: neighbour atomic numbers and distances,
+#: each (n_rows, n_neighbors + 1), and the share of the crystal's atoms each row
+#: stands for (None when every row is one atom).
+CrystalItem = tuple[np.ndarray, np.ndarray, np.ndarray | None]
+
+
+def collate_neighbor_lists(
+    batch: Sequence[tuple[CrystalItem, Any]],
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Stack a batch of ``(crystal, target)`` pairs into the module's inputs.
+
+    Crystals are padded to the largest crystal *of the batch* (never of the
+    data set), so that every tensor's first dimension is the batch size, as
+    skorch expects. The module reads only the real rows (``n_atoms``).
+
+    Parameters
+    ----------
+    batch : sequence of (CrystalItem, target)
+        As yielded by a skorch ``Dataset``.
+
+    Returns
+    -------
+    X : dict of str to Tensor
+        ``atomic_numbers`` (long, padded with 0) and ``distances`` (float32,
+        padded with 1), both ``(batch, max_rows, n_neighbors + 1)``; ``n_atoms``
+        (long, ``(batch,)``); and, if the items carry them, ``shares``
+        (float32, ``(batch, max_rows)``): the arguments of
+        :meth:`NeighborLSTM.forward`.
+    y : Tensor
+        The stacked targets (float32).
+    """
+    items = [item for item, _ in batch]
+    n_rows = [len(numbers) for numbers, _, _ in items]
+    width = items[0][0].shape[1]
+    atomic_numbers = np.zeros((len(items), max(n_rows), width), dtype=np.int64)
+    distances = np.ones((len(items), max(n_rows), width), dtype=np.float32)
+    shares = None if items[0][2] is None else np.zeros((len(items), max(n_rows)), np.float32)
+    for i, (numbers, dists, item_shares) in enumerate(items):
+        atomic_numbers[i, : n_rows[i]] = numbers
+        distances[i, : n_rows[i]] = dists
+        if shares is not None:
+            shares[i, : n_rows[i]] = item_shares
+    X = {
+        "atomic_numbers": torch.from_numpy(atomic_numbers),
+        "distances": torch.from_numpy(distances),
+        "n_atoms": torch.tensor(n_rows, dtype=torch.int64),
+    }
+    if shares is not None:
+        X["shares"] = torch.from_numpy(shares)
+    y = torch.as_tensor(np.stack([np.asarray(target) for _, target in batch]), dtype=torch.float32)
+    return X, y

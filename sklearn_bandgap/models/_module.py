@@ -1,0 +1,117 @@
+"""``NeighborLSTM``: the two-level LSTM as a plain ``torch.nn.Module``."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from sklearn_bandgap.featurizers._inputs import MAX_ATOMIC_NUMBER
+
+
+class NeighborLSTM(nn.Module):
+    """Element embedding × 1/distance → atom LSTM → crystal LSTM → dense head.
+
+    Parameters
+    ----------
+    n_outputs : int, default=1
+        Number of predicted properties.
+    embedding_dim : int, default=32
+        Size of the element embedding (one row per atomic number 1..118; row 0
+        is the padding index and stays zero).
+    atom_hidden : int, default=64
+        Hidden size of the LSTM that reads each atom's neighbour sequence.
+    crystal_hidden : int, default=64
+        Hidden size of the LSTM that reads a crystal's atom vectors.
+    head_hidden : int, default=64
+        Width of the hidden layer of the dense head.
+    dropout : float, default=0.0
+        Dropout before the head's output layer.
+    with_shares : bool, default=False
+        If True, each row stands for several equivalent atoms and ``forward``
+        takes their ``shares`` of the crystal, appended to the row's vector
+        before the crystal LSTM.
+
+    Notes
+    -----
+    Each neighbour ``j`` of an atom contributes ``embedding(Z_j) / d_j``. The
+    centre atom (distance 0, first in its sequence) contributes
+    ``embedding(Z_centre) * centre_weight``, a learned scalar initialised to 1.
+    The atom LSTM reads the sequence centre first, then neighbours nearest
+    first, and its final hidden state is the atom's vector; it runs on the real
+    rows only (all sequences have length ``n_neighbors + 1``). Crystals have
+    different numbers of atoms: their atom vectors are padded per batch and
+    packed (``pack_padded_sequence``), so the crystal LSTM never reads padding;
+    its final hidden state goes through the head.
+
+    ``forward`` takes the keys of the batch dict made by
+    :func:`~sklearn_bandgap.models.collate_neighbor_lists`.
+    """
+
+    def __init__(
+        self,
+        n_outputs: int = 1,
+        embedding_dim: int = 32,
+        atom_hidden: int = 64,
+        crystal_hidden: int = 64,
+        head_hidden: int = 64,
+        dropout: float = 0.0,
+        with_shares: bool = False,
+    ) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(MAX_ATOMIC_NUMBER + 1, embedding_dim, padding_idx=0)
+        self.centre_weight = nn.Parameter(torch.ones(1))
+        self.atom_lstm = nn.LSTM(embedding_dim, atom_hidden, batch_first=True)
+        self.with_shares = with_shares
+        self.crystal_lstm = nn.LSTM(
+            atom_hidden + int(with_shares), crystal_hidden, batch_first=True
+        )
+        self.head = nn.Sequential(
+            nn.Linear(crystal_hidden, head_hidden),
+            nn.SiLU(),
+            nn.Dropout(dropout),
+            nn.Linear(head_hidden, n_outputs),
+        )
+
+    def forward(
+        self,
+        atomic_numbers: torch.Tensor,
+        distances: torch.Tensor,
+        n_atoms: torch.Tensor,
+        shares: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Predict one row per crystal.
+
+        Parameters
+        ----------
+        atomic_numbers : LongTensor of shape (n_crystals, max_rows, n_neighbors + 1)
+            Neighbour lists, one row per atom, padded per batch.
+        distances : Tensor of shape (n_crystals, max_rows, n_neighbors + 1)
+            Matching distances in Å; column 0 (the centre) is ignored.
+        n_atoms : LongTensor of shape (n_crystals,)
+            Real rows per crystal; padding rows are never read.
+        shares : Tensor of shape (n_crystals, max_rows), default=None
+            Share of its crystal's atoms each row stands for; required if and
+            only if the module was built ``with_shares``.
+
+        Returns
+        -------
+        out : Tensor of shape (n_crystals, n_outputs)
+        """
+        n_crystals, max_rows = atomic_numbers.shape[:2]
+        real = torch.arange(max_rows, device=n_atoms.device)[None, :] < n_atoms[:, None]
+        numbers, dists = atomic_numbers[real], distances[real]  # (n_real_rows, k + 1)
+        centre = self.centre_weight.expand(dists.shape[0], 1)
+        weights = torch.cat([centre, dists[:, 1:].reciprocal()], dim=1)
+        _, (atom_state, _) = self.atom_lstm(self.embedding(numbers) * weights.unsqueeze(-1))
+        atoms = atom_state[-1]
+        if self.with_shares:
+            if shares is None:
+                raise ValueError("this NeighborLSTM was built with_shares: pass shares.")
+            atoms = torch.cat([atoms, shares[real].unsqueeze(1)], dim=1)
+        padded = atoms.new_zeros(n_crystals, max_rows, atoms.shape[1])
+        padded[real] = atoms
+        packed = pack_padded_sequence(padded, n_atoms.cpu(), batch_first=True, enforce_sorted=False)
+        _, (crystal_state, _) = self.crystal_lstm(packed)
+        out: torch.Tensor = self.head(crystal_state[-1])
+        return out

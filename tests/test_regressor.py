@@ -1,0 +1,225 @@
+"""NeighborLSTMRegressor and its torch module."""
+
+from __future__ import annotations
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import (
+    check_get_params_invariance,
+    check_no_attributes_set_in_init,
+    check_parameters_default_constructible,
+    check_set_params,
+)
+
+from sklearn_bandgap.featurizers import NeighborListFeaturizer, NeighborLists
+from sklearn_bandgap.model_selection import formula_groups
+from sklearn_bandgap.models import (
+    NeighborLSTM,
+    NeighborLSTMRegressor,
+    collate_neighbor_lists,
+    composition_keys,
+    distinct_environments,
+)
+from sklearn_bandgap.models._regressor import ModelInput
+from sklearn_bandgap.utils.estimator_checks import check_structure_estimator
+
+FAST = dict(
+    max_epochs=2, random_state=0, embedding_dim=8, atom_hidden=8, crystal_hidden=8, head_hidden=8
+)
+
+
+@pytest.fixture(scope="module")
+def lists(mp_sample):
+    return NeighborListFeaturizer().transform(mp_sample.data)
+
+
+@pytest.fixture(scope="module")
+def gap(mp_sample):
+    return mp_sample.target[:, 0]
+
+
+# ------------------------------------------------------------------- the module
+@pytest.mark.parametrize("atoms", ["distinct", "site"])
+def test_crystal_alone_equals_crystal_in_a_batch_with_a_much_larger_one(lists, atoms):
+    torch.manual_seed(0)
+    module = NeighborLSTM(with_shares=atoms == "distinct").eval()
+    regressor = NeighborLSTMRegressor(atoms=atoms)
+    small, large = int(np.argmin(lists.n_atoms)), int(np.argmax(lists.n_atoms))
+    data = regressor._model_input(lists[[small, large]])
+    alone, _ = collate_neighbor_lists([(data[0], 0.0)])
+    together, _ = collate_neighbor_lists([(data[0], 0.0), (data[1], 0.0)])
+    assert together["atomic_numbers"].shape[1] > alone["atomic_numbers"].shape[1]  # padded
+    with torch.no_grad():
+        out_alone = module(**alone)
+        out_together = module(**together)
+    torch.testing.assert_close(out_alone[0], out_together[0], rtol=1e-5, atol=1e-6)
+
+
+def test_module_output_shape_and_padding_index():
+    module = NeighborLSTM(n_outputs=2)
+    batch = [
+        ((np.full((3, 5), 8, np.uint8), np.ones((3, 5), np.float32), None), [0.0, 1.0]),
+        ((np.full((1, 5), 26, np.uint8), np.ones((1, 5), np.float32), None), [1.0, 2.0]),
+    ]
+    X, y = collate_neighbor_lists(batch)
+    assert module(**X).shape == (2, 2) and y.shape == (2, 2)
+    assert torch.all(module.embedding.weight[0] == 0)
+
+
+def test_distinct_environments_merge_equivalent_atoms(lists, mp_sample):
+    distinct, shares = distinct_environments(lists)
+    assert distinct.n_total_atoms < lists.n_total_atoms
+    per_structure = np.add.reduceat(shares, distinct.offsets[:-1])
+    np.testing.assert_allclose(per_structure, 1.0, rtol=1e-6)
+    supercell = NeighborListFeaturizer().transform([s * (2, 1, 1) for s in mp_sample.data[:10]])
+    super_distinct, super_shares = distinct_environments(supercell)
+    first = distinct[:10]
+    np.testing.assert_array_equal(super_distinct.atomic_numbers, first.atomic_numbers)
+    np.testing.assert_allclose(super_shares, shares[: first.n_total_atoms], rtol=1e-6)
+
+
+def test_composition_keys_are_reduced_formulas(lists, mp_sample):
+    keys = composition_keys(lists)
+    groups = formula_groups(mp_sample.data)
+    # one key per reduced formula and vice versa
+    assert len(set(zip(keys, groups, strict=True))) == len(set(keys)) == len(set(groups))
+
+
+# ------------------------------------------------------------------ the estimator
+@pytest.mark.parametrize(
+    "check",
+    [
+        check_no_attributes_set_in_init,
+        check_get_params_invariance,
+        check_set_params,
+        check_parameters_default_constructible,
+    ],
+)
+def test_sklearn_data_free_checks(check):
+    check("NeighborLSTMRegressor", NeighborLSTMRegressor())
+
+
+def test_the_net_learns(lists, gap):
+    model = NeighborLSTMRegressor(
+        max_epochs=25, lr=5e-3, loss="mse", validation_fraction=0.0, random_state=0
+    ).fit(lists, gap)
+    losses = model.net_.history_[:, "train_loss"]
+    assert losses[0] > 2 * losses[-1], losses
+
+
+def test_early_stopping_restores_the_best_epoch(lists, gap):
+    model = NeighborLSTMRegressor(max_epochs=30, patience=3, lr=5e-2, random_state=0)
+    model.fit(lists, gap)
+    history = model.net_.history_
+    assert len(history) < 30  # stopped early
+    assert "valid_loss" in history[-1]
+
+
+def test_same_random_state_same_predictions_and_verbose_zero_is_silent(lists, gap, capsys):
+    a = NeighborLSTMRegressor(**FAST).fit(lists, gap).predict(lists)
+    b = NeighborLSTMRegressor(**FAST).fit(lists, gap).predict(lists)
+    np.testing.assert_array_equal(a, b)
+    assert capsys.readouterr().out == ""
+
+
+def test_verbose_prints_the_epoch_table(lists, gap, capsys):
+    NeighborLSTMRegressor(**{**FAST, "verbose": 1}).fit(lists, gap)
+    assert "train_loss" in capsys.readouterr().out
+
+
+def test_multi_output_and_nonnegative(lists, mp_sample):
+    both = mp_sample.target
+    model = NeighborLSTMRegressor(**FAST).fit(lists, both)
+    assert model.predict(lists).shape == (200, 2) and model.n_outputs_ == 2
+    clipped = NeighborLSTMRegressor(**FAST, nonnegative=True).fit(lists, both[:, 1])
+    assert (clipped.predict(lists) >= 0).all()  # formation energies are negative
+
+
+def test_pipeline_cross_val_with_formula_groups_and_grid_search(mp_sample, gap):
+    pipeline = make_pipeline(NeighborListFeaturizer(), NeighborLSTMRegressor(**FAST))
+    groups = formula_groups(mp_sample.data)
+    scores = cross_val_score(
+        pipeline,
+        mp_sample.data,
+        gap,
+        cv=GroupKFold(n_splits=2),
+        groups=groups,
+        scoring="neg_mean_absolute_error",
+    )
+    assert scores.shape == (2,) and np.isfinite(scores).all()
+    search = GridSearchCV(
+        pipeline, {"neighborlstmregressor__lr": [1e-3, 1e-2]}, cv=GroupKFold(n_splits=2)
+    )
+    search.fit(mp_sample.data, gap, groups=groups)
+    assert search.best_params_["neighborlstmregressor__lr"] in (1e-3, 1e-2)
+
+
+def test_pipeline_memory_caches_the_featurization(mp_sample, gap, tmp_path):
+    pipeline = Pipeline(
+        [("features", NeighborListFeaturizer()), ("lstm", NeighborLSTMRegressor(**FAST))],
+        memory=str(tmp_path),
+    )
+    pipeline.fit(mp_sample.data[:60], gap[:60])
+    first = pipeline.named_steps["features"]
+    pipeline.set_params(lstm__lr=5e-3).fit(mp_sample.data[:60], gap[:60])
+    assert pipeline.named_steps["features"] is not first  # loaded from the cache
+    assert any(tmp_path.rglob("*.pkl"))
+
+
+def test_clone_pickle_and_joblib_round_trips(lists, gap, tmp_path):
+    model = NeighborLSTMRegressor(**FAST).fit(lists, gap)
+    expected = model.predict(lists)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).predict(lists), expected)
+    joblib.dump(model, tmp_path / "model.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "model.joblib").predict(lists), expected)
+    assert clone(model).get_params() == model.get_params()
+    assert not hasattr(clone(model), "net_")
+
+
+def test_structure_estimator_checks(mp_sample, gap):
+    check_structure_estimator(
+        make_pipeline(NeighborListFeaturizer(), NeighborLSTMRegressor(**FAST)),
+        mp_sample.data[:40],
+        gap[:40],
+    )
+
+
+def test_larger_structure_than_any_in_training(mp_sample, gap, lists):
+    model = NeighborLSTMRegressor(**FAST, atoms="site").fit(lists, gap)
+    big = mp_sample.data[int(np.argmax(lists.n_atoms))] * (3, 3, 3)
+    big_lists = NeighborListFeaturizer().transform([big])
+    assert big_lists.n_atoms[0] > lists.n_atoms.max()
+    assert np.isfinite(model.predict(big_lists)).all()
+
+
+def test_bad_inputs(lists, gap, mp_sample):
+    model = NeighborLSTMRegressor(**FAST)
+    with pytest.raises(TypeError, match="make_pipeline"):
+        model.fit(mp_sample.data, gap)
+    bad = gap.copy()
+    bad[[3, 17]] = [np.nan, np.inf]
+    with pytest.raises(ValueError, match=r"indices \[3, 17\]"):
+        model.fit(lists, bad)
+    with pytest.raises(ValueError, match="200 structures but y has 199"):
+        model.fit(lists, gap[:-1])
+    with pytest.raises(ValueError, match="no structures"):
+        model.fit(lists[[]], gap[:0])
+    with pytest.raises(InvalidParameterError):
+        NeighborLSTMRegressor(atoms="random").fit(lists, gap)
+    with pytest.raises(ValueError, match="empty"):
+        make_pipeline(NeighborListFeaturizer(), model).fit([], [])
+
+
+def test_model_input_indexes_like_neighbor_lists(lists):
+    data = ModelInput(lists, None)
+    numbers, _, shares = data[5]
+    assert isinstance(lists, NeighborLists) and shares is None
+    np.testing.assert_array_equal(numbers, lists[5].atomic_numbers)
