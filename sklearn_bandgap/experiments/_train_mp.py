@@ -102,6 +102,13 @@ def train_and_evaluate(
         int(np.argmin(history[:, "valid_loss"])) + 1 if "valid_loss" in history[-1] else None
     )
     n_fit = round(len(train) * (1 - model.validation_fraction))
+    # For choosing between settings: the validation split is part of training,
+    # never the test split. The loss is L1 on standardized targets, so x scale = MAE.
+    validation_mae = (
+        float(np.min(history[:, "valid_loss"])) * float(model.y_scale_[0])
+        if best_epoch is not None and model.loss == "l1"
+        else None
+    )
 
     pipeline = make_pipeline(featurizer, model)
     test_structures = [structures[i] for i in test]
@@ -134,6 +141,7 @@ def train_and_evaluate(
             "n_test": len(test),
         },
         "model_params": {k: v for k, v in model.get_params().items() if k != "callbacks"},
+        "validation_mae_best_epoch": validation_mae,
         "test": report,
         "epochs": len(history),
         "best_epoch": best_epoch,
@@ -141,6 +149,8 @@ def train_and_evaluate(
             "featurize_all": round(featurize_s, 2),
             "fit": round(fit_s, 2),
             "per_epoch_mean": round(float(np.mean(epoch_s)), 2),
+            "per_epoch_median": round(float(np.median(epoch_s)), 2),
+            "per_epoch_all": [round(x, 2) for x in epoch_s],
             "predict_test_with_featurization": round(predict_s, 2),
         },
         "structures_per_s": {
