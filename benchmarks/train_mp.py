@@ -15,6 +15,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import platform
 import random
@@ -40,6 +41,15 @@ def cpu_model():
     return platform.processor()
 
 
+def parse_param(text):
+    """``name=value`` -> (name, value), the value read as a Python literal if it is one."""
+    name, _, value = text.partition("=")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value
+
+
 def run_target(target, column, args, threads):
     """Train and evaluate one target (in its own process when run in parallel)."""
     warnings.simplefilter("ignore")
@@ -61,6 +71,7 @@ def run_target(target, column, args, threads):
             "patience": args.patience,
             "atoms": args.atoms,
             "verbose": 1,
+            **dict(args.param),
         },
         plot_path=args.output.with_name(f"{args.output.stem}_{target}.png"),
     )
@@ -83,6 +94,13 @@ def main():
         help="train the targets at once, one process and one torch thread each",
     )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (sequential)")
+    parser.add_argument(
+        "--param",
+        type=parse_param,
+        action="append",
+        default=[],
+        help="extra NeighborLSTMRegressor parameter, e.g. --param dropout=0.2",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS / "train_mp.json")
     args = parser.parse_args()
     args.output.parent.mkdir(parents=True, exist_ok=True)
