@@ -26,19 +26,13 @@ from importlib.metadata import version
 from pathlib import Path
 
 import torch
+from _machine import cpu_model
 from joblib import Parallel, delayed
 
 from sklearn_bandgap.datasets import load_mp_gap_eform
 from sklearn_bandgap.experiments import train_and_evaluate
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def cpu_model():
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def parse_param(text):

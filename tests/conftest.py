@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import pytest
 from pymatgen.core import Lattice, Structure
+from sklearn.utils.estimator_checks import (
+    check_get_params_invariance,
+    check_no_attributes_set_in_init,
+    check_parameters_default_constructible,
+    check_set_params,
+)
 
 from sklearn_bandgap.datasets import load_mp_gap_eform, load_nrel_relaxation_pairs
 
 A_NACL, A_CSCL, A_SI, A_CU, A_PO = 5.64, 4.12, 5.431, 3.615, 3.345
+
+#: scikit-learn's checks that need no data (its data checks feed 2-D arrays).
+DATA_FREE_CHECKS = [
+    check_no_attributes_set_in_init,
+    check_get_params_invariance,
+    check_set_params,
+    check_parameters_default_constructible,
+]
 
 
 @pytest.fixture(scope="session")

@@ -8,28 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from ase.build import bulk
+from conftest import DATA_FREE_CHECKS
 from sklearn.base import clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import InvalidParameterError
-from sklearn.utils.estimator_checks import (
-    check_get_params_invariance,
-    check_no_attributes_set_in_init,
-    check_parameters_default_constructible,
-    check_set_params,
-)
 
 from sklearn_bandgap.featurizers import NeighborListFeaturizer, NeighborLists
 
 
-@pytest.mark.parametrize(
-    "check",
-    [
-        check_no_attributes_set_in_init,
-        check_get_params_invariance,
-        check_set_params,
-        check_parameters_default_constructible,
-    ],
-)
+@pytest.mark.parametrize("check", DATA_FREE_CHECKS)
 def test_sklearn_data_free_checks(check):
     check("NeighborListFeaturizer", NeighborListFeaturizer())
 

@@ -8,16 +8,11 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from conftest import DATA_FREE_CHECKS
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
-from sklearn.utils.estimator_checks import (
-    check_get_params_invariance,
-    check_no_attributes_set_in_init,
-    check_parameters_default_constructible,
-    check_set_params,
-)
 
 from sklearn_bandgap.featurizers import NeighborListFeaturizer, NeighborLists
 from sklearn_bandgap.model_selection import formula_groups
@@ -94,15 +89,7 @@ def test_composition_keys_are_reduced_formulas(lists, mp_sample):
 
 
 # ------------------------------------------------------------------ the estimator
-@pytest.mark.parametrize(
-    "check",
-    [
-        check_no_attributes_set_in_init,
-        check_get_params_invariance,
-        check_set_params,
-        check_parameters_default_constructible,
-    ],
-)
+@pytest.mark.parametrize("check", DATA_FREE_CHECKS)
 def test_sklearn_data_free_checks(check):
     check("NeighborLSTMRegressor", NeighborLSTMRegressor())
 

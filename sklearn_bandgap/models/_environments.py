@@ -6,10 +6,20 @@ from math import gcd
 
 import numpy as np
 
-from sklearn_bandgap.featurizers._neighbor_lists import NeighborLists
+from sklearn_bandgap.featurizers._neighbor_lists import NeighborList, NeighborLists
 
 #: Distances are compared at this resolution (Å) when merging equivalent atoms.
 ENVIRONMENT_RESOLUTION = 1e-3
+
+
+def _row_keys(item: NeighborList) -> np.ndarray:
+    """Each row as comparable numbers: atomic numbers, then distances on a 1e-3 Å grid."""
+    return np.hstack(
+        [
+            item.atomic_numbers.astype(np.float64),
+            np.round(item.distances / ENVIRONMENT_RESOLUTION),
+        ]
+    )
 
 
 def distinct_environments(lists: NeighborLists) -> tuple[NeighborLists, np.ndarray]:
@@ -37,12 +47,7 @@ def distinct_environments(lists: NeighborLists) -> tuple[NeighborLists, np.ndarr
     """
     numbers, distances, counts, shares = [], [], [], []
     for item in lists:
-        key = np.hstack(
-            [
-                item.atomic_numbers.astype(np.float64),
-                np.round(item.distances / ENVIRONMENT_RESOLUTION),
-            ]
-        )
+        key = _row_keys(item)
         _, first, multiplicity = np.unique(key, axis=0, return_index=True, return_counts=True)
         numbers.append(item.atomic_numbers[first])
         distances.append(item.distances[first])
@@ -60,13 +65,7 @@ def canonical_rows(lists: NeighborLists) -> NeighborLists:
     """
     numbers, distances = [], []
     for item in lists:
-        key = np.hstack(
-            [
-                item.atomic_numbers.astype(np.float64),
-                np.round(item.distances / ENVIRONMENT_RESOLUTION),
-            ]
-        )
-        order = np.lexsort(key.T[::-1])
+        order = np.lexsort(_row_keys(item).T[::-1])
         numbers.append(item.atomic_numbers[order])
         distances.append(item.distances[order])
     return NeighborLists(np.concatenate(numbers), np.concatenate(distances), lists.n_atoms)
