@@ -166,6 +166,8 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         The trained net; ``net_.history_`` holds the per-epoch losses.
     n_outputs_ : int
         Number of targets.
+    y_ndim_ : int
+        Dimensions of the ``y`` given to ``fit`` (1 or 2); predictions have the same.
     y_mean_, y_scale_ : ndarray of shape (n_outputs_,)
         Target standardization.
     elements_seen_ : ndarray of int
@@ -272,7 +274,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         X = _check_neighbor_lists(X)
         y_array = self._check_y(y, len(X))
         self.n_outputs_ = y_array.shape[1]
-        self._y_is_1d = np.ndim(y) == 1
+        self.y_ndim_ = int(np.ndim(y))
         self.y_mean_ = y_array.mean(axis=0)
         scale = y_array.std(axis=0)
         self.y_scale_ = np.where(scale > 0, scale, 1.0)
@@ -306,7 +308,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         y_pred = scaled * self.y_scale_ + self.y_mean_
         if self.nonnegative:
             y_pred = np.maximum(y_pred, 0.0)
-        return y_pred[:, 0] if self._y_is_1d else y_pred
+        return y_pred[:, 0] if self.y_ndim_ == 1 else y_pred
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
