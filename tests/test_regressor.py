@@ -22,6 +22,7 @@ from sklearn_bandgap.models import (
     collate_neighbor_lists,
     composition_keys,
     distinct_environments,
+    gaussian_expansion,
 )
 from sklearn_bandgap.models._regressor import ModelInput
 from sklearn_bandgap.utils.estimator_checks import check_structure_estimator
@@ -67,6 +68,29 @@ def test_module_output_shape_and_padding_index():
     X, y = collate_neighbor_lists(batch)
     assert module(**X).shape == (2, 2) and y.shape == (2, 2)
     assert torch.all(module.embedding.weight[0] == 0)
+
+
+def test_gaussian_expansion_peaks_at_its_centres():
+    expanded = gaussian_expansion(torch.tensor([0.0, 4.0, 8.0, 30.0]), 5)  # centres 0, 2, .., 8
+    assert expanded.shape == (4, 5)
+    assert expanded[0, 0] == expanded[1, 2] == expanded[2, 4] == 1.0
+    assert expanded[1, 1] == pytest.approx(np.exp(-1.0))  # one width away
+    assert expanded[3].max() < 1e-30  # far beyond the last centre
+
+
+def test_distance_expansion_widens_the_atom_lstm_input_and_is_masked_the_same(lists):
+    torch.manual_seed(0)
+    module = NeighborLSTM(embedding_dim=8, distance_expansion=16, with_shares=True).eval()
+    assert module.atom_lstm.input_size == 8 + 16
+    regressor = NeighborLSTMRegressor()
+    small, large = int(np.argmin(lists.n_atoms)), int(np.argmax(lists.n_atoms))
+    data = regressor._model_input(lists[[small, large]])
+    alone, _ = collate_neighbor_lists([(data[0], 0.0)])
+    together, _ = collate_neighbor_lists([(data[0], 0.0), (data[1], 0.0)])
+    with torch.no_grad():
+        torch.testing.assert_close(module(**alone)[0], module(**together)[0], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="at least 2 Gaussians"):
+        NeighborLSTM(distance_expansion=1)
 
 
 def test_distinct_environments_merge_equivalent_atoms(lists, mp_sample):
@@ -201,6 +225,8 @@ def test_bad_inputs(lists, gap, mp_sample):
         model.fit(lists[[]], gap[:0])
     with pytest.raises(InvalidParameterError):
         NeighborLSTMRegressor(atoms="random").fit(lists, gap)
+    with pytest.raises(InvalidParameterError, match="distance_expansion"):
+        NeighborLSTMRegressor(distance_expansion=1).fit(lists, gap)
     with pytest.raises(ValueError, match="empty"):
         make_pipeline(NeighborListFeaturizer(), model).fit([], [])
 

@@ -10,7 +10,7 @@ from sklearn_bandgap.models._environments import (
     composition_keys,
     distinct_environments,
 )
-from sklearn_bandgap.models._module import NeighborLSTM
+from sklearn_bandgap.models._module import NeighborLSTM, gaussian_expansion
 from sklearn_bandgap.models._regressor import CompositionGroupSplit, NeighborLSTMRegressor
 
 __all__ = [
@@ -21,4 +21,5 @@ __all__ = [
     "collate_neighbor_lists",
     "composition_keys",
     "distinct_environments",
+    "gaussian_expansion",
 ]

@@ -8,6 +8,33 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from sklearn_bandgap.featurizers._inputs import MAX_ATOMIC_NUMBER
 
+#: Largest Gaussian centre of the distance expansion (Å). In the Materials
+#: Project set the 19th neighbour of 99.9 % of the atoms is within 6.7 Å (all
+#: within 8.7 Å).
+EXPANSION_MAX_DISTANCE = 8.0
+
+
+def gaussian_expansion(distances: torch.Tensor, n_gaussians: int) -> torch.Tensor:
+    """Expand distances on ``n_gaussians`` evenly spaced Gaussians.
+
+    Parameters
+    ----------
+    distances : Tensor of any shape
+        Distances in Å.
+    n_gaussians : int
+        Number of centres on [0, EXPANSION_MAX_DISTANCE] Å (at least 2).
+
+    Returns
+    -------
+    expanded : Tensor of shape ``distances.shape + (n_gaussians,)``
+        Values in (0, 1].
+    """
+    centres = torch.linspace(
+        0.0, EXPANSION_MAX_DISTANCE, n_gaussians, device=distances.device, dtype=distances.dtype
+    )
+    width = EXPANSION_MAX_DISTANCE / (n_gaussians - 1)
+    return torch.exp(-(((distances.unsqueeze(-1) - centres) / width) ** 2))
+
 
 class NeighborLSTM(nn.Module):
     """Element embedding × 1/distance → atom LSTM → crystal LSTM → dense head.
@@ -31,6 +58,9 @@ class NeighborLSTM(nn.Module):
         If True, each row stands for several equivalent atoms and ``forward``
         takes their ``shares`` of the crystal, appended to the row's vector
         before the crystal LSTM.
+    distance_expansion : int, default=0
+        Number of Gaussians of a distance expansion appended to each neighbour's
+        input (0: none, the original design). See Notes.
 
     Notes
     -----
@@ -43,6 +73,12 @@ class NeighborLSTM(nn.Module):
     different numbers of atoms: their atom vectors are padded per batch and
     packed (``pack_padded_sequence``), so the crystal LSTM never reads padding;
     its final hidden state goes through the head.
+
+    With ``distance_expansion=n > 0`` each step of the atom LSTM also reads
+    ``exp(-((d - mu_k) / sigma) ** 2)`` for ``n`` centres ``mu_k`` evenly spaced
+    on [0, :data:`EXPANSION_MAX_DISTANCE`] Å with ``sigma`` their spacing (as in
+    CGCNN and SchNet), so the distance enters beyond the 1/d scale of the
+    embedding. The centre atom reads the expansion of 0.
 
     ``forward`` takes the keys of the batch dict made by
     :func:`~sklearn_bandgap.models.collate_neighbor_lists`.
@@ -57,11 +93,18 @@ class NeighborLSTM(nn.Module):
         head_hidden: int = 64,
         dropout: float = 0.0,
         with_shares: bool = False,
+        distance_expansion: int = 0,
     ) -> None:
         super().__init__()
+        if distance_expansion == 1 or distance_expansion < 0:
+            raise ValueError(
+                f"distance_expansion must be 0 (none) or at least 2 Gaussians, got "
+                f"{distance_expansion}."
+            )
+        self.distance_expansion = distance_expansion
         self.embedding = nn.Embedding(MAX_ATOMIC_NUMBER + 1, embedding_dim, padding_idx=0)
         self.centre_weight = nn.Parameter(torch.ones(1))
-        self.atom_lstm = nn.LSTM(embedding_dim, atom_hidden, batch_first=True)
+        self.atom_lstm = nn.LSTM(embedding_dim + distance_expansion, atom_hidden, batch_first=True)
         self.with_shares = with_shares
         self.crystal_lstm = nn.LSTM(
             atom_hidden + int(with_shares), crystal_hidden, batch_first=True
@@ -103,7 +146,12 @@ class NeighborLSTM(nn.Module):
         numbers, dists = atomic_numbers[real], distances[real]  # (n_real_rows, k + 1)
         centre = self.centre_weight.expand(dists.shape[0], 1)
         weights = torch.cat([centre, dists[:, 1:].reciprocal()], dim=1)
-        _, (atom_state, _) = self.atom_lstm(self.embedding(numbers) * weights.unsqueeze(-1))
+        steps = self.embedding(numbers) * weights.unsqueeze(-1)
+        if self.distance_expansion:
+            expanded = gaussian_expansion(dists.clone(), self.distance_expansion)
+            expanded[:, 0] = gaussian_expansion(dists.new_zeros(1), self.distance_expansion)
+            steps = torch.cat([steps, expanded], dim=-1)
+        _, (atom_state, _) = self.atom_lstm(steps)
         atoms = atom_state[-1]
         if self.with_shares:
             if shares is None:

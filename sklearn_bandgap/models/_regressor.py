@@ -10,7 +10,7 @@ import torch
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.model_selection import GroupShuffleSplit
 from sklearn.utils import Tags
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetRegressor
 from skorch.callbacks import Callback, EarlyStopping, LRScheduler
@@ -118,6 +118,10 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         Width of the dense head's hidden layer.
     dropout : float, default=0.0
         Dropout in the head.
+    distance_expansion : int, default=0
+        Gaussians of a distance expansion added to each neighbour's input of
+        the atom LSTM (:func:`~sklearn_bandgap.models.gaussian_expansion`);
+        0 keeps the original design (embedding × 1/distance only).
     atoms : {"distinct", "sorted", "site"}, default="distinct"
         What the crystal LSTM reads. ``"site"``: every atom in site order (the
         original design; predictions then depend on site order). ``"sorted"``:
@@ -199,6 +203,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         "crystal_hidden": [Interval(Integral, 1, None, closed="left")],
         "head_hidden": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "distance_expansion": [Options(Integral, {0}), Interval(Integral, 2, None, closed="left")],
         "atoms": [StrOptions({"distinct", "sorted", "site"})],
         "loss": [StrOptions({"l1", "mse", "huber"})],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -222,6 +227,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         crystal_hidden: int = 64,
         head_hidden: int = 64,
         dropout: float = 0.0,
+        distance_expansion: int = 0,
         atoms: str = "distinct",
         loss: str = "l1",
         lr: float = 2e-3,
@@ -241,6 +247,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         self.crystal_hidden = crystal_hidden
         self.head_hidden = head_hidden
         self.dropout = dropout
+        self.distance_expansion = distance_expansion
         self.atoms = atoms
         self.loss = loss
         self.lr = lr
@@ -369,6 +376,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
             module__crystal_hidden=self.crystal_hidden,
             module__head_hidden=self.head_hidden,
             module__dropout=self.dropout,
+            module__distance_expansion=self.distance_expansion,
             module__with_shares=self.atoms == "distinct",
             criterion=criteria[self.loss],
             optimizer=torch.optim.AdamW,

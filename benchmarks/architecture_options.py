@@ -1,0 +1,128 @@
+"""Choose between NeighborLSTMRegressor options on a selection split, never on the test split.
+
+The project's split (formula groups, 10 % held out, seed 0) sets the test part
+aside untouched. The training part is split again by formula groups (10 %,
+seed 1) into a *fit* part and a *selection* part; every option is trained on
+the fit part (with its own early-stopping validation inside it) and scored on
+the selection part. The winner is then trained and tested once by
+``train_mp.py``.
+
+Options are given as ``name:param=value,param=value``; each runs in its own
+process with one torch thread. Results are merged into
+``benchmarks/results/architecture_options.json`` (keyed by target and option).
+
+Usage::
+
+    python benchmarks/architecture_options.py --n 8000 \\
+        --option default: --option gauss16:distance_expansion=16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+from _machine import cpu_model
+from joblib import Parallel, delayed
+from train_mp import parse_param
+
+from sklearn_bandgap.datasets import load_mp_gap_eform
+from sklearn_bandgap.featurizers import NeighborListFeaturizer
+from sklearn_bandgap.metrics import regression_report
+from sklearn_bandgap.model_selection import formula_group_split
+from sklearn_bandgap.models import NeighborLSTMRegressor
+
+RESULTS = Path(__file__).parent / "results" / "architecture_options.json"
+
+
+def parse_option(text):
+    """``name:p=v,p=v`` -> (name, {p: v})."""
+    name, _, params = text.partition(":")
+    return name, dict(parse_param(item) for item in params.split(",") if item)
+
+
+def selection_split(formulas):
+    """Indices (fit, selection) inside the project's training part."""
+    train, _ = formula_group_split(formulas, test_size=0.1, random_state=0)
+    fit_pos, select_pos = formula_group_split(formulas[train], test_size=0.1, random_state=1)
+    return train[fit_pos], train[select_pos]
+
+
+def run_option(name, params, args):
+    """Train one option on the fit part and score it on the selection part."""
+    warnings.simplefilter("ignore")
+    torch.set_num_threads(1)
+    data = load_mp_gap_eform(target=args.target, progress=False)
+    structures, formulas, y = data.data, data.formula, data.target
+    if args.n is not None:
+        keep = sorted(random.Random(0).sample(range(len(structures)), args.n))
+        structures = [structures[i] for i in keep]
+        formulas, y = formulas[keep], y[keep]
+    fit, select = selection_split(formulas)
+    lists = NeighborListFeaturizer().transform(structures)
+    model = NeighborLSTMRegressor(
+        max_epochs=args.max_epochs,
+        patience=args.patience,
+        random_state=0,
+        nonnegative=args.target == "band_gap",
+        **params,
+    )
+    start = time.perf_counter()
+    model.fit(lists[fit], y[fit])
+    fit_seconds = time.perf_counter() - start
+    history = model.net_.history_
+    return name, {
+        "params": params,
+        "selection": regression_report(y[select], model.predict(lists[select])),
+        "epochs": len(history),
+        "best_epoch": int(np.argmin(history[:, "valid_loss"])) + 1,
+        "seconds_per_epoch": round(float(np.median(history[:, "dur"])), 2),
+        "fit_seconds": round(fit_seconds, 1),
+        "n_fit": len(fit),
+        "n_selection": len(select),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--option", type=parse_option, action="append", required=True)
+    parser.add_argument("--target", default="band_gap")
+    parser.add_argument("--n", type=int, default=None, help="seeded random subset size")
+    parser.add_argument("--max-epochs", type=int, default=60)
+    parser.add_argument("--patience", type=int, default=10)
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+
+    outcomes = Parallel(n_jobs=args.jobs)(
+        delayed(run_option)(name, params, args) for name, params in args.option
+    )
+    record = {
+        "benchmark": "architecture_options",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpu": cpu_model(), "cores": 2, "torch_threads_per_option": 1},
+        "split": {
+            "test": "formula groups, 10 %, seed 0 (never used here)",
+            "selection": "formula groups, 10 % of the training part, seed 1",
+        },
+        "results": {},
+    }
+    if RESULTS.is_file():
+        record["results"] = json.loads(RESULTS.read_text()).get("results", {})
+    key = f"{args.target}/n={args.n or 'full'}/epochs={args.max_epochs}"
+    record["results"].setdefault(key, {}).update(dict(outcomes))
+    for name, result in outcomes:
+        print(name, json.dumps(result["selection"]), result["epochs"], result["seconds_per_epoch"])
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(record, indent=2, default=float) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
