@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["InvalidStructureError", "StructureProblem"]
+import numpy as np
+
+__all__ = ["FeaturizationError", "InvalidStructureError", "StructureProblem"]
 
 
 @dataclass(frozen=True)
@@ -71,3 +74,32 @@ class InvalidStructureError(ValueError):
     def __reduce__(self) -> tuple[type, tuple[list[StructureProblem]]]:
         # Exceptions travel between joblib workers by pickle.
         return (type(self), (self.problems,))
+
+
+class FeaturizationError(InvalidStructureError):
+    """Raised when a featurizer fails on, or returns non-finite values for, some inputs.
+
+    The features of the other inputs are not lost: they are in ``features``,
+    with NaN rows at the failed ``indices``.
+
+    Parameters
+    ----------
+    problems : sequence of StructureProblem
+        The failed items and the featurizer's error for each.
+    features : ndarray of shape (n_samples, n_features), default=None
+        Everything that was computed.
+
+    Attributes
+    ----------
+    features : ndarray or None
+        Everything that was computed, NaN rows at the failed indices.
+    """
+
+    def __init__(
+        self, problems: Sequence[StructureProblem], features: np.ndarray | None = None
+    ) -> None:
+        super().__init__(problems)
+        self.features = features
+
+    def __reduce__(self) -> tuple[type, tuple[Any, ...]]:
+        return (type(self), (self.problems, self.features))
