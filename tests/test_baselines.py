@@ -12,6 +12,7 @@ from conftest import DATA_FREE_CHECKS
 from matminer.featurizers.composition import ElementProperty
 from matminer.featurizers.structure import (
     DensityFeatures,
+    OrbitalFieldMatrix,
     SineCoulombMatrix,
     StructureComposition,
 )
@@ -96,6 +97,13 @@ def test_the_wrapped_featurizer_is_cloned_and_fitted_not_modified(structures):
     # matminer's StructureComposition.fit returns its inner featurizer: the step keeps the outer
     wrapped = MatminerTransformer(StructureComposition(ElementProperty.from_preset("magpie")))
     assert isinstance(wrapped.fit(structures[:5]).featurizer_, StructureComposition)
+
+
+def test_a_featurizer_that_breaks_get_params_is_deep_copied(cscl, nacl):
+    ofm = OrbitalFieldMatrix(flatten=True)  # keeps no period_tag attribute: clone() fails
+    step = MatminerTransformer(ofm).fit([cscl])
+    assert step.featurizer_ is not ofm
+    assert step.transform([cscl, nacl]).shape == (2, 1024)
 
 
 def test_a_matminer_failure_names_the_structure_and_keeps_the_rest(cscl, nacl, silicon):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Sequence
 from functools import partial
@@ -60,6 +61,18 @@ def read_structures(X: Any) -> list[IStructure]:
     if not structures:
         raise ValueError("X holds no structures.")
     return structures
+
+
+def _fresh_copy(featurizer: BaseFeaturizer) -> BaseFeaturizer:
+    """``sklearn.clone`` of the featurizer, or a deep copy of it if it cannot be cloned.
+
+    Some matminer featurizers do not store their constructor arguments (e.g.
+    ``OrbitalFieldMatrix.period_tag``), which ``get_params`` and so ``clone`` need.
+    """
+    try:
+        return clone(featurizer)
+    except (AttributeError, RuntimeError, TypeError):
+        return copy.deepcopy(featurizer)
 
 
 def content_key(structures: Sequence[IStructure]) -> str:
@@ -252,7 +265,7 @@ class MatminerTransformer(TransformerMixin, BaseEstimator):
         self : MatminerTransformer
         """
         structures = read_structures(X)
-        self.featurizer_ = clone(self.featurizer)
+        self.featurizer_ = _fresh_copy(self.featurizer)
         # Not chained: matminer's StructureComposition.fit returns its inner featurizer.
         self.featurizer_.fit(structures)
         self.feature_names_out_ = np.asarray(self.featurizer_.feature_labels(), dtype=object)

@@ -79,7 +79,7 @@ def plot_comparison(
     bars.set_yticks(positions, names, fontsize=8)
     bars.invert_yaxis()
     bars.set_xlabel(f"{score.upper()}{suffix}")
-    bars.set_title(f"{target}: {table['n_folds'].iloc[0]} fold(s)", fontsize=9)
+    bars.set_title(f"{target}: {int(table['n_folds'].iloc[0])} fold(s)", fontsize=9)
     fig.tight_layout()
     if path is not None:
         path = Path(path)

@@ -1,0 +1,176 @@
+"""The LSTM pipeline against the matminer baselines on the MP set, on identical folds.
+
+The project's split: GroupShuffleSplit on reduced formulas, 10 % of the
+formulas held out, seed 0 — one fold, the same for every estimator (the LSTM's
+early stopping uses a validation split of whole compositions inside the
+training part; nothing is selected on the test part). Featurizations of the
+baselines are cached with ``joblib.Memory`` (``--cache-dir``), so the second
+target reuses them. Writes ``benchmarks/results/compare_mp.json`` (merged per
+target) and ``benchmarks/results/compare_mp_<target>.png``.
+
+Usage::
+
+    python benchmarks/compare_mp.py                          # both targets, full set
+    python benchmarks/compare_mp.py --n 2000 --n-estimators 50 --max-epochs 5   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import warnings
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import torch
+from _machine import cpu_model
+from sklearn.pipeline import make_pipeline
+from train_mp import parse_param
+
+from sklearn_bandgap.baselines import (
+    compare,
+    make_dummy,
+    make_rf_magpie,
+    make_rf_scm_magpie,
+    plot_comparison,
+)
+from sklearn_bandgap.datasets import load_mp_gap_eform
+from sklearn_bandgap.featurizers import NeighborListFeaturizer
+from sklearn_bandgap.model_selection import formula_group_split
+from sklearn_bandgap.models import NeighborLSTMRegressor
+
+RESULTS = Path(__file__).parent / "results"
+TARGETS = {"band_gap": "eV", "formation_energy_per_atom": "eV/atom"}
+ESTIMATORS = ["lstm", "rf_scm_magpie", "rf_magpie", "mean"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", nargs="+", default=list(TARGETS), choices=list(TARGETS))
+    parser.add_argument(
+        "--estimators", nargs="+", default=ESTIMATORS, choices=ESTIMATORS, help="run these only"
+    )
+    parser.add_argument("--n", type=int, default=None, help="seeded random subset size")
+    parser.add_argument("--n-estimators", type=int, default=500, help="trees of the forests")
+    parser.add_argument("--max-epochs", type=int, default=200, help="LSTM epochs at most")
+    parser.add_argument("--n-jobs", type=int, default=2, help="featurizer and forest workers")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument(
+        "--lstm-param", type=parse_param, action="append", default=[], help="e.g. atom_hidden=64"
+    )
+    parser.add_argument(
+        "--cache-dir", type=Path, default=Path.home() / ".cache" / "sklearn_bandgap" / "compare"
+    )
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    torch.set_num_threads(args.threads)
+
+    data = load_mp_gap_eform(target=list(TARGETS), progress=False)
+    structures, formulas, y_all = list(data.data), data.formula, data.target
+    if args.n is not None:
+        keep = sorted(random.Random(0).sample(range(len(structures)), args.n))
+        structures = [structures[i] for i in keep]
+        formulas, y_all = formulas[keep], y_all[keep]
+    train, test = formula_group_split(formulas)
+    max_sites = max(len(s) for s in structures)
+    lstm_params = dict(args.lstm_param)
+
+    output = RESULTS / "compare_mp.json"
+    record = json.loads(output.read_text()) if output.is_file() else {"results": {}}
+    for target in args.targets:
+        column = list(TARGETS).index(target)
+        y = y_all[:, column]
+        estimators = {
+            "lstm": make_pipeline(
+                NeighborListFeaturizer(),
+                NeighborLSTMRegressor(
+                    max_epochs=args.max_epochs,
+                    random_state=0,
+                    nonnegative=target == "band_gap",
+                    **lstm_params,
+                ),
+            ),
+            "rf_scm_magpie": make_rf_scm_magpie(
+                max_sites=max_sites,
+                n_estimators=args.n_estimators,
+                n_jobs=args.n_jobs,
+                memory=str(args.cache_dir),
+            ),
+            "rf_magpie": make_rf_magpie(
+                n_estimators=args.n_estimators, n_jobs=args.n_jobs, memory=str(args.cache_dir)
+            ),
+            "mean": make_dummy(),
+        }
+        estimators = {name: estimators[name] for name in args.estimators}
+        table = compare(estimators, structures, y, cv=[(train, test)])
+        print(target, table.to_string(), sep="\n", flush=True)
+        # Predictions are kept (as .npz beside the JSON's results, not committed) so that a
+        # later run of other estimators can draw all of them side by side.
+        details = table.attrs["details"]
+        store = args.cache_dir / f"predictions_{target}_{args.n or 'full'}.npz"
+        store.parent.mkdir(parents=True, exist_ok=True)
+        saved = dict(np.load(store)) if store.is_file() else {}
+        saved.update(details.predictions)
+        np.savez(store, **saved)
+        result = record["results"].setdefault(target, {"unit": TARGETS[target], "table": {}})
+        rows = table.drop(columns=[c for c in table.columns if c.endswith("_std")])
+        for name, row in rows.to_dict(orient="index").items():
+            result["table"][name] = {
+                k: (int(v) if k == "n_folds" else float(v)) for k, v in row.items()
+            }
+            result["table"][name]["run_date"] = datetime.now(UTC).isoformat(timespec="seconds")
+        maes = {name: row["mae_mean"] for name, row in result["table"].items()}
+        if "lstm" in maes and len(maes) > 1:
+            best = min((mae, name) for name, mae in maes.items() if name != "lstm")
+            result["best_baseline"] = best[1]
+            result["lstm_mae_over_best_baseline_mae"] = maes["lstm"] / best[0]
+        names = [name for name in ESTIMATORS if name in saved and name in result["table"]]
+        full = table.reindex(names)
+        for name in names:
+            full.loc[name] = [result["table"][name].get(c, 0.0) for c in full.columns]
+        full.attrs["details"] = type(details)(
+            details.folds, details.per_fold, {name: saved[name] for name in names}
+        )
+        png = RESULTS / f"compare_mp_{target}.png"
+        plot_comparison(full, y, path=png, target=target, unit=TARGETS[target])
+        result["plot"] = png.name
+    record.update(
+        {
+            "benchmark": "compare_mp",
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": {
+                "cpu": cpu_model(),
+                "cores": 2,
+                "platform": platform.platform(),
+                "torch_threads": args.threads,
+                "n_jobs": args.n_jobs,
+                "note": "shared 2-core machine, CPU only; estimators run one after another",
+            },
+            "versions": {
+                p: version(p) for p in ("sklearn_bandgap", "torch", "matminer", "scikit-learn")
+            },
+            "data": {"set": "mp_gap_eform", "subset": args.n, "n_structures": len(structures)},
+            "split": {
+                "kind": "formula groups (GroupShuffleSplit), one fold",
+                "test_size": 0.1,
+                "seed": 0,
+                "n_train": len(train),
+                "n_test": len(test),
+            },
+            "settings": {
+                "n_estimators": args.n_estimators,
+                "lstm": {"max_epochs": args.max_epochs, **lstm_params},
+                "sine_coulomb_columns": int(max_sites),
+            },
+        }
+    )
+    output.write_text(json.dumps(record, indent=2, default=float) + "\n")
+    print(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    main()
