@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
+import numpy as np
 import torch
 from _machine import cpu_model
 from joblib import Parallel, delayed
@@ -55,7 +56,7 @@ def run_target(target, column, args, threads):
         structures = [structures[i] for i in keep]
         formulas, y_all = formulas[keep], y_all[keep]
     start = time.perf_counter()
-    result, _ = train_and_evaluate(
+    result, predictions = train_and_evaluate(
         structures,
         y_all[:, column],
         formulas,
@@ -70,6 +71,12 @@ def run_target(target, column, args, threads):
         plot_path=args.output.with_name(f"{args.output.stem}_{target}.png"),
     )
     result["wall_seconds"] = round(time.perf_counter() - start, 1)
+    test_index, y_pred = predictions
+    np.savez(
+        args.output.with_name(f"{args.output.stem}_{target}_test_predictions.npz"),
+        test_index=test_index,
+        y_pred=y_pred,
+    )
     result["torch_threads"] = threads
     result["n_structures"] = len(structures)
     return target, result
