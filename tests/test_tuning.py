@@ -1,0 +1,224 @@
+"""Optuna tuning: the helper, OptunaSearchCV, pruning, storage resume, two workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from optuna_integration import OptunaSearchCV
+from sklearn.model_selection import GroupKFold
+from sklearn.pipeline import make_pipeline
+
+from sklearn_bandgap.featurizers import NeighborListFeaturizer
+from sklearn_bandgap.model_selection import formula_groups
+from sklearn_bandgap.models import NeighborLSTMRegressor
+from sklearn_bandgap.tuning import (
+    LSTM_SEARCH_SPACE,
+    check_space,
+    default_search_space,
+    to_distributions,
+    tune,
+)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+TINY = dict(embedding_dim=8, atom_hidden=8, crystal_hidden=8, head_hidden=8, random_state=0)
+#: A small space for fast trials: only the learning rate and the distance expansion.
+SMALL_SPACE = {
+    "neighborlstmregressor__lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
+    "neighborlstmregressor__distance_expansion": {"type": "categorical", "choices": [0, 8]},
+}
+
+
+def pipeline(**params):
+    return make_pipeline(NeighborListFeaturizer(), NeighborLSTMRegressor(**{**TINY, **params}))
+
+
+@pytest.fixture(scope="module")
+def data(mp_sample):
+    return list(mp_sample.data), mp_sample.target[:, 0]
+
+
+def test_default_space_covers_real_parameters_and_converts():
+    regressor = NeighborLSTMRegressor()
+    check_space(regressor, LSTM_SEARCH_SPACE)
+    space = default_search_space("neighborlstmregressor__")
+    check_space(pipeline(), space)
+    distributions = to_distributions(space)
+    assert set(distributions) == set(space)
+    space["neighborlstmregressor__lr"]["high"] = 0.5  # plain data: editable, a copy
+    assert LSTM_SEARCH_SPACE["lr"]["high"] == 1e-2
+
+
+def test_bad_spaces_fail_before_any_trial(data, tmp_path):
+    X, y = data
+    journal = tmp_path / "study.log"
+    with pytest.raises(ValueError, match=r"'neighborlstmregressor__lrr' \(did you mean"):
+        tune(
+            pipeline(),
+            X,
+            y,
+            space={"neighborlstmregressor__lrr": {"type": "float", "low": 1, "high": 2}},
+            storage=journal,
+            study_name="s",
+        )
+    with pytest.raises(ValueError, match="type 'uniform'"):
+        tune(
+            pipeline(),
+            X,
+            y,
+            space={"neighborlstmregressor__lr": {"type": "uniform"}},
+            storage=journal,
+            study_name="s",
+        )
+    with pytest.raises(ValueError, match="lacks 'choices'"):
+        check_space(pipeline(), {"neighborlstmregressor__atoms": {"type": "categorical"}})
+    assert not journal.exists() or not optuna.get_all_study_names(
+        optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    )
+
+
+def test_optuna_search_cv_on_the_pipeline_with_formula_groups(data):
+    X, y = data
+    search = OptunaSearchCV(
+        pipeline(max_epochs=2),
+        to_distributions(SMALL_SPACE),
+        cv=GroupKFold(n_splits=2),
+        n_trials=2,
+        scoring="neg_mean_absolute_error",
+        random_state=0,
+    )
+    search.fit(X, y, groups=formula_groups(X))
+    assert len(search.trials_) == 2
+    assert set(search.best_params_) == set(SMALL_SPACE)
+    assert search.predict(X[:3]).shape == (3,)
+
+
+def test_tune_helper_returns_a_refitted_best_estimator_and_trials(data, tmp_path):
+    X, y = data
+    result = tune(
+        pipeline(max_epochs=3),
+        X,
+        y,
+        space=SMALL_SPACE,
+        n_trials=3,
+        storage=tmp_path / "s.log",
+        study_name="gap",
+    )
+    assert result.n_complete + result.n_pruned == 3 == len(result.trials)
+    assert set(result.best_params) == set(SMALL_SPACE)
+    regressor = result.best_estimator[-1]
+    assert regressor.lr == result.best_params["neighborlstmregressor__lr"]
+    assert result.best_estimator.predict(X[:4]).shape == (4,)
+    assert {"value", "state", "user_attrs_fold_mae"} <= set(result.trials.columns)
+
+
+def test_pruning_stops_a_hopeless_trial(data, tmp_path):
+    X, y = data
+    storage = f"sqlite:///{tmp_path / 'prune.db'}"
+    study = optuna.create_study(storage=storage, study_name="prune")
+    lr = "neighborlstmregressor__lr"
+    study.enqueue_trial({lr: 5e-3})  # a sound trial, complete: the reference
+    study.enqueue_trial({lr: 3.0})  # a hopeless learning rate
+    space = {lr: {"type": "float", "low": 1e-4, "high": 5.0, "log": True}}
+    result = tune(
+        pipeline(max_epochs=12, patience=12),
+        X,
+        y,
+        space=space,
+        n_trials=2,
+        storage=storage,
+        study_name="prune",
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=1),
+        refit=False,
+    )
+    sound, hopeless = result.study.trials
+    assert sound.state == TrialState.COMPLETE and len(sound.intermediate_values) == 12
+    assert hopeless.state == TrialState.PRUNED
+    assert hopeless.last_step is not None and hopeless.last_step < 6
+    assert result.n_pruned == 1 and result.pruned_epochs_saved > 0
+
+
+def test_storage_resumes_a_study(data, tmp_path):
+    X, y = data
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    first = tune(
+        pipeline(max_epochs=2),
+        X,
+        y,
+        space=SMALL_SPACE,
+        n_trials=2,
+        storage=storage,
+        study_name="resume",
+        refit=False,
+    )
+    assert len(first.trials) == 2
+    again = tune(
+        pipeline(max_epochs=2),
+        X,
+        y,
+        space=SMALL_SPACE,
+        n_trials=3,
+        storage=storage,
+        study_name="resume",
+        refit=False,
+    )
+    assert sorted(again.trials["number"]) == [0, 1, 2]  # one more trial, numbering continued
+    done = tune(
+        pipeline(max_epochs=2),
+        X,
+        y,
+        space=SMALL_SPACE,
+        n_trials=3,
+        storage=storage,
+        study_name="resume",
+        refit=False,
+    )
+    assert len(done.trials) == 3  # nothing left to do
+
+
+def test_two_worker_processes_share_one_study(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    command = [
+        sys.executable,
+        "-m",
+        "sklearn_bandgap.tuning",
+        "--storage",
+        storage,
+        "--study-name",
+        "shared",
+        "--subset",
+        "sample200",
+        "--n-trials",
+        "6",
+        "--max-epochs",
+        "2",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    workers = [
+        subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        for _ in range(2)
+    ]
+    outputs = [w.communicate(timeout=600) for w in workers]
+    for worker, (_, err) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, err[-2000:]
+    summaries = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    study = optuna.load_study(study_name="shared", storage=storage)
+    finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    numbers = [t.number for t in study.trials]
+    assert len(numbers) == len(set(numbers))  # no duplicated trial
+    assert 6 <= len(finished) <= 7  # the trials add up (a worker may start one as the other ends)
+    assert len({t.user_attrs["worker_pid"] for t in finished}) == 2  # both worked
+    best = min(t.value for t in finished if t.state == TrialState.COMPLETE)
+    assert study.best_value == best
+    last = max(summaries, key=lambda s: s["n_complete"] + s["n_pruned"])
+    assert last["best_validation_mae"] == pytest.approx(best)
+    assert Path(tmp_path / "shared.db").is_file()
