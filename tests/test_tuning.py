@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import optuna
@@ -222,3 +223,43 @@ def test_two_worker_processes_share_one_study(tmp_path):
     last = max(summaries, key=lambda s: s["n_complete"] + s["n_pruned"])
     assert last["best_validation_mae"] == pytest.approx(best)
     assert Path(tmp_path / "shared.db").is_file()
+
+
+def test_a_killed_workers_study_resumes(data, tmp_path):
+    X, y = data
+    storage = f"sqlite:///{tmp_path / 'killed.db'}"
+    command = [sys.executable, "-m", "sklearn_bandgap.tuning", "--storage", storage]
+    command += ["--study-name", "gap", "--subset", "sample200", "--n-trials", "100"]
+    command += ["--max-epochs", "2"]
+    worker = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            time.sleep(2)
+            try:
+                study = optuna.load_study(study_name="gap", storage=storage)
+            except KeyError:  # not created yet
+                continue
+            if len(study.get_trials(states=(TrialState.COMPLETE,))) >= 2:
+                break
+    finally:
+        worker.kill()  # as a crash would: no clean-up
+        worker.wait()
+    study = optuna.load_study(study_name="gap", storage=storage)
+    done = len(study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED)))
+    assert done >= 2
+    space = {"neighborlstmregressor__lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}}
+    # the worker's space is the default one; resuming needs the same names only for new trials
+    resumed = tune(
+        pipeline(max_epochs=2),
+        X,
+        y,
+        space=space,
+        n_trials=done + 1,
+        storage=storage,
+        study_name="gap",
+        refit=False,
+    )
+    assert resumed.n_complete + resumed.n_pruned == done + 1
+    numbers = sorted(resumed.trials["number"])
+    assert numbers == list(range(len(numbers)))  # numbering continued, nothing lost
