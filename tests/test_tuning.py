@@ -104,11 +104,12 @@ def test_optuna_search_cv_on_the_pipeline_with_formula_groups(data):
 def test_tune_helper_returns_a_refitted_best_estimator_and_trials(data, tmp_path):
     X, y = data
     result = tune(
-        pipeline(max_epochs=3),
+        pipeline(max_epochs=3, lr=4e-3, distance_expansion=8),
         X,
         y,
         space=SMALL_SPACE,
         n_trials=3,
+        try_current=True,
         storage=tmp_path / "s.log",
         study_name="gap",
     )
@@ -118,6 +119,8 @@ def test_tune_helper_returns_a_refitted_best_estimator_and_trials(data, tmp_path
     assert regressor.lr == result.best_params["neighborlstmregressor__lr"]
     assert result.best_estimator.predict(X[:4]).shape == (4,)
     assert {"value", "state", "user_attrs_fold_mae"} <= set(result.trials.columns)
+    first = result.study.trials[0].params  # try_current: the given settings come first
+    assert first == {"lr": 4e-3, "distance_expansion": 8}
 
 
 def test_pruning_stops_a_hopeless_trial(data, tmp_path):

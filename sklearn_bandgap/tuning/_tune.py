@@ -186,6 +186,7 @@ def tune(
     sampler: optuna.samplers.BaseSampler | None = None,
     random_state: int | None = 0,
     refit: bool = True,
+    try_current: bool = False,
     show_progress_bar: bool = False,
 ) -> TuningResult:
     """Tune ``estimator`` with Optuna on formula-group validation folds.
@@ -235,6 +236,10 @@ def tune(
         Seeds the default sampler and holdout.
     refit : bool, default=True
         Refit the best parameters on all of ``X``.
+    try_current : bool, default=False
+        Make the estimator's current parameters the study's first trial (if the
+        study is new), so that the tuned setting is compared with them on the
+        same validation folds; they must lie inside the space.
     show_progress_bar : bool, default=False
         Optuna's progress bar.
 
@@ -261,12 +266,12 @@ def tune(
     except ValueError:
         prune_prefix = None
 
-    target, features, target_space = estimator, X, dict(space)
+    target, features, target_space, last = estimator, X, dict(space), ""
     if _stateless_head(estimator):
         assert isinstance(estimator, Pipeline)
         features = estimator[:-1].transform(X)
         target = estimator[-1]
-        last = f"{estimator.steps[-1][0]}__"
+        last = f"{estimator.steps[-1][0]}__"  # the space's names, relative to the last step
         target_space = {name.removeprefix(last): spec for name, spec in space.items()}
         if prune_prefix is not None:
             prune_prefix = prune_prefix.removeprefix(last)
@@ -280,6 +285,9 @@ def tune(
         sampler=sampler or optuna.samplers.TPESampler(seed=random_state),
         pruner=pruner or optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=3),
     )
+    if try_current and not study.trials:
+        current = estimator.get_params(deep=True)
+        study.enqueue_trial({name.removeprefix(last): current[name] for name in space})
     callbacks = []
     if n_trials is not None:
         callbacks.append(
@@ -301,8 +309,7 @@ def tune(
             f"study {study.study_name!r} has no complete trial (all pruned or failed)."
         )
     best_params = dict(study.best_params)
-    if target is not estimator:  # names back to the pipeline's
-        best_params = {f"{estimator.steps[-1][0]}__{k}": v for k, v in best_params.items()}
+    best_params = {f"{last}{k}": v for k, v in best_params.items()}  # the pipeline's names
     best_estimator = None
     if refit:
         best_estimator = clone(estimator).set_params(**best_params).fit(X, y_array)
