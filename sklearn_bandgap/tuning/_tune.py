@@ -148,15 +148,16 @@ class _Objective:
         start = time.perf_counter()
         for k, (train, valid) in enumerate(self.folds):
             model = clone(self.estimator).set_params(**params)
-            if k == 0 and self.prune_prefix is not None:
-                # set on the clone (clone() would deep-copy the trial inside the callback)
-                model.set_params(
-                    **{
-                        f"{self.prune_prefix}callbacks": [
-                            SkorchPruningCallback(trial, "valid_loss")
-                        ]
-                    }
-                )
+            prunable = (
+                self.prune_prefix is not None
+                and model.get_params()[f"{self.prune_prefix}validation_fraction"] > 0
+            )  # the pruner reads the per-epoch validation loss
+            if k == 0 and prunable:
+                # set on the clone (clone() would deep-copy the trial inside the callback),
+                # after the estimator's own callbacks
+                key = f"{self.prune_prefix}callbacks"
+                own = list(model.get_params()[key] or [])
+                model.set_params(**{key: [*own, SkorchPruningCallback(trial, "valid_loss")]})
             model.fit(take(self.X, train), self.y[train])
             maes.append(
                 float(mean_absolute_error(self.y[valid], model.predict(take(self.X, valid))))
