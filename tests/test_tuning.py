@@ -152,39 +152,15 @@ def test_pruning_stops_a_hopeless_trial(data, tmp_path):
 def test_storage_resumes_a_study(data, tmp_path):
     X, y = data
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    first = tune(
-        pipeline(max_epochs=2),
-        X,
-        y,
-        space=SMALL_SPACE,
-        n_trials=2,
-        storage=storage,
-        study_name="resume",
-        refit=False,
-    )
-    assert len(first.trials) == 2
-    again = tune(
-        pipeline(max_epochs=2),
-        X,
-        y,
-        space=SMALL_SPACE,
-        n_trials=3,
-        storage=storage,
-        study_name="resume",
-        refit=False,
-    )
-    assert sorted(again.trials["number"]) == [0, 1, 2]  # one more trial, numbering continued
-    done = tune(
-        pipeline(max_epochs=2),
-        X,
-        y,
-        space=SMALL_SPACE,
-        n_trials=3,
-        storage=storage,
-        study_name="resume",
-        refit=False,
-    )
-    assert len(done.trials) == 3  # nothing left to do
+
+    def run(n_trials):
+        model = pipeline(max_epochs=2)
+        return tune(model, X, y, space=SMALL_SPACE, n_trials=n_trials, storage=storage,
+                    study_name="resume", refit=False)  # fmt: skip
+
+    assert len(run(2).trials) == 2
+    assert sorted(run(3).trials["number"]) == [0, 1, 2]  # one more trial, numbering continued
+    assert len(run(3).trials) == 3  # nothing left to do
 
 
 def test_two_worker_processes_share_one_study(tmp_path):
