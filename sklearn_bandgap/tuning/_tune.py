@@ -30,6 +30,8 @@ from sklearn_bandgap.tuning._spaces import check_space, default_search_space, su
 #: A RUNNING trial whose worker sent no heartbeat for this long (s) is marked
 #: failed and retried (RDB storages, e.g. SQLite or PostgreSQL).
 HEARTBEAT_INTERVAL, GRACE_PERIOD = 30, 120
+#: Attempts at opening an RDB storage that another worker is creating.
+STORAGE_ATTEMPTS = 5
 
 
 @dataclass
@@ -84,12 +86,22 @@ def make_storage(storage: str | os.PathLike[str] | BaseStorage | None) -> BaseSt
         return storage
     text = os.fspath(storage)
     if "://" in text:
-        return RDBStorage(
-            text,
-            heartbeat_interval=HEARTBEAT_INTERVAL,
-            grace_period=GRACE_PERIOD,
-            failed_trial_callback=RetryFailedTrialCallback(max_retry=1),
-        )
+        from sqlalchemy.exc import SQLAlchemyError
+
+        # Workers started together race to create a new database's tables (the loser gets
+        # an IntegrityError or "database is locked"); the tables exist when it retries.
+        for attempt in range(STORAGE_ATTEMPTS):
+            try:
+                return RDBStorage(
+                    text,
+                    heartbeat_interval=HEARTBEAT_INTERVAL,
+                    grace_period=GRACE_PERIOD,
+                    failed_trial_callback=RetryFailedTrialCallback(max_retry=1),
+                )
+            except SQLAlchemyError:
+                if attempt == STORAGE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
     Path(text).parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(text))
 
