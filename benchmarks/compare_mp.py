@@ -160,6 +160,10 @@ def main():
                     k: (int(v) if k == "n_folds" else float(v)) for k, v in row.items()
                 }
                 result["table"][name]["run_date"] = now
+                if name.startswith("rf_"):
+                    result["table"][name]["n_estimators"] = args.n_estimators
+                if name == "lstm":
+                    result["table"][name]["params"] = {"max_epochs": args.max_epochs, **lstm_params}
         if "lstm" in args.estimators and args.lstm_from_train_mp:
             result["table"]["lstm"], saved["lstm"] = lstm_from_train_mp(target, y, test)
         np.savez(store, **saved)
@@ -174,7 +178,7 @@ def main():
                 name: {
                     k: v
                     for k, v in result["table"][name].items()
-                    if k != "run_date" and k != "source"
+                    if k not in ("run_date", "source", "n_estimators", "params")
                 }
                 for name in names
             }
@@ -211,9 +215,8 @@ def main():
                 "n_test": len(test),
             },
             "settings": {
-                "n_estimators": args.n_estimators,
-                "lstm": {"max_epochs": args.max_epochs, **lstm_params},
                 "sine_coulomb_columns": int(max_sites),
+                "note": "per-estimator settings are in each table row",
             },
         }
     )
