@@ -1,9 +1,11 @@
-"""What machine a benchmark ran on."""
+"""What machine a benchmark ran on, and how its figures are written."""
 
 from __future__ import annotations
 
+import json
 import platform
 from pathlib import Path
+from typing import Any
 
 
 def cpu_model() -> str:
@@ -15,3 +17,10 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor()
+
+
+def write_record(path: Path, record: dict[str, Any]) -> None:
+    """Write a benchmark's figures as indented JSON (numpy scalars as floats) and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2, default=float) + "\n")
+    print(f"wrote {path}")

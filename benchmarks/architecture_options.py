@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _machine import cpu_model
+from _machine import cpu_model, write_record
 from joblib import Parallel, delayed
 from train_mp import parse_param
 
@@ -119,9 +119,7 @@ def main():
     record["results"].setdefault(key, {}).update(dict(outcomes))
     for name, result in outcomes:
         print(name, json.dumps(result["selection"]), result["epochs"], result["seconds_per_epoch"])
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(record, indent=2, default=float) + "\n")
-    print(f"wrote {RESULTS}")
+    write_record(RESULTS, record)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _machine import write_record
 
 from sklearn_bandgap.datasets import load_mp_gap_eform
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
@@ -84,9 +85,7 @@ def main():
         "torch_threads": args.threads,
         "results": results,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    write_record(RESULTS, record)
 
 
 if __name__ == "__main__":

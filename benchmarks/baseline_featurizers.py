@@ -10,14 +10,13 @@ structures of the set: is it worth adding to the comparison? The
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import time
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _machine import cpu_model
+from _machine import cpu_model, write_record
 from matminer.featurizers.site import CrystalNNFingerprint
 from matminer.featurizers.structure import (
     OrbitalFieldMatrix,
@@ -78,9 +77,7 @@ def main():
         },
         "results": results,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    write_record(RESULTS, record)
 
 
 if __name__ == "__main__":

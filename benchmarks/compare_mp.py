@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from _machine import cpu_model
+from _machine import cpu_model, write_record
 from sklearn.pipeline import make_pipeline
 from train_mp import parse_param
 
@@ -220,8 +220,7 @@ def main():
             },
         }
     )
-    output.write_text(json.dumps(record, indent=2, default=float) + "\n")
-    print(f"wrote {output}")
+    write_record(output, record)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import platform
 import random
 import resource
@@ -36,7 +35,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
-from _machine import cpu_model
+from _machine import cpu_model, write_record
 
 from sklearn_bandgap.datasets import load_mp_gap_eform
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
@@ -157,9 +156,7 @@ def main():
         "process_max_rss_mb": round(max_rss_mb, 1),
         "goals": {"speedup_at_least": 50, "structures_per_s_one_core_at_least": 3000},
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    write_record(args.output, record)
 
 
 if __name__ == "__main__":

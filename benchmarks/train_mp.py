@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _machine import cpu_model
+from _machine import cpu_model, write_record
 from joblib import Parallel, delayed
 
 from sklearn_bandgap.datasets import load_mp_gap_eform
@@ -132,8 +132,7 @@ def main():
     for target, result in outcomes:
         print(target, json.dumps(result["test"], indent=2))
         print(json.dumps(result["seconds"]), json.dumps(result["structures_per_s"]))
-    args.output.write_text(json.dumps(record, indent=2, default=float) + "\n")
-    print(f"wrote {args.output}")
+    write_record(args.output, record)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import optuna
 import torch
-from _machine import cpu_model
+from _machine import cpu_model, write_record
 from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 
@@ -114,9 +114,7 @@ def main():
         },
     }
     print(json.dumps(record, indent=2))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    write_record(args.output, record)
 
 
 if __name__ == "__main__":

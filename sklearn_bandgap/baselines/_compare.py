@@ -14,6 +14,8 @@ from sklearn.base import BaseEstimator, clone, is_classifier
 from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
 from sklearn.model_selection import check_cv
 
+from sklearn_bandgap.utils import take
+
 #: The default scores: name -> metric(y_true, y_pred).
 DEFAULT_SCORING: dict[str, Callable[[Any, Any], float]] = {
     "mae": mean_absolute_error,
@@ -45,15 +47,6 @@ class ComparisonDetails:
     def test_indices(self) -> np.ndarray:
         """The test indices of all folds, concatenated in fold order."""
         return np.concatenate([test for _, test in self.folds])
-
-
-def take(X: Any, indices: np.ndarray) -> Any:
-    """Rows ``indices`` of ``X``: a list, an array, a DataFrame/Series or NeighborLists."""
-    if hasattr(X, "iloc"):
-        return X.iloc[indices]
-    if isinstance(X, list | tuple):
-        return [X[i] for i in indices]
-    return X[indices]
 
 
 def _run_fold(

@@ -22,10 +22,10 @@ from sklearn.metrics import mean_absolute_error
 from sklearn.model_selection import GroupShuffleSplit, check_cv
 from sklearn.pipeline import Pipeline
 
-from sklearn_bandgap.baselines._compare import take
 from sklearn_bandgap.model_selection import formula_groups
 from sklearn_bandgap.models import NeighborLSTMRegressor
 from sklearn_bandgap.tuning._spaces import check_space, default_search_space, suggest
+from sklearn_bandgap.utils import take
 
 #: A RUNNING trial whose worker sent no heartbeat for this long (s) is marked
 #: failed and retried (RDB storages, e.g. SQLite or PostgreSQL).
@@ -326,7 +326,7 @@ def tune(
     best_estimator = None
     if refit:
         best_estimator = clone(estimator).set_params(**best_params).fit(X, y_array)
-    median_epochs = float(np.median([sum(t.user_attrs.get("epochs", [0])[:1]) for t in complete]))
+    median_epochs = float(np.median([(t.user_attrs.get("epochs") or [0])[0] for t in complete]))
     saved = sum(max(0, int(median_epochs) - (t.last_step or 0) - 1) for t in pruned)
     return TuningResult(
         best_estimator=best_estimator,
