@@ -31,8 +31,9 @@ class CompositionGroupSplit:
     """skorch ``train_split``: hold out whole compositions for validation.
 
     Polymorphs share a composition; splitting them across training and
-    validation would make early stopping optimistic. The composition of each
-    crystal is read from its neighbour lists (:func:`composition_keys`).
+    validation would make early stopping optimistic. The dataset's ``X`` tells
+    each crystal's group through its ``groups()`` method (the composition read
+    from the neighbour lists, :func:`composition_keys`, for the regressor).
 
     Parameters
     ----------
@@ -48,7 +49,7 @@ class CompositionGroupSplit:
 
     def __call__(self, dataset: Dataset, y: Any = None, **fit_params: Any) -> tuple[Any, Any]:
         """Return ``(train_subset, valid_subset)`` of ``dataset``."""
-        groups = composition_keys(dataset.X.lists)
+        groups = dataset.X.groups()
         splitter = GroupShuffleSplit(
             n_splits=1, test_size=self.fraction, random_state=self.random_state
         )
@@ -69,6 +70,10 @@ class ModelInput:
 
     def __len__(self) -> int:
         return len(self.lists)
+
+    def groups(self) -> np.ndarray:
+        """Composition key of each crystal (the group of the validation split)."""
+        return composition_keys(self.lists)
 
     def __getitem__(self, i: int) -> CrystalItem:
         start, stop = self.lists.offsets[int(i)], self.lists.offsets[int(i) + 1]

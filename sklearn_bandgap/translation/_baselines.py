@@ -1,0 +1,221 @@
+"""Baseline translators: the structure as it is, and isotropic rescaling to a learned volume."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from pymatgen.core import Structure
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.linear_model import LinearRegression
+from sklearn.utils import Tags
+from sklearn.utils.validation import check_is_fitted
+
+from sklearn_bandgap.exceptions import InvalidStructureError, StructureProblem
+from sklearn_bandgap.featurizers._inputs import PeriodicArrays
+from sklearn_bandgap.translation._inputs import check_pairs, read_structures
+
+
+def _copy(item: PeriodicArrays) -> Structure:
+    assert item.structure is not None
+    return Structure.from_sites(item.structure)
+
+
+class IdentityTranslator(TransformerMixin, BaseEstimator):
+    """The translation baseline that changes nothing: unrelaxed structures as they are.
+
+    ``fit`` only checks the pairs (so that it fails where the learned
+    translators fail); ``transform`` returns copies of the input as pymatgen
+    ``Structure`` objects.
+
+    Attributes
+    ----------
+    n_pairs_ : int
+        Pairs seen in ``fit``.
+
+    Examples
+    --------
+    >>> from sklearn_bandgap.datasets import load_nrel_relaxation_pairs
+    >>> from sklearn_bandgap.translation import IdentityTranslator
+    >>> pairs = load_nrel_relaxation_pairs(subset="sample100", progress=False)
+    >>> out = IdentityTranslator().fit(pairs.unrelaxed, relaxed=pairs.relaxed).transform(
+    ...     pairs.unrelaxed[:1])
+    >>> out[0] == pairs.unrelaxed[0]
+    True
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: Any = None, *, relaxed: Any = None) -> IdentityTranslator:
+        """Check the pairs; nothing is learned.
+
+        Parameters
+        ----------
+        X : sequence of structures
+            Unrelaxed structures.
+        y : None
+            Ignored.
+        relaxed : sequence of structures, default=None
+            Their relaxed partners; checked if given.
+
+        Returns
+        -------
+        self : IdentityTranslator
+            The fitted translator.
+        """
+        arrays = read_structures(X, "X")
+        if relaxed is not None:
+            check_pairs(arrays, read_structures(relaxed, "relaxed"))
+        self.n_pairs_ = len(arrays)
+        return self
+
+    def transform(self, X: Any) -> list[Structure]:
+        """Return the structures unchanged (as new ``Structure`` objects).
+
+        Parameters
+        ----------
+        X : sequence of structures
+            Unrelaxed structures.
+
+        Returns
+        -------
+        structures : list of Structure
+            Copies of the input.
+        """
+        check_is_fitted(self)
+        return [_copy(item) for item in read_structures(X, "X")]
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        return tags
+
+
+class IsotropicVolumeTranslator(TransformerMixin, BaseEstimator):
+    """Rescale each cell, shape kept, to a volume learned from relaxed structures.
+
+    The relaxed volume is modelled as a sum of per-element volumes,
+    ``V = sum_e n_e v_e``, fitted by non-negative least squares on the relaxed
+    structures (:class:`~sklearn.linear_model.LinearRegression` with
+    ``positive=True`` and no intercept). Fractional coordinates are kept.
+
+    Attributes
+    ----------
+    element_volumes_ : dict of str to float
+        Fitted volume (Å^3) of each element seen in ``fit``.
+    n_pairs_ : int
+        Pairs seen in ``fit``.
+
+    Examples
+    --------
+    >>> from sklearn_bandgap.datasets import load_nrel_relaxation_pairs
+    >>> from sklearn_bandgap.translation import IsotropicVolumeTranslator
+    >>> pairs = load_nrel_relaxation_pairs(subset="sample100", progress=False)
+    >>> iso = IsotropicVolumeTranslator().fit(pairs.unrelaxed, relaxed=pairs.relaxed)
+    >>> out = iso.transform(pairs.unrelaxed[:1])[0]
+    >>> out.lattice.angles == pairs.unrelaxed[0].lattice.angles
+    True
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: Any = None, *, relaxed: Any = None) -> IsotropicVolumeTranslator:
+        """Fit per-element volumes on the relaxed structures.
+
+        Parameters
+        ----------
+        X : sequence of structures
+            Unrelaxed structures.
+        y : None
+            Ignored.
+        relaxed : sequence of structures
+            Their relaxed partners (same species, same site order).
+
+        Returns
+        -------
+        self : IsotropicVolumeTranslator
+            The fitted translator.
+        """
+        if relaxed is None:
+            raise ValueError(
+                "IsotropicVolumeTranslator.fit needs the relaxed structures: "
+                "fit(X_unrelaxed, relaxed=X_relaxed)."
+            )
+        unrelaxed_arrays = read_structures(X, "X")
+        relaxed_arrays = read_structures(relaxed, "relaxed")
+        check_pairs(unrelaxed_arrays, relaxed_arrays)
+        elements = np.unique(np.concatenate([a.atomic_numbers for a in relaxed_arrays]))
+        counts = self._counts(relaxed_arrays, elements)
+        volumes = np.array([abs(np.linalg.det(a.lattice)) for a in relaxed_arrays])
+        model = LinearRegression(positive=True, fit_intercept=False).fit(counts, volumes)
+        self.elements_ = elements
+        self.coefficients_ = model.coef_
+        self.element_volumes_ = {
+            _symbol(int(z)): float(v) for z, v in zip(elements, model.coef_, strict=True)
+        }
+        self.n_pairs_ = len(unrelaxed_arrays)
+        return self
+
+    def transform(self, X: Any) -> list[Structure]:
+        """Rescale every cell to its predicted volume.
+
+        Parameters
+        ----------
+        X : sequence of structures
+            Unrelaxed structures, made of elements seen in ``fit``.
+
+        Returns
+        -------
+        structures : list of Structure
+            Same fractional coordinates and cell shape, predicted volume.
+
+        Raises
+        ------
+        InvalidStructureError
+            Naming every structure that holds an element unseen in ``fit`` or
+            whose predicted volume is 0.
+        """
+        check_is_fitted(self)
+        arrays = read_structures(X, "X")
+        seen = set(self.elements_.tolist())
+        problems = []
+        for index, item in enumerate(arrays):
+            unseen = sorted(set(item.atomic_numbers.tolist()) - seen)
+            if unseen:
+                names = ", ".join(_symbol(z) for z in unseen)
+                problems.append(
+                    StructureProblem(index, item.formula, f"holds {names}, unseen in fit.")
+                )
+        if problems:
+            raise InvalidStructureError(problems)
+        predicted = self._counts(arrays, self.elements_) @ self.coefficients_
+        out = []
+        for index, (item, volume) in enumerate(zip(arrays, predicted, strict=True)):
+            if volume <= 0:
+                raise InvalidStructureError(
+                    [StructureProblem(index, item.formula, "has a predicted volume of 0.")]
+                )
+            structure = _copy(item)
+            structure.scale_lattice(float(volume))
+            out.append(structure)
+        return out
+
+    @staticmethod
+    def _counts(arrays: list[PeriodicArrays], elements: np.ndarray) -> np.ndarray:
+        counts = np.zeros((len(arrays), len(elements)))
+        for row, item in enumerate(arrays):
+            np.add.at(counts[row], np.searchsorted(elements, item.atomic_numbers), 1.0)
+        return counts
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        return tags
+
+
+def _symbol(z: int) -> str:
+    from pymatgen.core import Element
+
+    return str(Element.from_Z(z).symbol)
