@@ -103,7 +103,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=None, help="seeded random subset of pairs")
     parser.add_argument("--max-epochs", type=int, default=200, help="energy model epochs cap")
-    parser.add_argument("--translator-epochs", type=int, default=100)
+    parser.add_argument(
+        "--translator-epochs", type=int, default=None, help="default: the estimator's"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", default="translation_nrel")
     args = parser.parse_args()
@@ -125,6 +127,7 @@ def main():
     train, test = formula_group_split(formulas)
     U_train, R_train = [unrelaxed[i] for i in train], [relaxed[i] for i in train]
     U_test, R_test = [unrelaxed[i] for i in test], [relaxed[i] for i in test]
+    epochs = {} if args.translator_epochs is None else {"max_epochs": args.translator_epochs}
     record = {
         "benchmark": "translation_nrel",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -139,15 +142,13 @@ def main():
         "split": f"formula groups 10 %, seed 0: {len(train)} train / {len(test)} test pairs",
         "settings": {
             "energy_model_max_epochs": args.max_epochs,
-            "translator_max_epochs": args.translator_epochs,
+            "translator": RelaxationTranslator(random_state=0, **epochs).get_params(),
         },
     }
     translators = {
         "identity": IdentityTranslator(),
         "isotropic_volume": IsotropicVolumeTranslator(),
-        "relaxation_translator": RelaxationTranslator(
-            max_epochs=args.translator_epochs, random_state=0, verbose=1
-        ),
+        "relaxation_translator": RelaxationTranslator(random_state=0, verbose=1, **epochs),
     }
     translated, structures, timing = {}, {}, {}
     for name, translator in translators.items():
