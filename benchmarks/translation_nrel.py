@@ -25,6 +25,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import time
 import warnings
@@ -77,6 +78,8 @@ def plot(record, path):
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     names = list(energy)
     left.barh(names, [energy[n] for n in names], color="tab:blue")
+    for i, name in enumerate(names):
+        left.text(energy[name], i, f" {energy[name]:.3f}", va="center")
     left.set_xlabel("energy per atom MAE on test (eV/atom)")
     left.invert_yaxis()
     translators = list(structures)
@@ -90,7 +93,7 @@ def plot(record, path):
         0.4,
         label="|volume error| %",
     )
-    right.set_xticks(x, translators)
+    right.set_xticks(x, [t.replace("_", "\n") for t in translators])
     right.legend()
     right.set_title("against the DFT-relaxed structures (test)")
     fig.suptitle(f"NREL pairs, {record['split']}")
@@ -108,9 +111,16 @@ def main():
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", default="translation_nrel")
+    parser.add_argument(
+        "--plot-only", action="store_true", help="redraw the PNG from the existing JSON"
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     torch.set_num_threads(args.threads)
+    if args.plot_only:
+        record = json.loads((RESULTS / f"{args.output}.json").read_text())
+        plot(record, RESULTS / f"{args.output}.png")
+        return
 
     pairs = load_nrel_relaxation_pairs(progress=False)
     unrelaxed, relaxed, energy, formulas = (
