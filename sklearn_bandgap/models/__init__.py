@@ -11,7 +11,11 @@ from sklearn_bandgap.models._environments import (
     distinct_environments,
 )
 from sklearn_bandgap.models._module import NeighborLSTM, gaussian_expansion
-from sklearn_bandgap.models._regressor import CompositionGroupSplit, NeighborLSTMRegressor
+from sklearn_bandgap.models._regressor import (
+    CompositionGroupSplit,
+    NeighborLSTMRegressor,
+    validation_policy,
+)
 
 __all__ = [
     "CompositionGroupSplit",
@@ -22,4 +26,5 @@ __all__ = [
     "composition_keys",
     "distinct_environments",
     "gaussian_expansion",
+    "validation_policy",
 ]

@@ -57,6 +57,46 @@ class CompositionGroupSplit:
         return Subset(dataset, train.tolist()), Subset(dataset, valid.tolist())
 
 
+def validation_policy(
+    validation_fraction: float, patience: int, seed: int | None
+) -> tuple[CompositionGroupSplit | None, list[tuple[str, Callback]]]:
+    """The training policy of the project's skorch nets: split, early stopping, schedule.
+
+    Parameters
+    ----------
+    validation_fraction : float
+        Fraction of compositions held out for validation; 0 means no
+        validation, no early stopping and no schedule.
+    patience : int
+        Epochs without a better validation loss before stopping (the best epoch
+        is restored); the learning rate halves after ``patience // 3`` such
+        epochs.
+    seed : int or None
+        Seed of the validation split.
+
+    Returns
+    -------
+    train_split : CompositionGroupSplit or None
+        skorch's ``train_split``.
+    callbacks : list of (name, Callback)
+        Early stopping and the learning-rate schedule.
+    """
+    if validation_fraction <= 0:
+        return None, []
+    return CompositionGroupSplit(validation_fraction, seed), [
+        ("early_stopping", EarlyStopping(patience=patience, load_best=True)),
+        (
+            "lr_scheduler",
+            LRScheduler(
+                policy=torch.optim.lr_scheduler.ReduceLROnPlateau,
+                monitor="valid_loss",
+                factor=0.5,
+                patience=max(patience // 3, 1),
+            ),
+        ),
+    ]
+
+
 class ModelInput:
     """What the module reads per crystal: neighbour rows and, optionally, shares.
 
@@ -359,22 +399,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
 
     def _build_net(self, seed: int | None) -> NeuralNetRegressor:
         criteria = {"l1": torch.nn.L1Loss, "mse": torch.nn.MSELoss, "huber": torch.nn.HuberLoss}
-        callbacks: list[tuple[str, Callback]] = []
-        train_split = None
-        if self.validation_fraction > 0:
-            train_split = CompositionGroupSplit(self.validation_fraction, seed)
-            callbacks += [
-                ("early_stopping", EarlyStopping(patience=self.patience, load_best=True)),
-                (
-                    "lr_scheduler",
-                    LRScheduler(
-                        policy=torch.optim.lr_scheduler.ReduceLROnPlateau,
-                        monitor="valid_loss",
-                        factor=0.5,
-                        patience=max(self.patience // 3, 1),
-                    ),
-                ),
-            ]
+        train_split, callbacks = validation_policy(self.validation_fraction, self.patience, seed)
         extra = list(self.callbacks or [])
         return NeuralNetRegressor(
             module=NeighborLSTM,

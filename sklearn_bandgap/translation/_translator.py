@@ -14,11 +14,11 @@ from sklearn.utils import Tags
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EarlyStopping, LRScheduler
+from skorch.callbacks import Callback
 from torch.utils.data import DataLoader, Sampler
 
 from sklearn_bandgap.featurizers._inputs import PeriodicArrays
-from sklearn_bandgap.models import CompositionGroupSplit
+from sklearn_bandgap.models import validation_policy
 from sklearn_bandgap.translation._geometry import apply_relaxation, min_interatomic_distance
 from sklearn_bandgap.translation._inputs import (
     check_pairs,
@@ -356,22 +356,7 @@ class RelaxationTranslator(TransformerMixin, BaseEstimator):
         return tags
 
     def _build_net(self, seed: int | None) -> NeuralNet:
-        callbacks: list[tuple[str, Callback]] = []
-        train_split = None
-        if self.validation_fraction > 0:
-            train_split = CompositionGroupSplit(self.validation_fraction, seed)
-            callbacks += [
-                ("early_stopping", EarlyStopping(patience=self.patience, load_best=True)),
-                (
-                    "lr_scheduler",
-                    LRScheduler(
-                        policy=torch.optim.lr_scheduler.ReduceLROnPlateau,
-                        monitor="valid_loss",
-                        factor=0.5,
-                        patience=max(self.patience // 3, 1),
-                    ),
-                ),
-            ]
+        train_split, callbacks = validation_policy(self.validation_fraction, self.patience, seed)
         return _RelaxationLossNet(
             module=RelaxationNet,
             module__hidden=self.hidden,
