@@ -14,6 +14,7 @@ from sklearn_bandgap.models._module import NeighborLSTM, gaussian_expansion
 from sklearn_bandgap.models._regressor import (
     CompositionGroupSplit,
     NeighborLSTMRegressor,
+    seed_torch,
     validation_policy,
 )
 
@@ -26,5 +27,6 @@ __all__ = [
     "composition_keys",
     "distinct_environments",
     "gaussian_expansion",
+    "seed_torch",
     "validation_policy",
 ]

@@ -57,6 +57,19 @@ class CompositionGroupSplit:
         return Subset(dataset, train.tolist()), Subset(dataset, valid.tolist())
 
 
+def seed_torch(random_state: int | None) -> int | None:
+    """Seed torch from an estimator's ``random_state``; return the seed (None if unseeded).
+
+    The same seed also drives the validation split, so a fixed ``random_state``
+    gives the same weights, batches and split on the CPU.
+    """
+    if random_state is None:
+        return None
+    seed = int(np.random.RandomState(random_state).randint(2**31 - 1))
+    torch.manual_seed(seed)
+    return seed
+
+
 def validation_policy(
     validation_fraction: float, patience: int, seed: int | None
 ) -> tuple[CompositionGroupSplit | None, list[tuple[str, Callback]]]:
@@ -334,11 +347,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         scale = y_array.std(axis=0)
         self.y_scale_ = np.where(scale > 0, scale, 1.0)
         self.elements_seen_ = np.unique(X.atomic_numbers[:, 0]).astype(int)
-        if self.random_state is not None:
-            seed = int(np.random.RandomState(self.random_state).randint(2**31 - 1))
-            torch.manual_seed(seed)
-        else:
-            seed = None
+        seed = seed_torch(self.random_state)
         self.net_ = self._build_net(seed)
         y_scaled = ((y_array - self.y_mean_) / self.y_scale_).astype(np.float32)
         self.net_.fit(self._model_input(X), y_scaled)

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from sklearn_bandgap.exceptions import InvalidStructureError, StructureProblem
 from sklearn_bandgap.featurizers._inputs import PeriodicArrays
-from sklearn_bandgap.translation._inputs import check_pairs, read_structures
+from sklearn_bandgap.translation._inputs import read_pairs, read_structures
 
 
 def _copy(item: PeriodicArrays) -> Structure:
@@ -64,9 +64,7 @@ class IdentityTranslator(TransformerMixin, BaseEstimator):
         self : IdentityTranslator
             The fitted translator.
         """
-        arrays = read_structures(X, "X")
-        if relaxed is not None:
-            check_pairs(arrays, read_structures(relaxed, "relaxed"))
+        arrays, _ = read_pairs(X, relaxed, "IdentityTranslator", required=False)
         self.n_pairs_ = len(arrays)
         return self
 
@@ -138,14 +136,8 @@ class IsotropicVolumeTranslator(TransformerMixin, BaseEstimator):
         self : IsotropicVolumeTranslator
             The fitted translator.
         """
-        if relaxed is None:
-            raise ValueError(
-                "IsotropicVolumeTranslator.fit needs the relaxed structures: "
-                "fit(X_unrelaxed, relaxed=X_relaxed)."
-            )
-        unrelaxed_arrays = read_structures(X, "X")
-        relaxed_arrays = read_structures(relaxed, "relaxed")
-        check_pairs(unrelaxed_arrays, relaxed_arrays)
+        unrelaxed_arrays, relaxed_arrays = read_pairs(X, relaxed, "IsotropicVolumeTranslator")
+        assert relaxed_arrays is not None
         elements = np.unique(np.concatenate([a.atomic_numbers for a in relaxed_arrays]))
         counts = self._counts(relaxed_arrays, elements)
         volumes = np.array([abs(np.linalg.det(a.lattice)) for a in relaxed_arrays])

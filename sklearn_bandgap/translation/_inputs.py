@@ -71,6 +71,26 @@ def check_pairs(unrelaxed: Sequence[PeriodicArrays], relaxed: Sequence[PeriodicA
         raise InvalidStructureError(problems)
 
 
+def read_pairs(
+    X: Any, relaxed: Any, owner: str, *, required: bool = True
+) -> tuple[list[PeriodicArrays], list[PeriodicArrays] | None]:
+    """Read the unrelaxed structures and their relaxed partners, and check the pairs.
+
+    ``relaxed=None`` is an error naming ``owner`` when ``required``, else the
+    unrelaxed structures are read alone.
+    """
+    if relaxed is None:
+        if required:
+            raise ValueError(
+                f"{owner}.fit needs the relaxed structures: fit(X_unrelaxed, relaxed=X_relaxed)."
+            )
+        return read_structures(X, "X"), None
+    unrelaxed_arrays = read_structures(X, "X")
+    relaxed_arrays = read_structures(relaxed, "relaxed")
+    check_pairs(unrelaxed_arrays, relaxed_arrays)
+    return unrelaxed_arrays, relaxed_arrays
+
+
 @dataclass
 class NeighborGeometry:
     """Neighbour vectors of many crystals, ragged by crystal, ready for the module.

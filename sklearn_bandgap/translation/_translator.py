@@ -18,12 +18,12 @@ from skorch.callbacks import Callback
 from torch.utils.data import DataLoader, Sampler
 
 from sklearn_bandgap.featurizers._inputs import PeriodicArrays
-from sklearn_bandgap.models import validation_policy
+from sklearn_bandgap.models import seed_torch, validation_policy
 from sklearn_bandgap.translation._geometry import apply_relaxation, min_interatomic_distance
 from sklearn_bandgap.translation._inputs import (
-    check_pairs,
     collate_geometry,
     neighbor_geometry,
+    read_pairs,
     read_structures,
     relaxation_targets,
 )
@@ -269,21 +269,11 @@ class RelaxationTranslator(TransformerMixin, BaseEstimator):
         self : RelaxationTranslator
             The fitted translator.
         """
-        if relaxed is None:
-            raise ValueError(
-                "RelaxationTranslator.fit needs the relaxed structures: "
-                "fit(X_unrelaxed, relaxed=X_relaxed)."
-            )
-        unrelaxed_arrays = read_structures(X, "X")
-        relaxed_arrays = read_structures(relaxed, "relaxed")
-        check_pairs(unrelaxed_arrays, relaxed_arrays)
+        unrelaxed_arrays, relaxed_arrays = read_pairs(X, relaxed, "RelaxationTranslator")
+        assert relaxed_arrays is not None
         geometry = neighbor_geometry(unrelaxed_arrays, self.n_neighbors)
         targets = relaxation_targets(unrelaxed_arrays, relaxed_arrays)
-        seed = None
-        if self.random_state is not None:
-            seed = int(np.random.RandomState(self.random_state).randint(2**31 - 1))
-            torch.manual_seed(seed)
-        self.net_ = self._build_net(seed)
+        self.net_ = self._build_net(seed_torch(self.random_state))
         self.net_.fit(geometry, targets)
         self.n_pairs_ = len(unrelaxed_arrays)
         self.elements_seen_ = np.unique(np.concatenate(geometry.atomic_numbers)).astype(int)
