@@ -10,6 +10,7 @@ import pytest
 import torch
 from conftest import DATA_FREE_CHECKS
 from sklearn.base import clone
+from sklearn.ensemble import VotingRegressor
 from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
@@ -171,6 +172,20 @@ def test_pipeline_cross_val_with_formula_groups_and_grid_search(mp_sample, gap):
     )
     search.fit(mp_sample.data, gap, groups=groups)
     assert search.best_params_["neighborlstmregressor__lr"] in (1e-3, 1e-2)
+
+
+def test_voting_regressor_over_seeds_predicts_the_mean_of_its_members(mp_sample, gap):
+    # The seed ensemble of benchmarks/ensemble_mp.py, as a user writes it.
+    members = [(f"seed{s}", NeighborLSTMRegressor(**{**FAST, "random_state": s})) for s in (0, 1)]
+    pipeline = make_pipeline(NeighborListFeaturizer(), VotingRegressor(members))
+    pipeline.fit(mp_sample.data[:80], gap[:80])
+    lists = pipeline[0].transform(mp_sample.data[80:120])
+    fitted = pipeline[-1].named_estimators_
+    per_member = [fitted[name].predict(lists) for name, _ in members]
+    assert not np.allclose(per_member[0], per_member[1])  # the seeds really differ
+    np.testing.assert_allclose(
+        pipeline.predict(mp_sample.data[80:120]), np.mean(per_member, axis=0), rtol=1e-6
+    )
 
 
 def test_pipeline_memory_caches_the_featurization(mp_sample, gap, tmp_path):
