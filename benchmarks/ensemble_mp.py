@@ -19,9 +19,9 @@ them again, so this script averages the saved test predictions of separate
     python benchmarks/ensemble_mp.py --runs train_mp train_mp_seed1 train_mp_seed2
 
 The members are all the runs given, fixed before any test figure was seen; the
-script refuses runs whose split or parameters (other than ``random_state``)
-differ. It writes ``benchmarks/results/ensemble_mp.json`` and a parity plot per
-target.
+script refuses runs whose split or parameters (other than ``random_state``,
+and ``max_epochs`` where no run reached it) differ. It writes
+``benchmarks/results/ensemble_mp.json`` and a parity plot per target.
 """
 
 from __future__ import annotations
@@ -98,6 +98,7 @@ def evaluate_target(
     for stem, (record, _, y_pred) in zip(stems, loaded, strict=True):
         members[stem] = {
             "random_state": record["model_params"]["random_state"],
+            "max_epochs": record["model_params"]["max_epochs"],
             "test": report(y_true, y_pred),
             "epochs": record["epochs"],
             "best_epoch": record["best_epoch"],
