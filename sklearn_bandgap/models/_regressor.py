@@ -169,7 +169,8 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
     atom_hidden : int, default=48
         Hidden size of the LSTM over each atom's neighbours (the bulk of the
         compute: on one CPU core, beside another job, 32 trains the MP set at
-        about 21 s an epoch, 48 at about 29 s, 64 at about 40 s).
+        about 21 s an epoch, 48 at 29–34 s, 64 at about 40 s; with 48 and two
+        threads alone on two cores, 22 s).
     crystal_hidden : int, default=128
         Hidden size of the LSTM over a crystal's atoms.
     head_hidden : int, default=128
