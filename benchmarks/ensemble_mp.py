@@ -18,9 +18,10 @@ them again, so this script averages the saved test predictions of separate
         --threads 1 --param random_state=1 --output benchmarks/results/train_mp_seed1.json
     python benchmarks/ensemble_mp.py --runs train_mp train_mp_seed1 train_mp_seed2
 
-The members are all the runs given, fixed before any test figure was seen; the
-script refuses runs whose split or parameters (other than ``random_state``,
-and ``max_epochs`` where no run reached it) differ. It writes
+The members are all the runs given. Fix them (the seeds and their number)
+before seeing any test figure: the script cannot check that. It refuses runs
+whose split or parameters (other than ``random_state``, and ``max_epochs``
+where no run reached it) differ. It writes
 ``benchmarks/results/ensemble_mp.json`` and a parity plot per target.
 """
 
