@@ -94,6 +94,33 @@ def test_distance_expansion_widens_the_atom_lstm_input_and_is_masked_the_same(li
         NeighborLSTM(distance_expansion=1)
 
 
+@pytest.mark.parametrize("atoms", ["distinct", "site"])
+def test_attention_pooling_widens_the_head_and_is_masked_the_same(lists, atoms):
+    torch.manual_seed(0)
+    module = NeighborLSTM(
+        atom_hidden=16, crystal_hidden=8, attention_pooling=True, with_shares=atoms == "distinct"
+    ).eval()
+    assert module.head[0].in_features == 8 + 16
+    small, large = int(np.argmin(lists.n_atoms)), int(np.argmax(lists.n_atoms))
+    data = NeighborLSTMRegressor(atoms=atoms)._model_input(lists[[small, large]])
+    alone, _ = collate_neighbor_lists([(data[0], 0.0)])
+    together, _ = collate_neighbor_lists([(data[0], 0.0), (data[1], 0.0)])
+    with torch.no_grad():
+        torch.testing.assert_close(module(**alone)[0], module(**together)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_attention_over_merged_rows_weighs_them_by_their_shares():
+    torch.manual_seed(0)
+    module = NeighborLSTM(atom_hidden=4, attention_pooling=True, with_shares=True)
+    a, b = torch.randn(4), torch.randn(4)
+    every_atom = module._attend(torch.stack([a, b, b]), torch.ones(1, 3, dtype=torch.bool), None)
+    merged = module._attend(
+        torch.stack([a, b]), torch.ones(1, 2, dtype=torch.bool), torch.tensor([[1 / 3, 2 / 3]])
+    )
+    torch.testing.assert_close(merged, every_atom)
+    assert not torch.allclose(every_atom, (a + b) / 2)  # the shares count, not just the rows
+
+
 def test_distinct_environments_merge_equivalent_atoms(lists, mp_sample):
     distinct, shares = distinct_environments(lists)
     assert distinct.n_total_atoms < lists.n_total_atoms
@@ -135,9 +162,13 @@ def test_early_stopping_restores_the_best_epoch(lists, gap):
     assert "valid_loss" in history[-1]
 
 
-def test_same_random_state_same_predictions_and_verbose_zero_is_silent(lists, gap, capsys):
-    a = NeighborLSTMRegressor(**FAST).fit(lists, gap).predict(lists)
-    b = NeighborLSTMRegressor(**FAST).fit(lists, gap).predict(lists)
+@pytest.mark.parametrize("attention_pooling", [False, True])
+def test_same_random_state_same_predictions_and_verbose_zero_is_silent(
+    lists, gap, capsys, attention_pooling
+):
+    options = {**FAST, "attention_pooling": attention_pooling}
+    a = NeighborLSTMRegressor(**options).fit(lists, gap).predict(lists)
+    b = NeighborLSTMRegressor(**options).fit(lists, gap).predict(lists)
     np.testing.assert_array_equal(a, b)
     assert capsys.readouterr().out == ""
 

@@ -61,6 +61,9 @@ class NeighborLSTM(nn.Module):
     distance_expansion : int, default=0
         Number of Gaussians of a distance expansion appended to each neighbour's
         input (0: none, the original design). See Notes.
+    attention_pooling : bool, default=False
+        If True, the head also reads an attention-weighted sum of the atom
+        vectors beside the crystal LSTM's final state. See Notes.
 
     Notes
     -----
@@ -80,6 +83,14 @@ class NeighborLSTM(nn.Module):
     CGCNN and SchNet), so the distance enters beyond the 1/d scale of the
     embedding. The centre atom reads the expansion of 0.
 
+    With ``attention_pooling=True`` a linear layer scores each atom vector;
+    the scores, plus the log of each row's share of the crystal (so a row
+    standing for several equivalent atoms weighs as much as they would), go
+    through a softmax over the crystal's real rows, and the weighted sum of the
+    atom vectors is concatenated to the crystal LSTM's final state before the
+    head. It gives the head a route to every atom that does not pass through
+    the order-dependent LSTM.
+
     ``forward`` takes the keys of the batch dict made by
     :func:`~sklearn_bandgap.models.collate_neighbor_lists`.
     """
@@ -94,6 +105,7 @@ class NeighborLSTM(nn.Module):
         dropout: float = 0.0,
         with_shares: bool = False,
         distance_expansion: int = 0,
+        attention_pooling: bool = False,
     ) -> None:
         super().__init__()
         if distance_expansion == 1 or distance_expansion < 0:
@@ -109,8 +121,10 @@ class NeighborLSTM(nn.Module):
         self.crystal_lstm = nn.LSTM(
             atom_hidden + int(with_shares), crystal_hidden, batch_first=True
         )
+        self.attention = nn.Linear(atom_hidden, 1) if attention_pooling else None
+        pooled_size = atom_hidden if attention_pooling else 0
         self.head = nn.Sequential(
-            nn.Linear(crystal_hidden, head_hidden),
+            nn.Linear(crystal_hidden + pooled_size, head_hidden),
             nn.SiLU(),
             nn.Dropout(dropout),
             nn.Linear(head_hidden, n_outputs),
@@ -152,7 +166,7 @@ class NeighborLSTM(nn.Module):
             expanded[:, 0] = gaussian_expansion(dists.new_zeros(1), self.distance_expansion)
             steps = torch.cat([steps, expanded], dim=-1)
         _, (atom_state, _) = self.atom_lstm(steps)
-        atoms = atom_state[-1]
+        atom_vectors = atoms = atom_state[-1]
         if self.with_shares:
             if shares is None:
                 raise ValueError("this NeighborLSTM was built with_shares: pass shares.")
@@ -161,5 +175,23 @@ class NeighborLSTM(nn.Module):
         padded[real] = atoms
         packed = pack_padded_sequence(padded, n_atoms.cpu(), batch_first=True, enforce_sorted=False)
         _, (crystal_state, _) = self.crystal_lstm(packed)
-        out: torch.Tensor = self.head(crystal_state[-1])
+        crystal = crystal_state[-1]
+        if self.attention is not None:
+            crystal = torch.cat([crystal, self._attend(atom_vectors, real, shares)], dim=1)
+        out: torch.Tensor = self.head(crystal)
         return out
+
+    def _attend(
+        self, atom_vectors: torch.Tensor, real: torch.Tensor, shares: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Attention-weighted sum of each crystal's atom vectors (padding weighs 0)."""
+        assert self.attention is not None
+        scores = self.attention(atom_vectors).squeeze(1)
+        if shares is not None:
+            scores = scores + shares[real].clamp_min(1e-12).log()
+        padded = scores.new_full(real.shape, float("-inf"))
+        padded[real] = scores
+        weights = torch.softmax(padded, dim=1)[real].unsqueeze(1)
+        pooled = atom_vectors.new_zeros(*real.shape, atom_vectors.shape[1])
+        pooled[real] = weights * atom_vectors
+        return pooled.sum(dim=1)

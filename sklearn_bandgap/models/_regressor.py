@@ -196,6 +196,11 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         row carrying their share of the crystal, in the canonical order;
         independent of site order and of the choice of (super)cell, and 2.8×
         fewer rows on the Materials Project set.
+    attention_pooling : bool, default=False
+        If True, the head also reads an attention-weighted sum of the atom
+        vectors (weights by the atoms' shares of the crystal) beside the
+        crystal LSTM's final state (see
+        :class:`~sklearn_bandgap.models.NeighborLSTM`).
     loss : {"l1", "mse", "huber"}, default="l1"
         Training loss on the standardized targets.
     lr : float, default=2e-3
@@ -270,6 +275,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "distance_expansion": [Options(Integral, {0}), Interval(Integral, 2, None, closed="left")],
         "atoms": [StrOptions({"distinct", "sorted", "site"})],
+        "attention_pooling": ["boolean"],
         "loss": [StrOptions({"l1", "mse", "huber"})],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -294,6 +300,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         dropout: float = 0.0,
         distance_expansion: int = 16,
         atoms: str = "distinct",
+        attention_pooling: bool = False,
         loss: str = "l1",
         lr: float = 2e-3,
         weight_decay: float = 1e-5,
@@ -314,6 +321,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         self.dropout = dropout
         self.distance_expansion = distance_expansion
         self.atoms = atoms
+        self.attention_pooling = attention_pooling
         self.loss = loss
         self.lr = lr
         self.weight_decay = weight_decay
@@ -424,6 +432,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
             module__dropout=self.dropout,
             module__distance_expansion=self.distance_expansion,
             module__with_shares=self.atoms == "distinct",
+            module__attention_pooling=self.attention_pooling,
             criterion=criteria[self.loss],
             optimizer=torch.optim.AdamW,
             optimizer__weight_decay=self.weight_decay,
