@@ -59,6 +59,7 @@ def settings(record: dict) -> dict:
     stopped before its cap trained exactly as it would have under a higher one.
     """
     params = {k: v for k, v in record["model_params"].items() if k not in PER_MEMBER}
+    params["auxiliary_targets"] = record.get("auxiliary_targets", [])
     if record["epochs"] < params["max_epochs"]:
         params["max_epochs"] = "not reached"
     return params

@@ -49,18 +49,23 @@ def run_target(target, column, args, threads):
     """Train and evaluate one target (in its own process when run in parallel)."""
     warnings.simplefilter("ignore")
     torch.set_num_threads(threads)
-    data = load_mp_gap_eform(target=list(args.targets), progress=False)
+    columns = list(args.targets) + [t for t in args.auxiliary if t not in args.targets]
+    data = load_mp_gap_eform(target=columns, progress=False)
     structures, formulas, y_all = data.data, data.formula, data.target
     if args.n is not None:
         keep = sorted(random.Random(0).sample(range(len(structures)), args.n))
         structures = [structures[i] for i in keep]
         formulas, y_all = formulas[keep], y_all[keep]
     start = time.perf_counter()
+    auxiliary = [t for t in args.auxiliary if t != target]
+    picked = [column] + [columns.index(t) for t in auxiliary]
+    y = y_all[:, picked] if auxiliary else y_all[:, column]
     result, predictions = train_and_evaluate(
         structures,
-        y_all[:, column],
+        y,
         formulas,
         target=target,
+        auxiliary_targets=auxiliary,
         model_params={
             "max_epochs": args.max_epochs,
             "patience": args.patience,
@@ -101,6 +106,13 @@ def main():
         action="append",
         default=[],
         help="extra NeighborLSTMRegressor parameter, e.g. --param dropout=0.2",
+    )
+    parser.add_argument(
+        "--auxiliary",
+        action="append",
+        default=[],
+        help="a further target trained in the same model (multi-task), e.g. "
+        "--targets band_gap --auxiliary formation_energy_per_atom",
     )
     parser.add_argument("--output", type=Path, default=RESULTS / "train_mp.json")
     args = parser.parse_args()

@@ -54,6 +54,7 @@ def train_and_evaluate(
     formulas: np.ndarray,
     *,
     target: str,
+    auxiliary_targets: Sequence[str] = (),
     model_params: dict[str, Any] | None = None,
     plot_path: Path | None = None,
 ) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray]]:
@@ -63,12 +64,17 @@ def train_and_evaluate(
     ----------
     structures : sequence of Structure
         All structures (train and test).
-    y : ndarray of shape (n_samples,)
-        The target.
+    y : ndarray of shape (n_samples,) or (n_samples, 1 + len(auxiliary_targets))
+        The target, then the auxiliary targets' columns if any.
     formulas : ndarray of str
         Reduced formulas: the split's groups.
     target : str
         Name of the target (``"band_gap"`` adds the band-gap figures).
+    auxiliary_targets : sequence of str, default=()
+        Names of further columns of ``y`` trained in the same model
+        (multi-task); their test figures go to ``auxiliary_test``, the headline
+        figures are the target's. A band-gap target is then clipped at 0 after
+        prediction (``nonnegative`` would clip every column).
     model_params : dict, default=None
         Parameters of :class:`NeighborLSTMRegressor`.
     plot_path : Path, default=None
@@ -84,8 +90,14 @@ def train_and_evaluate(
         The test indices and their predictions.
     """
     params = {"random_state": 0, **(model_params or {})}
-    if target == "band_gap":
+    multitask = len(auxiliary_targets) > 0
+    if target == "band_gap" and not multitask:
         params.setdefault("nonnegative", True)
+    if multitask and np.shape(y) != (len(structures), 1 + len(auxiliary_targets)):
+        raise ValueError(
+            f"y must have one column for {target!r} and one per auxiliary target "
+            f"{list(auxiliary_targets)}, got shape {np.shape(y)}."
+        )
     train, test = formula_group_split(formulas)
     featurizer = NeighborListFeaturizer()
     start = time.perf_counter()
@@ -106,7 +118,7 @@ def train_and_evaluate(
     # never the test split. The loss is L1 on standardized targets, so x scale = MAE.
     validation_mae = (
         float(np.min(history[:, "valid_loss"])) * float(model.y_scale_[0])
-        if best_epoch is not None and model.loss == "l1"
+        if best_epoch is not None and model.loss == "l1" and not multitask
         else None
     )
 
@@ -115,6 +127,16 @@ def train_and_evaluate(
     start = time.perf_counter()
     y_pred = pipeline.predict(test_structures)
     predict_s = time.perf_counter() - start
+    auxiliary_test = {}
+    if multitask:
+        y_pred = y_pred.reshape(len(test), -1)
+        auxiliary_test = {
+            name: regression_report(y[test, k], y_pred[:, k])
+            for k, name in enumerate(auxiliary_targets, start=1)
+        }
+        y_pred, y = y_pred[:, 0], y[:, 0]
+        if target == "band_gap":
+            y_pred = np.maximum(y_pred, 0.0)
 
     report = (
         band_gap_report(y[test], y_pred)
@@ -141,8 +163,10 @@ def train_and_evaluate(
             "n_test": len(test),
         },
         "model_params": {k: v for k, v in model.get_params().items() if k != "callbacks"},
+        "auxiliary_targets": list(auxiliary_targets),
         "validation_mae_best_epoch": validation_mae,
         "test": report,
+        "auxiliary_test": auxiliary_test,
         "epochs": len(history),
         "best_epoch": best_epoch,
         "seconds": {
