@@ -29,3 +29,32 @@ def test_main_job_trains_and_reports_on_the_sample(tmp_path, capsys):
     assert (tmp_path / "parity_band_gap.png").is_file()
     out = capsys.readouterr().out
     assert "Band gap, all structures: MAE" in out and "ROC-AUC" in out
+
+
+def test_multitask_training_reports_the_target_and_the_auxiliary(mp_sample):
+    from sklearn_bandgap.experiments import train_and_evaluate
+
+    small = dict(max_epochs=2, embedding_dim=8, atom_hidden=8, crystal_hidden=8, head_hidden=8)
+    structures, y, formulas = mp_sample.data, mp_sample.target, mp_sample.formula
+    result, (test, y_pred) = train_and_evaluate(
+        structures,
+        y,
+        formulas,
+        target="band_gap",
+        auxiliary_targets=["formation_energy_per_atom"],
+        model_params=small,
+    )
+    assert result["auxiliary_targets"] == ["formation_energy_per_atom"]
+    assert set(result["auxiliary_test"]) == {"formation_energy_per_atom"}
+    assert result["test"]["all"]["n"] == len(test) == len(y_pred)
+    assert y_pred.ndim == 1 and (y_pred >= 0).all()  # the band gap column, clipped
+    assert result["model_params"]["nonnegative"] is False  # would clip formation energies
+    with pytest.raises(ValueError, match="one column for 'band_gap'"):
+        train_and_evaluate(
+            structures,
+            y[:, 0],
+            formulas,
+            target="band_gap",
+            auxiliary_targets=["formation_energy_per_atom"],
+            model_params=small,
+        )
