@@ -29,6 +29,15 @@ def test_main_job_trains_and_reports_on_the_sample(tmp_path, capsys):
     assert (tmp_path / "parity_band_gap.png").is_file()
     out = capsys.readouterr().out
     assert "Band gap, all structures: MAE" in out and "ROC-AUC" in out
+    assert summary["auxiliary_targets"] == ["formation_energy_per_atom"]
+    assert "formation_energy_per_atom (trained in the same model): MAE" in out
+
+
+def test_main_job_band_gap_only(tmp_path):
+    argv = ["--subset", "sample200", "--max-epochs", "1", "--band-gap-only"]
+    assert main([*argv, "--output-dir", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "main_job.json").read_text())
+    assert summary["auxiliary_targets"] == [] and summary["model_params"]["nonnegative"] is True
 
 
 def test_multitask_training_reports_the_target_and_the_auxiliary(mp_sample):
