@@ -73,7 +73,7 @@ def train_and_evaluate(
     auxiliary_targets : sequence of str, default=()
         Names of further columns of ``y`` trained in the same model
         (multi-task); their test figures go to ``auxiliary_test``, the headline
-        figures are the target's. A band-gap target is then clipped at 0 after
+        figures are the target's. Band-gap columns are then clipped at 0 after
         prediction (``nonnegative`` would clip every column).
     model_params : dict, default=None
         Parameters of :class:`NeighborLSTMRegressor`.
@@ -130,13 +130,14 @@ def train_and_evaluate(
     auxiliary_test = {}
     if multitask:
         y_pred = y_pred.reshape(len(test), -1)
+        for k, name in enumerate([target, *auxiliary_targets]):
+            if name == "band_gap":
+                y_pred[:, k] = np.maximum(y_pred[:, k], 0.0)
         auxiliary_test = {
             name: regression_report(y[test, k], y_pred[:, k])
             for k, name in enumerate(auxiliary_targets, start=1)
         }
         y_pred, y = y_pred[:, 0], y[:, 0]
-        if target == "band_gap":
-            y_pred = np.maximum(y_pred, 0.0)
 
     report = (
         band_gap_report(y[test], y_pred)
