@@ -39,6 +39,7 @@ from _machine import cpu_model, write_record
 from sklearn_bandgap.datasets import load_mp_gap_eform
 from sklearn_bandgap.experiments import plot_parity
 from sklearn_bandgap.metrics import band_gap_report, regression_report
+from sklearn_bandgap.models import NeighborLSTMRegressor
 
 RESULTS = Path(__file__).parent / "results"
 UNITS = {"band_gap": "eV", "formation_energy_per_atom": "eV/atom"}
@@ -57,8 +58,13 @@ def settings(record: dict) -> dict:
 
     ``max_epochs`` only counts when the run reached it: a run that early
     stopped before its cap trained exactly as it would have under a higher one.
+    A parameter missing from a record did not exist when the run was made; it
+    counts as its default, which keeps the behaviour of before it was added
+    (``attention_pooling=False``, for instance).
     """
-    params = {k: v for k, v in record["model_params"].items() if k not in PER_MEMBER}
+    defaults = NeighborLSTMRegressor().get_params()
+    recorded = {**defaults, **record["model_params"]}
+    params = {k: v for k, v in recorded.items() if k not in (*PER_MEMBER, "callbacks")}
     params["auxiliary_targets"] = record.get("auxiliary_targets", [])
     if record["epochs"] < params["max_epochs"]:
         params["max_epochs"] = "not reached"
