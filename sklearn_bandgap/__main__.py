@@ -119,7 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=f"{FAST_SUBSET} structures and {FAST_EPOCHS} epochs: a first result in minutes",
     )
-    parser.add_argument("--max-epochs", type=int, default=60)
+    parser.add_argument(
+        "--max-epochs",
+        type=int,
+        default=200,
+        help="upper bound; early stopping (patience 15) ends training before it",
+    )
     parser.add_argument(
         "--n-jobs",
         type=int,
