@@ -10,8 +10,9 @@ the selection part. The winner is then trained and tested once by
 Options are given as ``name:param=value,param=value``; each runs in its own
 process with one torch thread. ``--target a+b`` trains one multi-output model
 on both targets at once (multi-task); the selection figure is the first
-target's (band gaps clipped at 0), the others are reported beside it. Results are merged into
-``benchmarks/results/architecture_options.json`` (keyed by target and option).
+target's (band gaps clipped at 0), the others are reported beside it. Results
+are merged into ``benchmarks/results/architecture_options.json`` (keyed by
+target and option).
 
 Usage::
 

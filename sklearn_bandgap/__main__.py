@@ -9,8 +9,8 @@ the figures (JSON). ``--fast`` gives a first result in a few minutes.
 The model learns the formation energy beside the band gap (multi-task, one
 network with two outputs): on a selection split inside the training part this
 was better for the band gap than training on it alone (0.360 against 0.382 eV,
-``benchmarks/results/architecture_options.json``). ``--band-gap-only`` trains
-on the band gap alone; the formation-energy test figures are printed too.
+``benchmarks/results/architecture_options.json``); its formation-energy test
+figures are printed too. ``--band-gap-only`` trains on the band gap alone.
 """
 
 from __future__ import annotations
