@@ -186,6 +186,28 @@ def test_multi_output_and_nonnegative(lists, mp_sample):
     assert (clipped.predict(lists) >= 0).all()  # formation energies are negative
 
 
+def test_nonnegative_clips_the_named_columns_only(lists, mp_sample):
+    eform = mp_sample.target[:, 1]
+    y = np.column_stack([eform, eform])  # both columns mostly negative
+    raw = NeighborLSTMRegressor(**FAST).fit(lists, y).predict(lists)
+    model = NeighborLSTMRegressor(**FAST, nonnegative=[0]).fit(lists, y)
+    pred = model.predict(lists)
+    assert model.nonnegative_columns_.tolist() == [0]
+    np.testing.assert_allclose(pred[:, 0], np.maximum(raw[:, 0], 0.0))
+    np.testing.assert_allclose(pred[:, 1], raw[:, 1])
+    assert (pred[:, 1] < 0).any()
+
+
+@pytest.mark.parametrize(
+    ("nonnegative", "message"),
+    [([2], r"columns \[2\], but y has 2 column"), ([0.5], "sequence of column indices")],
+)
+def test_nonnegative_columns_are_checked(lists, mp_sample, nonnegative, message):
+    model = NeighborLSTMRegressor(**FAST, nonnegative=nonnegative)
+    with pytest.raises(ValueError, match=message):
+        model.fit(lists, mp_sample.target)
+
+
 def test_pipeline_cross_val_with_formula_groups_and_grid_search(mp_sample, gap):
     pipeline = make_pipeline(NeighborListFeaturizer(), NeighborLSTMRegressor(**FAST))
     groups = formula_groups(mp_sample.data)

@@ -17,11 +17,13 @@ from sklearn_bandgap.models._regressor import (
     seed_torch,
     validation_policy,
 )
+from sklearn_bandgap.models._seed_ensemble import SeedEnsembleRegressor
 
 __all__ = [
     "CompositionGroupSplit",
     "NeighborLSTM",
     "NeighborLSTMRegressor",
+    "SeedEnsembleRegressor",
     "canonical_rows",
     "collate_neighbor_lists",
     "composition_keys",

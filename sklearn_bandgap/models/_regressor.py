@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -219,8 +220,11 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         Fraction of the training compositions held out for early stopping and
         the learning-rate schedule (whole compositions: polymorphs never sit on
         both sides). 0 disables validation, early stopping and the schedule.
-    nonnegative : bool, default=False
-        Clip predictions at 0 (band gaps).
+    nonnegative : bool or sequence of int, default=False
+        Clip predictions at 0 (band gaps): True clips every output, a sequence
+        clips those columns of a 2-D ``y`` only (``[0]`` for a multi-task
+        model whose first column is the band gap and second the formation
+        energy).
     random_state : int, default=None
         Seeds weights, shuffling, dropout and the validation split: the same
         value gives identical predictions on the CPU with the same number of
@@ -246,6 +250,8 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         Target standardization.
     elements_seen_ : ndarray of int
         Atomic numbers present in the training data.
+    nonnegative_columns_ : ndarray of int
+        The output columns clipped at 0 (from ``nonnegative``).
 
     Notes
     -----
@@ -283,7 +289,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "nonnegative": ["boolean"],
+        "nonnegative": ["boolean", "array-like"],
         "random_state": ["random_state"],
         "device": [str],
         "verbose": ["verbose"],
@@ -308,7 +314,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         max_epochs: int = 200,
         patience: int = 15,
         validation_fraction: float = 0.1,
-        nonnegative: bool = False,
+        nonnegative: bool | Sequence[int] = False,
         random_state: int | None = None,
         device: str = "cpu",
         verbose: int = 0,
@@ -355,6 +361,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         y_array = self._check_y(y, len(X))
         self.n_outputs_ = y_array.shape[1]
         self.y_ndim_ = int(np.ndim(y))
+        self.nonnegative_columns_ = self._check_nonnegative(self.n_outputs_)
         self.y_mean_ = y_array.mean(axis=0)
         scale = y_array.std(axis=0)
         self.y_scale_ = np.where(scale > 0, scale, 1.0)
@@ -382,8 +389,8 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         X = _check_neighbor_lists(X)
         scaled = self.net_.predict(self._model_input(X)).astype(np.float64)
         y_pred = scaled * self.y_scale_ + self.y_mean_
-        if self.nonnegative:
-            y_pred = np.maximum(y_pred, 0.0)
+        cols = self.nonnegative_columns_
+        y_pred[:, cols] = np.maximum(y_pred[:, cols], 0.0)
         return y_pred[:, 0] if self.y_ndim_ == 1 else y_pred
 
     def __sklearn_tags__(self) -> Tags:
@@ -409,6 +416,23 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
                 f"{bad[:10].tolist()}."
             )
         return y_array
+
+    def _check_nonnegative(self, n_outputs: int) -> np.ndarray:
+        if isinstance(self.nonnegative, bool | np.bool_):
+            return np.arange(n_outputs if self.nonnegative else 0)
+        columns = np.asarray(self.nonnegative)
+        if columns.ndim != 1 or not np.issubdtype(columns.dtype, np.integer):
+            raise ValueError(
+                f"nonnegative must be a bool or a sequence of column indices, got "
+                f"{self.nonnegative!r}."
+            )
+        outside = columns[(columns < 0) | (columns >= n_outputs)]
+        if outside.size:
+            raise ValueError(
+                f"nonnegative names columns {outside.tolist()}, but y has {n_outputs} "
+                f"column(s) (indices 0 to {n_outputs - 1})."
+            )
+        return np.unique(columns)
 
     def _model_input(self, X: NeighborLists) -> ModelInput:
         if self.atoms == "distinct":

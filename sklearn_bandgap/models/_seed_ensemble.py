@@ -1,0 +1,171 @@
+"""``SeedEnsembleRegressor``: the mean of one regressor trained with several seeds."""
+
+from __future__ import annotations
+
+from numbers import Integral
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, _fit_context, clone
+from sklearn.utils import Tags, get_tags
+from sklearn.utils._param_validation import HasMethods
+from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.validation import check_is_fitted
+
+
+def _seed_parameters(estimator: BaseEstimator) -> list[str]:
+    """Names of the ``random_state`` parameters of ``estimator`` (nested included)."""
+    return sorted(
+        name
+        for name in estimator.get_params(deep=True)
+        if name == "random_state" or name.endswith("__random_state")
+    )
+
+
+def _fit_member(estimator: BaseEstimator, X: Any, y: Any, fit_params: dict[str, Any]) -> Any:
+    return estimator.fit(X, y, **fit_params)
+
+
+class SeedEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
+    """Average one regressor trained with several random seeds.
+
+    Each member is a clone of ``estimator`` whose ``random_state`` parameters
+    (its own and any nested ones, such as a pipeline step's) are set to one of
+    ``random_states``; all members see the same training data, and predictions
+    are their mean. Unlike scikit-learn's ``VotingRegressor``, ``y`` may be
+    2-D, so multi-task members (band gap and formation energy in one net)
+    can be averaged. In a pipeline after the featurizer, the structures are
+    featurized once for all members::
+
+        make_pipeline(
+            NeighborListFeaturizer(),
+            SeedEnsembleRegressor(NeighborLSTMRegressor(nonnegative=[0]), random_states=[0, 1, 2]),
+        )
+
+    On the Materials Project test split, seed ensembles of three or four
+    members were 10–18 % more accurate than their mean member (README,
+    "Seed ensembles"), at one training and one prediction per member.
+
+    Parameters
+    ----------
+    estimator : regressor
+        The model to train once per seed; it must have a ``random_state``
+        parameter, possibly nested.
+    random_states : sequence of int, default=(0, 1, 2)
+        One member per seed, in this order.
+    n_jobs : int, default=None
+        Members trained in parallel (joblib); ``None`` means 1. Each torch
+        member also uses its own threads: on a 2-core machine, train members
+        one after the other with 2 threads, or 2 at a time with
+        ``torch.set_num_threads(1)``.
+
+    Attributes
+    ----------
+    estimators_ : list of regressors
+        The fitted members, in the order of ``random_states``.
+    seed_parameters_ : list of str
+        The parameters that were set to each member's seed.
+
+    Examples
+    --------
+    >>> from sklearn.tree import DecisionTreeRegressor
+    >>> from sklearn_bandgap.models import SeedEnsembleRegressor
+    >>> X, y = [[0.0], [1.0], [2.0], [3.0]], [0.0, 1.0, 4.0, 9.0]
+    >>> model = SeedEnsembleRegressor(DecisionTreeRegressor(max_features=1), random_states=[0, 1])
+    >>> model.fit(X, y).predict([[1.0]])
+    array([1.])
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "estimator": [HasMethods(["fit", "predict"])],
+        "random_states": ["array-like"],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(
+        self,
+        estimator: Any,
+        *,
+        random_states: Any = (0, 1, 2),
+        n_jobs: int | None = None,
+    ) -> None:
+        self.estimator = estimator
+        self.random_states = random_states
+        self.n_jobs = n_jobs
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X: Any, y: Any, **fit_params: Any) -> SeedEnsembleRegressor:
+        """Train one clone of ``estimator`` per seed on ``X`` and ``y``.
+
+        Parameters
+        ----------
+        X : object
+            Training input, whatever ``estimator`` accepts (neighbour lists
+            for :class:`NeighborLSTMRegressor`).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        **fit_params : dict
+            Passed to every member's ``fit``.
+
+        Returns
+        -------
+        self : SeedEnsembleRegressor
+            The fitted ensemble.
+        """
+        seeds = self._check_random_states()
+        self.seed_parameters_ = _seed_parameters(self.estimator)
+        if not self.seed_parameters_:
+            raise ValueError(
+                f"{type(self.estimator).__name__} has no random_state parameter (nested or "
+                f"not): its members would all be the same model."
+            )
+        members = [
+            clone(self.estimator).set_params(**dict.fromkeys(self.seed_parameters_, seed))
+            for seed in seeds
+        ]
+        self.estimators_ = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fit_member)(member, X, y, fit_params) for member in members
+        )
+        if hasattr(self.estimators_[0], "n_features_in_"):
+            self.n_features_in_ = self.estimators_[0].n_features_in_
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Mean prediction of the members.
+
+        Parameters
+        ----------
+        X : object
+            Input, whatever ``estimator`` accepts.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The members' mean, shaped like each member's prediction.
+        """
+        check_is_fitted(self)
+        predictions = [
+            np.asarray(member.predict(X), dtype=np.float64) for member in self.estimators_
+        ]
+        return np.mean(predictions, axis=0)
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        inner = get_tags(self.estimator)
+        tags.input_tags = inner.input_tags
+        tags.target_tags.multi_output = inner.target_tags.multi_output
+        return tags
+
+    def _check_random_states(self) -> list[int]:
+        seeds = np.asarray(self.random_states)
+        if seeds.ndim != 1 or seeds.size == 0 or not np.issubdtype(seeds.dtype, np.integer):
+            raise ValueError(
+                f"random_states must be a non-empty sequence of integers, got "
+                f"{self.random_states!r}."
+            )
+        repeated = sorted({int(s) for s in seeds if (seeds == s).sum() > 1})
+        if repeated:
+            raise ValueError(
+                f"random_states repeats {repeated}: repeated seeds train identical members."
+            )
+        return [int(s) for s in seeds]
