@@ -6,6 +6,7 @@ import json
 import runpy
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sklearn_bandgap.__main__ import main
@@ -38,6 +39,34 @@ def test_main_job_band_gap_only(tmp_path):
     assert main([*argv, "--output-dir", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "main_job.json").read_text())
     assert summary["auxiliary_targets"] == [] and summary["model_params"]["nonnegative"] is True
+
+
+def test_main_job_seed_ensemble_is_the_mean_of_its_members(tmp_path, mp_sample, capsys):
+    argv = ["--subset", "sample200", "--max-epochs", "2", "--seeds", "0", "1"]
+    assert main([*argv, "--output-dir", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "main_job.json").read_text())
+    assert summary["random_states"] == [0, 1]
+    assert [m["random_state"] for m in summary["members"]] == [0, 1]
+    assert summary["epochs"] == 4 and summary["model_params"]["nonnegative"] == [0]
+    assert "2 NeighborLSTMRegressors (seeds 0, 1" in capsys.readouterr().out
+
+
+def test_seed_ensemble_training_averages_the_single_models(mp_sample):
+    from sklearn_bandgap.experiments import train_and_evaluate
+
+    small = dict(max_epochs=2, embedding_dim=8, atom_hidden=8, crystal_hidden=8, head_hidden=8)
+    args = (mp_sample.data, mp_sample.target, mp_sample.formula)
+    kwargs = dict(target="band_gap", auxiliary_targets=["formation_energy_per_atom"])
+    singles = [
+        train_and_evaluate(*args, **kwargs, model_params={**small, "random_state": seed})[1]
+        for seed in (0, 1)
+    ]
+    result, (test, y_pred) = train_and_evaluate(
+        *args, **kwargs, model_params=small, random_states=[0, 1]
+    )
+    np.testing.assert_array_equal(test, singles[0][0])
+    np.testing.assert_allclose(y_pred, np.mean([p for _, p in singles], axis=0), rtol=1e-5)
+    assert result["best_epoch"] is None and len(result["members"]) == 2
 
 
 def test_multitask_training_reports_the_target_and_the_auxiliary(mp_sample):

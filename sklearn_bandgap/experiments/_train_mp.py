@@ -19,7 +19,7 @@ from sklearn_bandgap.model_selection import (
     SPLIT_TEST_SIZE,
     formula_group_split,
 )
-from sklearn_bandgap.models import NeighborLSTMRegressor
+from sklearn_bandgap.models import NeighborLSTMRegressor, SeedEnsembleRegressor
 
 UNITS = {"band_gap": "eV", "formation_energy_per_atom": "eV/atom"}
 
@@ -56,6 +56,7 @@ def train_and_evaluate(
     target: str,
     auxiliary_targets: Sequence[str] = (),
     model_params: dict[str, Any] | None = None,
+    random_states: Sequence[int] | None = None,
     plot_path: Path | None = None,
 ) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray]]:
     """Fit ``NeighborLSTMRegressor`` on the project split and report test figures.
@@ -77,6 +78,11 @@ def train_and_evaluate(
         prediction (``nonnegative`` would clip every column).
     model_params : dict, default=None
         Parameters of :class:`NeighborLSTMRegressor`.
+    random_states : sequence of int, default=None
+        If given, a :class:`~sklearn_bandgap.models.SeedEnsembleRegressor` of
+        one regressor per seed (each clipping its band-gap columns at 0) is
+        trained and evaluated instead of a single regressor; ``epochs`` then
+        counts all members' epochs and ``members`` lists each one's.
     plot_path : Path, default=None
         Where to save the parity plot.
 
@@ -93,6 +99,10 @@ def train_and_evaluate(
     multitask = len(auxiliary_targets) > 0
     if target == "band_gap" and not multitask:
         params.setdefault("nonnegative", True)
+    gap_columns = [k for k, name in enumerate([target, *auxiliary_targets]) if name == "band_gap"]
+    if random_states is not None and multitask:
+        # members clip, as benchmarks/ensemble_mp.py averages clipped predictions
+        params.setdefault("nonnegative", gap_columns)
     if multitask and np.shape(y) != (len(structures), 1 + len(auxiliary_targets)):
         raise ValueError(
             f"y must have one column for {target!r} and one per auxiliary target "
@@ -104,21 +114,25 @@ def train_and_evaluate(
     lists = featurizer.transform(structures)
     featurize_s = time.perf_counter() - start
 
-    model = NeighborLSTMRegressor(**params)
+    regressor = NeighborLSTMRegressor(**params)
+    model = (
+        regressor
+        if random_states is None
+        else SeedEnsembleRegressor(regressor, random_states=random_states)
+    )
     start = time.perf_counter()
     model.fit(lists[train], y[train])
     fit_s = time.perf_counter() - start
-    history = model.net_.history_
-    epoch_s = [float(s) for s in history[:, "dur"]]
-    best_epoch = (
-        int(np.argmin(history[:, "valid_loss"])) + 1 if "valid_loss" in history[-1] else None
-    )
-    n_fit = round(len(train) * (1 - model.validation_fraction))
+    members = [model] if isinstance(model, NeighborLSTMRegressor) else model.estimators_
+    histories = [_history_figures(member) for member in members]
+    epoch_s = [s for h in histories for s in h["seconds"]]
+    best_epoch = histories[0]["best_epoch"] if random_states is None else None
+    n_fit = round(len(train) * (1 - regressor.validation_fraction))
     # For choosing between settings: the validation split is part of training,
     # never the test split. The loss is L1 on standardized targets, so x scale = MAE.
     validation_mae = (
-        float(np.min(history[:, "valid_loss"])) * float(model.y_scale_[0])
-        if best_epoch is not None and model.loss == "l1" and not multitask
+        histories[0]["valid_loss"] * float(members[0].y_scale_[0])
+        if best_epoch is not None and regressor.loss == "l1" and not multitask
         else None
     )
 
@@ -130,9 +144,7 @@ def train_and_evaluate(
     auxiliary_test = {}
     if multitask:
         y_pred = y_pred.reshape(len(test), -1)
-        for k, name in enumerate([target, *auxiliary_targets]):
-            if name == "band_gap":
-                y_pred[:, k] = np.maximum(y_pred[:, k], 0.0)
+        y_pred[:, gap_columns] = np.maximum(y_pred[:, gap_columns], 0.0)
         auxiliary_test = {
             name: regression_report(y[test, k], y_pred[:, k])
             for k, name in enumerate(auxiliary_targets, start=1)
@@ -163,12 +175,12 @@ def train_and_evaluate(
             "n_train": len(train),
             "n_test": len(test),
         },
-        "model_params": {k: v for k, v in model.get_params().items() if k != "callbacks"},
+        "model_params": {k: v for k, v in regressor.get_params().items() if k != "callbacks"},
         "auxiliary_targets": list(auxiliary_targets),
         "validation_mae_best_epoch": validation_mae,
         "test": report,
         "auxiliary_test": auxiliary_test,
-        "epochs": len(history),
+        "epochs": len(epoch_s),
         "best_epoch": best_epoch,
         "seconds": {
             "featurize_all": round(featurize_s, 2),
@@ -179,9 +191,30 @@ def train_and_evaluate(
             "predict_test_with_featurization": round(predict_s, 2),
         },
         "structures_per_s": {
-            "training": round(n_fit * len(history) / sum(epoch_s), 1),
+            "training": round(n_fit * len(epoch_s) / sum(epoch_s), 1),
             "inference_with_featurization": round(len(test) / predict_s, 1),
         },
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3, 1),
     }
+    if random_states is not None:
+        results["random_states"] = [int(seed) for seed in random_states]
+        results["members"] = [
+            {
+                "random_state": int(member.random_state),
+                "epochs": len(h["seconds"]),
+                "best_epoch": h["best_epoch"],
+            }
+            for member, h in zip(members, histories, strict=True)
+        ]
     return results, (test, y_pred)
+
+
+def _history_figures(regressor: NeighborLSTMRegressor) -> dict[str, Any]:
+    """Seconds per epoch, best epoch and best validation loss of a fitted regressor."""
+    history = regressor.net_.history_
+    validated = "valid_loss" in history[-1]
+    return {
+        "seconds": [float(s) for s in history[:, "dur"]],
+        "best_epoch": int(np.argmin(history[:, "valid_loss"])) + 1 if validated else None,
+        "valid_loss": float(np.min(history[:, "valid_loss"])) if validated else None,
+    }
