@@ -1,22 +1,28 @@
 """Seed ensembles of NeighborLSTMRegressor on the MP test split, from train_mp.py runs.
 
-An ensemble here is what scikit-learn's ``VotingRegressor`` computes: the mean
-of the predictions of members that differ only in ``random_state`` (their
-initial weights, batch order and early-stopping validation part), e.g.::
+An ensemble here is what ``SeedEnsembleRegressor`` (or, for a 1-D ``y``,
+scikit-learn's ``VotingRegressor``) computes: the mean of the predictions of
+members that differ only in ``random_state`` (their initial weights, batch
+order and early-stopping validation part), e.g.::
 
     make_pipeline(
         NeighborListFeaturizer(),
-        VotingRegressor([(f"seed{s}", NeighborLSTMRegressor(random_state=s)) for s in (0, 1, 2)]),
+        SeedEnsembleRegressor(NeighborLSTMRegressor(), random_states=[0, 1, 2]),
     )
 
-(``tests/test_regressor.py`` checks that this pipeline predicts the mean of
-its members.) Training the members inside one ``VotingRegressor`` would train
+(``tests/test_seed_ensemble.py`` and ``tests/test_regressor.py`` check that
+such pipelines predict the mean of their members, each member the model
+trained alone with its seed.) Training the members inside one ensemble would train
 them again, so this script averages the saved test predictions of separate
 ``train_mp.py`` runs instead, one per seed, e.g.::
 
     python benchmarks/train_mp.py --targets band_gap --max-epochs 200 --patience 15 \\
         --threads 1 --param random_state=1 --output benchmarks/results/train_mp_seed1.json
     python benchmarks/ensemble_mp.py --runs train_mp train_mp_seed1 train_mp_seed2
+
+Multi-task members (``train_mp.py --auxiliary ...``) are averaged on the
+target's column, clipped at 0 in each member for the band gap, as
+``SeedEnsembleRegressor(NeighborLSTMRegressor(nonnegative=[0]))`` does.
 
 The members are all the runs given. Fix them (the seeds and their number)
 before seeing any test figure: the script cannot check that. It refuses runs
