@@ -54,10 +54,10 @@ class SeedEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     random_states : sequence of int, default=(0, 1, 2)
         One member per seed, in this order.
     n_jobs : int, default=None
-        Members trained in parallel (joblib); ``None`` means 1. Each torch
-        member also uses its own threads: on a 2-core machine, train members
-        one after the other with 2 threads, or 2 at a time with
-        ``torch.set_num_threads(1)``.
+        Members trained in parallel (joblib processes); ``None`` means 1,
+        one after the other with all of torch's threads. joblib's default
+        backend gives each worker ``cores // n_jobs`` threads (1 each with
+        ``n_jobs=2`` on 2 cores, checked).
 
     Attributes
     ----------
