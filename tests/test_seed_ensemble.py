@@ -73,3 +73,12 @@ def test_bad_settings_are_named(estimator, random_states, message):
     model = SeedEnsembleRegressor(estimator, random_states=random_states)
     with pytest.raises(ValueError, match=message):
         model.fit([[0.0], [1.0]], [0.0, 1.0])
+
+
+def test_parallel_members_equal_sequential_ones():
+    X = np.random.default_rng(1).normal(size=(50, 3))
+    y = X[:, 0] - X[:, 1] ** 2
+    inner = DecisionTreeRegressor(max_depth=4, max_features=1)
+    sequential = SeedEnsembleRegressor(inner, random_states=[0, 1, 2]).fit(X, y)
+    parallel = SeedEnsembleRegressor(inner, random_states=[0, 1, 2], n_jobs=2).fit(X, y)
+    np.testing.assert_array_equal(parallel.predict(X), sequential.predict(X))
