@@ -43,7 +43,7 @@ class SeedEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         )
 
     On the Materials Project test split, seed ensembles of three or four
-    members were 10–18 % more accurate than their mean member (README,
+    members were 10–17 % more accurate than their mean member (README,
     "Seed ensembles"), at one training and one prediction per member.
 
     Parameters
