@@ -20,6 +20,7 @@ from sklearn_bandgap.model_selection import formula_groups
 from sklearn_bandgap.models import (
     NeighborLSTM,
     NeighborLSTMRegressor,
+    canonical_rows,
     collate_neighbor_lists,
     composition_keys,
     distinct_environments,
@@ -131,6 +132,30 @@ def test_distinct_environments_merge_equivalent_atoms(lists, mp_sample):
     first = distinct[:10]
     np.testing.assert_array_equal(super_distinct.atomic_numbers, first.atomic_numbers)
     np.testing.assert_allclose(super_shares, shares[: first.n_total_atoms], rtol=1e-6)
+
+
+def test_environments_match_a_per_structure_reference(lists):
+    # distinct_environments and canonical_rows sort all structures at once on
+    # packed byte keys; this is the plain per-structure definition.
+    numbers, distances, counts, shares, sorted_numbers, sorted_distances = [], [], [], [], [], []
+    for item in lists:
+        key = np.hstack([item.atomic_numbers, np.round(item.distances / 1e-3)]).astype(float)
+        _, first, multiplicity = np.unique(key, axis=0, return_index=True, return_counts=True)
+        numbers.append(item.atomic_numbers[first])
+        distances.append(item.distances[first])
+        counts.append(len(first))
+        shares.append(multiplicity / len(key))
+        order = np.lexsort(key.T[::-1])
+        sorted_numbers.append(item.atomic_numbers[order])
+        sorted_distances.append(item.distances[order])
+    distinct, got_shares = distinct_environments(lists)
+    np.testing.assert_array_equal(distinct.atomic_numbers, np.concatenate(numbers))
+    np.testing.assert_array_equal(distinct.distances, np.concatenate(distances))
+    np.testing.assert_array_equal(distinct.n_atoms, counts)
+    np.testing.assert_allclose(got_shares, np.concatenate(shares), rtol=1e-6)
+    canonical = canonical_rows(lists)
+    np.testing.assert_array_equal(canonical.atomic_numbers, np.concatenate(sorted_numbers))
+    np.testing.assert_array_equal(canonical.distances, np.concatenate(sorted_distances))
 
 
 def test_composition_keys_are_reduced_formulas(lists, mp_sample):

@@ -6,20 +6,28 @@ from math import gcd
 
 import numpy as np
 
-from sklearn_bandgap.featurizers._neighbor_lists import NeighborList, NeighborLists
+from sklearn_bandgap.featurizers._neighbor_lists import NeighborLists
 
 #: Distances are compared at this resolution (Å) when merging equivalent atoms.
 ENVIRONMENT_RESOLUTION = 1e-3
 
 
-def _row_keys(item: NeighborList) -> np.ndarray:
-    """Each row as comparable numbers: atomic numbers, then distances on a 1e-3 Å grid."""
-    return np.hstack(
-        [
-            item.atomic_numbers.astype(np.float64),
-            np.round(item.distances / ENVIRONMENT_RESOLUTION),
-        ]
-    )
+def _row_keys(lists: NeighborLists) -> np.ndarray:
+    """Every row of every structure as one byte string that sorts like the row.
+
+    The structure's index, the atomic numbers, then the distances on a 1e-3 Å
+    grid, each as a big-endian unsigned integer: byte order is then the
+    lexicographic order of these numbers, so one sort of all rows keeps the
+    structures apart and in order and sorts each one's rows canonically.
+    """
+    n_rows, width = lists.atomic_numbers.shape
+    structure = np.repeat(np.arange(len(lists.n_atoms), dtype=np.uint32), lists.n_atoms)
+    grid = np.round(lists.distances / ENVIRONMENT_RESOLUTION).astype(">u4")
+    packed = np.empty((n_rows, 4 + width + 4 * width), dtype=np.uint8)
+    packed[:, :4] = structure.astype(">u4")[:, None].view(np.uint8)
+    packed[:, 4 : 4 + width] = lists.atomic_numbers
+    packed[:, 4 + width :] = grid.view(np.uint8)
+    return packed.view(np.dtype((np.void, packed.shape[1])))[:, 0]
 
 
 def distinct_environments(lists: NeighborLists) -> tuple[NeighborLists, np.ndarray]:
@@ -45,16 +53,15 @@ def distinct_environments(lists: NeighborLists) -> tuple[NeighborLists, np.ndarr
     shares : ndarray of shape (distinct.n_total_atoms,)
         Fraction of its crystal's atoms that each row stands for (float32).
     """
-    numbers, distances, counts, shares = [], [], [], []
-    for item in lists:
-        key = _row_keys(item)
-        _, first, multiplicity = np.unique(key, axis=0, return_index=True, return_counts=True)
-        numbers.append(item.atomic_numbers[first])
-        distances.append(item.distances[first])
-        counts.append(len(first))
-        shares.append(multiplicity / len(item.atomic_numbers))
-    distinct = NeighborLists(np.concatenate(numbers), np.concatenate(distances), counts)
-    return distinct, np.concatenate(shares).astype(np.float32)
+    # One sort of all rows of all structures (the structure index leads each
+    # key) instead of one per structure.
+    keys = _row_keys(lists)
+    _, first, multiplicity = np.unique(keys, return_index=True, return_counts=True)
+    structure = np.repeat(np.arange(len(lists.n_atoms)), lists.n_atoms)[first]
+    counts = np.bincount(structure, minlength=len(lists.n_atoms))
+    shares = multiplicity / lists.n_atoms[structure]
+    distinct = NeighborLists(lists.atomic_numbers[first], lists.distances[first], counts)
+    return distinct, shares.astype(np.float32)
 
 
 def canonical_rows(lists: NeighborLists) -> NeighborLists:
@@ -63,12 +70,8 @@ def canonical_rows(lists: NeighborLists) -> NeighborLists:
     The order of :func:`distinct_environments` without merging: by the centre's
     atomic number, then the neighbours' atomic numbers and distances.
     """
-    numbers, distances = [], []
-    for item in lists:
-        order = np.lexsort(_row_keys(item).T[::-1])
-        numbers.append(item.atomic_numbers[order])
-        distances.append(item.distances[order])
-    return NeighborLists(np.concatenate(numbers), np.concatenate(distances), lists.n_atoms)
+    order = np.argsort(_row_keys(lists), kind="stable")
+    return NeighborLists(lists.atomic_numbers[order], lists.distances[order], lists.n_atoms)
 
 
 def composition_keys(lists: NeighborLists) -> np.ndarray:
