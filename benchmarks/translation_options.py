@@ -4,7 +4,8 @@ The project's split (formula groups, 10 %, seed 0) holds out the test pairs; its
 training part is split again (formula groups, 10 %, seed 1) into fit and
 selection pairs. Settings are compared on the selection pairs only, so the test
 figures of ``translation_nrel.py`` stay unbiased. Writes
-``benchmarks/results/translation_options.json``.
+``benchmarks/results/translation_options.json``, merged: a run replaces an
+earlier run of the same settings and keeps the others (each run has its date).
 
 Usage::
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import time
 import warnings
 from datetime import UTC, datetime
@@ -42,6 +44,12 @@ def parse_settings(text):
     return settings
 
 
+def merge_runs(earlier, new):
+    """``earlier`` runs whose settings no ``new`` run has, then the ``new`` runs."""
+    new_settings = [run["settings"] for run in new]
+    return [run for run in earlier if run["settings"] not in new_settings] + new
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("settings", nargs="+", help='e.g. "" (defaults) or "lr=1e-3, hidden=96"')
@@ -66,6 +74,7 @@ def main():
         runs.append(
             {
                 "settings": settings,
+                "date": datetime.now(UTC).isoformat(timespec="seconds"),
                 "fit_s": round(time.perf_counter() - start, 1),
                 "epochs": len(history),
                 "best_valid_loss": float(min(history[:, "valid_loss"])),
@@ -76,6 +85,7 @@ def main():
             }
         )
         print(runs[-1], flush=True)
+    earlier = json.loads(RESULTS.read_text())["runs"] if RESULTS.exists() else []
     write_record(
         RESULTS,
         {
@@ -87,7 +97,7 @@ def main():
                 f"part split again (formula groups 10 %, seed 1): {len(fit)} fit / "
                 f"{len(selection)} selection pairs; test pairs unused"
             ),
-            "runs": runs,
+            "runs": merge_runs(earlier, runs),
         },
     )
 
