@@ -22,10 +22,6 @@ def _seed_parameters(estimator: BaseEstimator) -> list[str]:
     )
 
 
-def _fit_member(estimator: BaseEstimator, X: Any, y: Any, fit_params: dict[str, Any]) -> Any:
-    return estimator.fit(X, y, **fit_params)
-
-
 class SeedEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     """Average one regressor trained with several random seeds.
 
@@ -124,7 +120,7 @@ class SeedEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             for seed in seeds
         ]
         self.estimators_ = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_member)(member, X, y, fit_params) for member in members
+            delayed(member.fit)(X, y, **fit_params) for member in members
         )
         if hasattr(self.estimators_[0], "n_features_in_"):
             self.n_features_in_ = self.estimators_[0].n_features_in_
@@ -163,7 +159,8 @@ class SeedEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
                 f"random_states must be a non-empty sequence of integers, got "
                 f"{self.random_states!r}."
             )
-        repeated = sorted({int(s) for s in seeds if (seeds == s).sum() > 1})
+        values, counts = np.unique(seeds, return_counts=True)
+        repeated = values[counts > 1].tolist()
         if repeated:
             raise ValueError(
                 f"random_states repeats {repeated}: repeated seeds train identical members."
