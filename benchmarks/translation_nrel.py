@@ -13,13 +13,19 @@ the pairs whose species lists agree site by site. On the training part:
 On the test part: the StructureMatcher(ltol=0.2, stol=0.3, angle_tol=5) match
 rate against the DFT-relaxed structures, the volume error, the mean site
 displacement and the translation speed of each translator; the energy MAE for
-R->R, R->U, U->U and R->T(U) with each translator T. Writes
-``benchmarks/results/translation_nrel.json`` and ``translation_nrel.png``.
+R->R, R->U, U->U and R->T(U) with each translator T.
+
+CHGNet relaxations (``PotentialRelaxer``, its default settings) take seconds per
+structure, so they run on a seeded random subset of the test pairs
+(``--potential-pairs``, seed 0), once from the unrelaxed structures and once from
+the learned translator's output; on that subset every translator's structure and
+energy figures are given again, with the optimizer steps each start needs.
+Writes ``benchmarks/results/translation_nrel.json`` and ``translation_nrel.png``.
 
 Usage::
 
     python benchmarks/translation_nrel.py                  # full set
-    python benchmarks/translation_nrel.py --n 1500 --max-epochs 5   # a quick look
+    python benchmarks/translation_nrel.py --n 1500 --max-epochs 5 --potential-pairs 20
 """
 
 from __future__ import annotations
@@ -49,6 +55,8 @@ from sklearn_bandgap.models import NeighborLSTMRegressor
 from sklearn_bandgap.translation import (
     IdentityTranslator,
     IsotropicVolumeTranslator,
+    PotentialRelaxer,
+    RelaxationError,
     RelaxationTranslator,
     structure_agreement,
 )
@@ -72,10 +80,68 @@ def agreement_figures(translated, relaxed):
     }
 
 
+def relax_with_potential(relaxer, starts):
+    """CHGNet relaxations of ``starts``; a failed one keeps its start and is counted."""
+    try:
+        relaxed, report = relaxer.relax(starts)
+    except RelaxationError as error:
+        assert error.structures is not None and error.report is not None
+        relaxed = [
+            s if s is not None else start for s, start in zip(error.structures, starts, strict=True)
+        ]
+        report = error.report.assign(failed=False)
+        report.loc[error.indices, "failed"] = True
+        return relaxed, report
+    return relaxed, report.assign(failed=False)
+
+
+def potential_figures(args, translated, U_test, R_test):
+    """Figures on a seeded subset of the test pairs, CHGNet relaxations included."""
+    count = min(args.potential_pairs, len(U_test))
+    subset = sorted(random.Random(0).sample(range(len(U_test)), count))
+    relaxer = PotentialRelaxer(n_jobs=args.n_jobs).fit([U_test[i] for i in subset])
+    starts = {
+        "potential_relaxer": [U_test[i] for i in subset],
+        "translator_then_potential": [translated["relaxation_translator"][i] for i in subset],
+    }
+    R_subset = [R_test[i] for i in subset]
+    out = {
+        "pairs": count,
+        "subset": "random.Random(0).sample of the test pairs",
+        "settings": relaxer.get_params(),
+        "structures": {
+            name: agreement_figures([structures[i] for i in subset], R_subset)
+            for name, structures in translated.items()
+        },
+        "relaxations": {},
+    }
+    relaxed_structures = {}
+    for name, start in starts.items():
+        begin = time.perf_counter()
+        relaxed_structures[name], report = relax_with_potential(relaxer, start)
+        seconds = time.perf_counter() - begin
+        out["structures"][name] = agreement_figures(relaxed_structures[name], R_subset)
+        out["relaxations"][name] = {
+            "steps_mean": float(report["n_steps"].mean()),
+            "steps_median": float(report["n_steps"].median()),
+            "not_converged": int((~report["converged"] & ~report["failed"]).sum()),
+            "failed": int(report["failed"].sum()),
+            "seconds_per_structure": round(seconds / count, 2),
+            "n_jobs": args.n_jobs,
+        }
+        print(name, out["relaxations"][name], out["structures"][name], flush=True)
+    from_u = out["relaxations"]["potential_relaxer"]["steps_mean"]
+    from_t = out["relaxations"]["translator_then_potential"]["steps_mean"]
+    out["steps_saved_by_translator_pct"] = 100 * (1 - from_t / from_u)
+    return subset, relaxed_structures, out
+
+
 def plot(record, path):
     energy = record["energy_mae_eV_per_atom"]
     structures = record["structures"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    potential = record.get("potential")
+    fig, axes = plt.subplots(1, 3 if potential else 2, figsize=(17 if potential else 11, 4))
+    left, right = axes[0], axes[1]
     names = list(energy)
     left.barh(names, [energy[n] for n in names], color="tab:blue")
     for i, name in enumerate(names):
@@ -96,6 +162,24 @@ def plot(record, path):
     right.set_xticks(x, [t.replace("_", "\n") for t in translators])
     right.legend()
     right.set_title("against the DFT-relaxed structures (test)")
+    if potential:
+        names = list(potential["structures"])
+        x = np.arange(len(names))
+        axes[2].bar(
+            x - 0.2,
+            [100 * potential["structures"][n]["match_rate"] for n in names],
+            0.4,
+            label="match %",
+        )
+        axes[2].bar(
+            x + 0.2,
+            [1000 * potential["energy_mae_eV_per_atom"][f"R->T(U), T={n}"] for n in names],
+            0.4,
+            label="R->T(U) energy MAE (meV/atom)",
+        )
+        axes[2].set_xticks(x, [n.replace("_", "\n") for n in names], fontsize=8)
+        axes[2].legend(fontsize=8)
+        axes[2].set_title(f"{potential['pairs']} random test pairs, CHGNet included")
     fig.suptitle(f"NREL pairs, {record['split']}")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -110,6 +194,10 @@ def main():
         "--translator-epochs", type=int, default=None, help="default: the estimator's"
     )
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--potential-pairs", type=int, default=300, help="test pairs relaxed by CHGNet (0: none)"
+    )
+    parser.add_argument("--n-jobs", type=int, default=1, help="processes for CHGNet")
     parser.add_argument("--output", default="translation_nrel")
     parser.add_argument(
         "--plot-only", action="store_true", help="redraw the PNG from the existing JSON"
@@ -181,6 +269,10 @@ def main():
     }
     record["structures"] = structures
     record["speed"] = timing
+    if args.potential_pairs:
+        subset, relaxed_by_potential, record["potential"] = potential_figures(
+            args, translated, U_test, R_test
+        )
 
     y_train, y_test = energy[train], energy[test]
     mae = {}
@@ -195,6 +287,19 @@ def main():
     on_unrelaxed = energy_model(args.max_epochs).fit(U_train, y_train)
     mae["U->U"] = regression_report(y_test, on_unrelaxed.predict(U_test))["mae"]
     record["energy_model_seconds"] = round(time.perf_counter() - start, 1)
+    if args.potential_pairs:
+        y_subset = y_test[subset]
+        on_subset = {
+            "R->R": on_relaxed.predict([R_test[i] for i in subset]),
+            "R->U": on_relaxed.predict([U_test[i] for i in subset]),
+            "U->U": on_unrelaxed.predict([U_test[i] for i in subset]),
+        }
+        for name, structures in {**translated, **relaxed_by_potential}.items():
+            chosen = structures if name in relaxed_by_potential else [structures[i] for i in subset]
+            on_subset[f"R->T(U), T={name}"] = on_relaxed.predict(chosen)
+        record["potential"]["energy_mae_eV_per_atom"] = {
+            name: regression_report(y_subset, pred)["mae"] for name, pred in on_subset.items()
+        }
     record["energy_mae_eV_per_atom"] = mae
     best = mae["R->T(U), T=relaxation_translator"]
     record["ratios"] = {

@@ -5,7 +5,9 @@ DFT-relaxed structures, so that a property model trained on relaxed structures
 can be used on unrelaxed guesses. :class:`IdentityTranslator` and
 :class:`IsotropicVolumeTranslator` are the baselines it is measured against;
 :func:`structure_agreement` measures how close translations come to the DFT
-relaxations. The pure ``torch.nn.Module`` is :class:`RelaxationNet`.
+relaxations. :class:`PotentialRelaxer` relaxes structures with the pretrained
+universal potential CHGNet, a physics baseline and a finisher for the learned
+translation. The pure ``torch.nn.Module`` is :class:`RelaxationNet`.
 """
 
 from sklearn_bandgap.translation._baselines import IdentityTranslator, IsotropicVolumeTranslator
@@ -17,13 +19,16 @@ from sklearn_bandgap.translation._geometry import (
     site_displacements,
 )
 from sklearn_bandgap.translation._module import RelaxationNet
+from sklearn_bandgap.translation._potential import PotentialRelaxer, RelaxationError
 from sklearn_bandgap.translation._translator import MIN_DISTANCE, RelaxationTranslator
 
 __all__ = [
     "MIN_DISTANCE",
     "IdentityTranslator",
     "IsotropicVolumeTranslator",
+    "PotentialRelaxer",
     "RelaxationNet",
+    "RelaxationError",
     "RelaxationTranslator",
     "apply_relaxation",
     "cell_log_strain",
