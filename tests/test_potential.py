@@ -95,6 +95,14 @@ def test_failure_names_the_structure_and_keeps_the_others(relaxer):
         assert pickle.loads(pickle.dumps(error)).indices == [1]
 
 
+def test_collapsed_atoms_count_as_a_failure(relaxer, monkeypatch):
+    from sklearn_bandgap.translation import _potential
+
+    monkeypatch.setattr(_potential, "min_interatomic_distance", lambda structure, radius: 0.3)
+    with pytest.raises(RelaxationError, match=r"two atoms ended 0\.30 A apart"):
+        relaxer.relax([rock_salt(5.6)])
+
+
 def test_bad_parameters_and_inputs():
     with pytest.raises(InvalidParameterError, match="steps"):
         PotentialRelaxer(steps=0).fit([rock_salt(5.6)])

@@ -19,7 +19,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from sklearn_bandgap.exceptions import InvalidStructureError, StructureProblem
+from sklearn_bandgap.translation._geometry import min_interatomic_distance
 from sklearn_bandgap.translation._inputs import read_pairs, read_structures
+from sklearn_bandgap.translation._translator import MIN_DISTANCE
 
 #: Pretrained CHGNet weights that ship inside the ``chgnet`` wheel.
 CHGNET_MODELS = ("0.3.0", "0.2.0", "r2scan")
@@ -104,10 +106,20 @@ def _relax_one(
     except (ValueError, RuntimeError, IndexError) as exc:  # CHGNet's graph or force errors
         return _Outcome(None, 0, False, float("nan"), time.perf_counter() - start, str(exc))
     seconds = time.perf_counter() - start
+    n_steps = int(optimizer.nsteps)
     if not (np.isfinite(energy) and np.isfinite(relaxed.lattice.matrix).all()):
-        return _Outcome(None, optimizer.nsteps, False, energy, seconds, "non-finite result")
-    clean = Structure(relaxed.lattice, structure.species, relaxed.frac_coords)
-    return _Outcome(clean, int(optimizer.nsteps), converged, energy, seconds)
+        return _Outcome(None, n_steps, False, energy, seconds, "non-finite result")
+    closest = min_interatomic_distance(relaxed, MIN_DISTANCE)
+    if closest < MIN_DISTANCE:
+        reason = f"two atoms ended {closest:.2f} A apart (below {MIN_DISTANCE} A)"
+        return _Outcome(None, n_steps, False, energy, seconds, reason)
+    clean = Structure(
+        relaxed.lattice,
+        structure.species,
+        relaxed.frac_coords,
+        site_properties=structure.site_properties,
+    )
+    return _Outcome(clean, n_steps, converged, energy, seconds)
 
 
 class PotentialRelaxer(TransformerMixin, BaseEstimator):
