@@ -141,10 +141,7 @@ def main():
                 "fit_s": round(time.perf_counter() - start, 1),
                 "epochs": len(history),
                 "best_valid_loss": float(min(history[:, "valid_loss"])),
-                "match_rate": float(table["match"].mean()),
-                "volume_error_mean_abs_pct": float(100 * table["volume_error"].abs().mean()),
-                "volume_error_median_abs_pct": float(100 * table["volume_error"].abs().median()),
-                "mean_site_displacement_A": float(table["mean_displacement"].mean()),
+                **figures(table),
             }
         )
         print(runs[-1], flush=True)
