@@ -26,6 +26,8 @@ Usage::
 
     python benchmarks/translation_nrel.py                  # full set
     python benchmarks/translation_nrel.py --n 1500 --max-epochs 5 --potential-pairs 20
+    python benchmarks/translation_nrel.py --translator-seeds 0 1 2 --n-jobs 2 \\
+        --potential-pairs 0 --output translation_nrel_ensemble
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from sklearn_bandgap.translation import (
     PotentialRelaxer,
     RelaxationError,
     RelaxationTranslator,
+    SeedEnsembleTranslator,
     structure_agreement,
 )
 
@@ -198,6 +201,13 @@ def main():
         "--potential-pairs", type=int, default=300, help="test pairs relaxed by CHGNet (0: none)"
     )
     parser.add_argument("--n-jobs", type=int, default=1, help="processes for CHGNet")
+    parser.add_argument(
+        "--translator-seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="a SeedEnsembleTranslator of these seeds (trained with --n-jobs processes)",
+    )
     parser.add_argument("--output", default="translation_nrel")
     parser.add_argument(
         "--plot-only", action="store_true", help="redraw the PNG from the existing JSON"
@@ -248,6 +258,11 @@ def main():
         "isotropic_volume": IsotropicVolumeTranslator(),
         "relaxation_translator": RelaxationTranslator(random_state=0, verbose=1, **epochs),
     }
+    if args.translator_seeds:
+        translators["relaxation_translator"] = SeedEnsembleTranslator(
+            RelaxationTranslator(**epochs), random_states=args.translator_seeds, n_jobs=args.n_jobs
+        )
+        record["settings"]["translator_seeds"] = args.translator_seeds
     translated, structures, timing = {}, {}, {}
     for name, translator in translators.items():
         start = time.perf_counter()
@@ -263,9 +278,10 @@ def main():
         structures[name] = agreement_figures(translated[name], R_test)
         print(name, timing[name], structures[name], flush=True)
     learned = translators["relaxation_translator"]
+    nets = [m.net_ for m in getattr(learned, "estimators_", [learned])]
     record["translator_epochs"] = {
-        "run": len(learned.net_.history),
-        "best": int(np.argmin(learned.net_.history[:, "valid_loss"])) + 1,
+        "run": [len(net.history) for net in nets],
+        "best": [int(np.argmin(net.history[:, "valid_loss"])) + 1 for net in nets],
     }
     record["structures"] = structures
     record["speed"] = timing

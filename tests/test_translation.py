@@ -9,7 +9,7 @@ import pytest
 import sklearn
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Lattice, Structure
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import make_pipeline
 
@@ -21,6 +21,7 @@ from sklearn_bandgap.translation import (
     IdentityTranslator,
     IsotropicVolumeTranslator,
     RelaxationTranslator,
+    SeedEnsembleTranslator,
     apply_relaxation,
     cell_log_strain,
     nearest_neighbor_vectors,
@@ -29,7 +30,7 @@ from sklearn_bandgap.translation import (
 )
 from sklearn_bandgap.translation._geometry import min_interatomic_distance
 from sklearn_bandgap.translation._inputs import read_structures
-from sklearn_bandgap.translation._translator import _safe_relaxation
+from sklearn_bandgap.translation._translator import safe_relaxation
 from sklearn_bandgap.utils.estimator_checks import rotated, site_permuted, translated
 from tests.conftest import DATA_FREE_CHECKS
 
@@ -161,7 +162,7 @@ def test_damping_keeps_atoms_apart(nacl):
     push = np.zeros((len(nacl), 3))
     push[0] = nacl[4].coords - nacl[0].coords  # moves a Na onto a Cl...
     push[0] /= (nacl.volume / len(nacl)) ** (1 / 3)  # ...in the unit of displacements
-    out = _safe_relaxation(item, np.zeros((3, 3)), push)
+    out = safe_relaxation(item, np.zeros((3, 3)), push)
     assert min_interatomic_distance(out, 1.0) >= MIN_DISTANCE
 
 
@@ -298,3 +299,90 @@ def test_transform_before_fit():
 
     with pytest.raises(NotFittedError):
         RelaxationTranslator().transform([Structure(Lattice.cubic(3), ["Na"], [[0, 0, 0]])])
+
+
+# ---------------------------------------------------------------- seed ensemble
+@pytest.fixture(scope="module")
+def ensemble(pairs):
+    unrelaxed, relaxed = pairs
+    return SeedEnsembleTranslator(RelaxationTranslator(**TINY), random_states=[3, 5]).fit(
+        unrelaxed, relaxed=relaxed
+    )
+
+
+def test_ensemble_applies_the_members_mean_relaxation(ensemble, pairs):
+    unrelaxed, _ = pairs
+    assert [m.random_state for m in ensemble.estimators_] == [3, 5]
+    assert ensemble.seed_parameters_ == ["random_state"]
+    members = [m.predict_relaxation(unrelaxed[:6]) for m in ensemble.estimators_]
+    strains, displacements = ensemble.predict_relaxation(unrelaxed[:6])
+    assert not np.allclose(members[0][0][0], members[1][0][0])  # the seeds differ
+    for i in range(6):
+        np.testing.assert_allclose(strains[i], (members[0][0][i] + members[1][0][i]) / 2)
+        np.testing.assert_allclose(displacements[i], (members[0][1][i] + members[1][1][i]) / 2)
+    expected = [
+        safe_relaxation(item, s, d)
+        for item, s, d in zip(
+            read_structures(unrelaxed[:6], "X"), strains, displacements, strict=True
+        )
+    ]
+    for a, b, u in zip(expected, ensemble.transform(unrelaxed[:6]), unrelaxed[:6], strict=True):
+        np.testing.assert_allclose(a.lattice.matrix, b.lattice.matrix)
+        assert [s.specie for s in b] == [s.specie for s in u]
+        assert min_interatomic_distance(b, 1.0) >= 0.5
+
+
+def test_one_member_ensemble_is_the_translator_with_that_seed(pairs):
+    unrelaxed, relaxed = pairs
+    alone = RelaxationTranslator(**{**TINY, "random_state": 7}).fit(unrelaxed, relaxed=relaxed)
+    ensemble = SeedEnsembleTranslator(RelaxationTranslator(**TINY), random_states=[7])
+    ensemble.fit(unrelaxed, relaxed=relaxed)
+    for a, b in zip(alone.transform(unrelaxed[:4]), ensemble.transform(unrelaxed[:4]), strict=True):
+        np.testing.assert_allclose(a.lattice.matrix, b.lattice.matrix, atol=1e-6)
+        np.testing.assert_allclose(a.frac_coords, b.frac_coords, atol=1e-6)
+
+
+def test_ensemble_routes_relaxed_in_a_pipeline_and_pickles(ensemble, pairs, nrel_sample):
+    unrelaxed, relaxed = pairs
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = make_pipeline(
+            clone(ensemble).set_params(n_jobs=2).set_fit_request(relaxed=True),
+            NeighborListFeaturizer(),
+        )
+        pipe.fit(unrelaxed, nrel_sample.target, relaxed=relaxed)
+    restored = pickle.loads(pickle.dumps(ensemble))
+    for a, b, c in zip(
+        ensemble.transform(unrelaxed[:4]),
+        restored.transform(unrelaxed[:4]),
+        pipe[0].transform(unrelaxed[:4]),  # n_jobs=2 trains the same members
+        strict=True,
+    ):
+        np.testing.assert_allclose(a.lattice.matrix, b.lattice.matrix, atol=1e-6)
+        np.testing.assert_allclose(a.lattice.matrix, c.lattice.matrix, atol=1e-6)
+
+
+@pytest.mark.parametrize("check", DATA_FREE_CHECKS, ids=lambda c: c.__name__)
+def test_ensemble_data_free_checks(check):
+    check("SeedEnsembleTranslator", SeedEnsembleTranslator(RelaxationTranslator()))
+
+
+def test_ensemble_bad_settings(pairs):
+    unrelaxed, relaxed = pairs
+    with pytest.raises(ValueError, match=r"random_states repeats \[1\]"):
+        SeedEnsembleTranslator(RelaxationTranslator(**TINY), random_states=[1, 1]).fit(
+            unrelaxed, relaxed=relaxed
+        )
+    with pytest.raises(ValueError, match="implementing 'fit' and 'predict_relaxation'"):
+        SeedEnsembleTranslator(IsotropicVolumeTranslator()).fit(unrelaxed, relaxed=relaxed)
+
+    class Unseeded(BaseEstimator):
+        def fit(self, X, y=None, *, relaxed=None):
+            return self
+
+        def predict_relaxation(self, X):
+            return [], []
+
+    with pytest.raises(ValueError, match="Unseeded has no random_state parameter"):
+        SeedEnsembleTranslator(Unseeded()).fit(unrelaxed, relaxed=relaxed)
+    with pytest.raises(ValueError, match="needs the relaxed structures"):
+        SeedEnsembleTranslator(RelaxationTranslator(**TINY), random_states=[0]).fit(unrelaxed)

@@ -17,7 +17,11 @@ from sklearn_bandgap.models._regressor import (
     seed_torch,
     validation_policy,
 )
-from sklearn_bandgap.models._seed_ensemble import SeedEnsembleRegressor
+from sklearn_bandgap.models._seed_ensemble import (
+    SeedEnsembleRegressor,
+    check_random_states,
+    seed_parameters,
+)
 
 __all__ = [
     "CompositionGroupSplit",
@@ -25,10 +29,12 @@ __all__ = [
     "NeighborLSTMRegressor",
     "SeedEnsembleRegressor",
     "canonical_rows",
+    "check_random_states",
     "collate_neighbor_lists",
     "composition_keys",
     "distinct_environments",
     "gaussian_expansion",
+    "seed_parameters",
     "seed_torch",
     "validation_policy",
 ]

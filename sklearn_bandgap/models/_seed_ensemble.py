@@ -13,13 +13,29 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
 
-def _seed_parameters(estimator: BaseEstimator) -> list[str]:
+def seed_parameters(estimator: BaseEstimator) -> list[str]:
     """Names of the ``random_state`` parameters of ``estimator`` (nested included)."""
     return sorted(
         name
         for name in estimator.get_params(deep=True)
         if name == "random_state" or name.endswith("__random_state")
     )
+
+
+def check_random_states(random_states: Any) -> list[int]:
+    """The seeds of a seed ensemble as ints; a clear error if empty, not integers or repeated."""
+    seeds = np.asarray(random_states)
+    if seeds.ndim != 1 or seeds.size == 0 or not np.issubdtype(seeds.dtype, np.integer):
+        raise ValueError(
+            f"random_states must be a non-empty sequence of integers, got {random_states!r}."
+        )
+    values, counts = np.unique(seeds, return_counts=True)
+    repeated = values[counts > 1].tolist()
+    if repeated:
+        raise ValueError(
+            f"random_states repeats {repeated}: repeated seeds train identical members."
+        )
+    return [int(s) for s in seeds]
 
 
 class SeedEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
@@ -108,8 +124,8 @@ class SeedEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         self : SeedEnsembleRegressor
             The fitted ensemble.
         """
-        seeds = self._check_random_states()
-        self.seed_parameters_ = _seed_parameters(self.estimator)
+        seeds = check_random_states(self.random_states)
+        self.seed_parameters_ = seed_parameters(self.estimator)
         if not self.seed_parameters_:
             raise ValueError(
                 f"{type(self.estimator).__name__} has no random_state parameter (nested or "
@@ -151,18 +167,3 @@ class SeedEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         tags.input_tags = inner.input_tags
         tags.target_tags.multi_output = inner.target_tags.multi_output
         return tags
-
-    def _check_random_states(self) -> list[int]:
-        seeds = np.asarray(self.random_states)
-        if seeds.ndim != 1 or seeds.size == 0 or not np.issubdtype(seeds.dtype, np.integer):
-            raise ValueError(
-                f"random_states must be a non-empty sequence of integers, got "
-                f"{self.random_states!r}."
-            )
-        values, counts = np.unique(seeds, return_counts=True)
-        repeated = values[counts > 1].tolist()
-        if repeated:
-            raise ValueError(
-                f"random_states repeats {repeated}: repeated seeds train identical members."
-            )
-        return [int(s) for s in seeds]

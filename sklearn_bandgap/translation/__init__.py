@@ -11,6 +11,7 @@ translation. The pure ``torch.nn.Module`` is :class:`RelaxationNet`.
 """
 
 from sklearn_bandgap.translation._baselines import IdentityTranslator, IsotropicVolumeTranslator
+from sklearn_bandgap.translation._ensemble import SeedEnsembleTranslator
 from sklearn_bandgap.translation._evaluation import structure_agreement
 from sklearn_bandgap.translation._geometry import (
     apply_relaxation,
@@ -30,6 +31,7 @@ __all__ = [
     "RelaxationNet",
     "RelaxationError",
     "RelaxationTranslator",
+    "SeedEnsembleTranslator",
     "apply_relaxation",
     "cell_log_strain",
     "nearest_neighbor_vectors",

@@ -21,6 +21,7 @@ from sklearn_bandgap.featurizers._inputs import PeriodicArrays
 from sklearn_bandgap.models import seed_torch, validation_policy
 from sklearn_bandgap.translation._geometry import apply_relaxation, min_interatomic_distance
 from sklearn_bandgap.translation._inputs import (
+    NeighborGeometry,
     collate_geometry,
     neighbor_geometry,
     read_pairs,
@@ -297,7 +298,7 @@ class RelaxationTranslator(TransformerMixin, BaseEstimator):
         arrays = read_structures(X, "X")
         log_strains, displacements = self._relaxations(arrays)
         return [
-            _safe_relaxation(item, strain, disp)
+            safe_relaxation(item, strain, disp)
             for item, strain, disp in zip(arrays, log_strains, displacements, strict=True)
         ]
 
@@ -322,7 +323,12 @@ class RelaxationTranslator(TransformerMixin, BaseEstimator):
     def _relaxations(
         self, arrays: list[PeriodicArrays]
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        geometry = neighbor_geometry(arrays, self.n_neighbors)
+        return self._relaxations_of(neighbor_geometry(arrays, self.n_neighbors))
+
+    def _relaxations_of(
+        self, geometry: NeighborGeometry
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Predicted log-strains and displacements from already computed neighbour vectors."""
         strains: list[np.ndarray] = []
         displacements: list[np.ndarray] = []
         sizes = [len(z) for z in geometry.atomic_numbers]
@@ -367,7 +373,7 @@ class RelaxationTranslator(TransformerMixin, BaseEstimator):
         )
 
 
-def _safe_relaxation(
+def safe_relaxation(
     item: PeriodicArrays, log_strain: np.ndarray, displacements: np.ndarray
 ) -> Structure:
     """Apply a predicted relaxation, damped until no two atoms are too close."""

@@ -1,0 +1,171 @@
+"""``SeedEnsembleTranslator``: the mean relaxation of one translator trained with several seeds."""
+
+from __future__ import annotations
+
+from numbers import Integral
+from typing import Any, ClassVar
+
+import numpy as np
+from pymatgen.core import Structure
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, TransformerMixin, _fit_context, clone
+from sklearn.utils import Tags
+from sklearn.utils._param_validation import HasMethods
+from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.validation import check_is_fitted
+
+from sklearn_bandgap.models import check_random_states, seed_parameters
+from sklearn_bandgap.translation._inputs import neighbor_geometry, read_structures
+from sklearn_bandgap.translation._translator import safe_relaxation
+
+
+class SeedEnsembleTranslator(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
+    """Average a :class:`RelaxationTranslator` trained with several random seeds.
+
+    Each member is a clone of ``estimator`` with its ``random_state`` set to one
+    of ``random_states``, fitted on the same pairs. ``transform`` applies the
+    members' mean log-strain (a log-Euclidean mean of the cell changes) and mean
+    site displacements, then the same damping as a single translator, so no two
+    atoms end closer than 0.5 Å. The neighbour vectors of the input are
+    computed once for all members.
+
+    On the selection split of the NREL pairs (inside the training part; README,
+    "Unrelaxed inputs"), three seeds matched 87.7 % of the pairs against 86.7 %
+    for seed 0 alone and cut the mean volume error from 5.08 % to 4.07 %, at
+    three times the training and translation cost.
+
+    Parameters
+    ----------
+    estimator : RelaxationTranslator
+        The translator to train once per seed (anything with ``fit(X,
+        relaxed=...)``, ``_relaxations_of`` and a ``random_state`` parameter).
+    random_states : sequence of int, default=(0, 1, 2)
+        One member per seed, in this order.
+    n_jobs : int, default=None
+        Members trained in parallel (joblib processes); ``None`` means 1.
+
+    Attributes
+    ----------
+    estimators_ : list of RelaxationTranslator
+        The fitted members, in the order of ``random_states``.
+    seed_parameters_ : list of str
+        The parameters that were set to each member's seed.
+    n_pairs_ : int
+        Pairs seen in ``fit``.
+
+    See Also
+    --------
+    sklearn_bandgap.models.SeedEnsembleRegressor : The same for property models.
+
+    Examples
+    --------
+    >>> from sklearn_bandgap.datasets import load_nrel_relaxation_pairs
+    >>> from sklearn_bandgap.translation import RelaxationTranslator, SeedEnsembleTranslator
+    >>> pairs = load_nrel_relaxation_pairs(subset="sample100", progress=False)
+    >>> ensemble = SeedEnsembleTranslator(RelaxationTranslator(max_epochs=2), random_states=[0, 1])
+    >>> ensemble = ensemble.fit(pairs.unrelaxed, relaxed=pairs.relaxed)
+    >>> len(ensemble.transform(pairs.unrelaxed[:3]))
+    3
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "estimator": [HasMethods(["fit", "predict_relaxation"])],
+        "random_states": ["array-like"],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(
+        self, estimator: Any, *, random_states: Any = (0, 1, 2), n_jobs: int | None = None
+    ) -> None:
+        self.estimator = estimator
+        self.random_states = random_states
+        self.n_jobs = n_jobs
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X: Any, y: Any = None, *, relaxed: Any = None) -> SeedEnsembleTranslator:
+        """Train one clone of ``estimator`` per seed on the same pairs.
+
+        Parameters
+        ----------
+        X : sequence of structures
+            Unrelaxed structures.
+        y : None
+            Ignored.
+        relaxed : sequence of structures
+            The relaxed partner of each item of ``X`` (request it with
+            ``set_fit_request(relaxed=True)`` inside a routed pipeline).
+
+        Returns
+        -------
+        self : SeedEnsembleTranslator
+            The fitted ensemble.
+        """
+        seeds = check_random_states(self.random_states)
+        self.seed_parameters_ = seed_parameters(self.estimator)
+        if not self.seed_parameters_:
+            raise ValueError(
+                f"{type(self.estimator).__name__} has no random_state parameter: its members "
+                "would all be the same translator."
+            )
+        members = [
+            clone(self.estimator).set_params(**dict.fromkeys(self.seed_parameters_, seed))
+            for seed in seeds
+        ]
+        self.estimators_ = Parallel(n_jobs=self.n_jobs)(
+            delayed(member.fit)(X, relaxed=relaxed) for member in members
+        )
+        self.n_pairs_ = self.estimators_[0].n_pairs_
+        return self
+
+    def predict_relaxation(self, X: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The members' mean log-strains and displacements, before they are applied.
+
+        Parameters
+        ----------
+        X : sequence of structures
+            Unrelaxed structures.
+
+        Returns
+        -------
+        log_strains : list of ndarray of shape (3, 3)
+            Mean symmetric log-strain of each cell.
+        displacements : list of ndarray of shape (n_sites, 3)
+            Mean site displacements in relaxed lengths per site.
+        """
+        check_is_fitted(self)
+        return self._mean_relaxations(read_structures(X, "X"))
+
+    def transform(self, X: Any) -> list[Structure]:
+        """Translate unrelaxed structures with the members' mean relaxation.
+
+        Parameters
+        ----------
+        X : sequence of structures
+            Unrelaxed structures.
+
+        Returns
+        -------
+        translated : list of Structure
+            Same species in the same site order, on the predicted lattice.
+        """
+        check_is_fitted(self)
+        arrays = read_structures(X, "X")
+        strains, displacements = self._mean_relaxations(arrays)
+        return [
+            safe_relaxation(item, strain, disp)
+            for item, strain, disp in zip(arrays, strains, displacements, strict=True)
+        ]
+
+    def _mean_relaxations(self, arrays: list[Any]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        geometry = neighbor_geometry(arrays, self.estimators_[0].n_neighbors)
+        predictions = [member._relaxations_of(geometry) for member in self.estimators_]
+        strains = [np.mean([p[0][i] for p in predictions], axis=0) for i in range(len(arrays))]
+        displacements = [
+            np.mean([p[1][i] for p in predictions], axis=0) for i in range(len(arrays))
+        ]
+        return strains, displacements
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False  # input: crystal structures
+        tags.requires_fit = True
+        return tags
