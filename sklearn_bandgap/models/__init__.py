@@ -19,8 +19,7 @@ from sklearn_bandgap.models._regressor import (
 )
 from sklearn_bandgap.models._seed_ensemble import (
     SeedEnsembleRegressor,
-    check_random_states,
-    seed_parameters,
+    seeded_clones,
 )
 
 __all__ = [
@@ -29,12 +28,11 @@ __all__ = [
     "NeighborLSTMRegressor",
     "SeedEnsembleRegressor",
     "canonical_rows",
-    "check_random_states",
     "collate_neighbor_lists",
     "composition_keys",
     "distinct_environments",
     "gaussian_expansion",
-    "seed_parameters",
+    "seeded_clones",
     "seed_torch",
     "validation_policy",
 ]

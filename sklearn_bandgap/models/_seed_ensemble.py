@@ -38,6 +38,22 @@ def check_random_states(random_states: Any) -> list[int]:
     return [int(s) for s in seeds]
 
 
+def seeded_clones(estimator: Any, random_states: Any) -> tuple[list[str], list[Any]]:
+    """One unfitted clone of ``estimator`` per seed, every ``random_state`` in it set to the seed.
+
+    Returns the names of the seed parameters and the clones; a clear error if
+    the seeds are bad or ``estimator`` has no ``random_state`` parameter.
+    """
+    seeds = check_random_states(random_states)
+    names = seed_parameters(estimator)
+    if not names:
+        raise ValueError(
+            f"{type(estimator).__name__} has no random_state parameter (nested or not): its "
+            "members would all be the same model."
+        )
+    return names, [clone(estimator).set_params(**dict.fromkeys(names, seed)) for seed in seeds]
+
+
 class SeedEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     """Average one regressor trained with several random seeds.
 
@@ -124,17 +140,7 @@ class SeedEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         self : SeedEnsembleRegressor
             The fitted ensemble.
         """
-        seeds = check_random_states(self.random_states)
-        self.seed_parameters_ = seed_parameters(self.estimator)
-        if not self.seed_parameters_:
-            raise ValueError(
-                f"{type(self.estimator).__name__} has no random_state parameter (nested or "
-                f"not): its members would all be the same model."
-            )
-        members = [
-            clone(self.estimator).set_params(**dict.fromkeys(self.seed_parameters_, seed))
-            for seed in seeds
-        ]
+        self.seed_parameters_, members = seeded_clones(self.estimator, self.random_states)
         self.estimators_ = Parallel(n_jobs=self.n_jobs)(
             delayed(member.fit)(X, y, **fit_params) for member in members
         )

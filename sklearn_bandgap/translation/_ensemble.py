@@ -7,13 +7,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 from pymatgen.core import Structure
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, TransformerMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, TransformerMixin, _fit_context
 from sklearn.utils import Tags
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
-from sklearn_bandgap.models import check_random_states, seed_parameters
+from sklearn_bandgap.models import seeded_clones
 from sklearn_bandgap.translation._inputs import neighbor_geometry, read_structures
 from sklearn_bandgap.translation._translator import safe_relaxation
 
@@ -101,17 +101,7 @@ class SeedEnsembleTranslator(MetaEstimatorMixin, TransformerMixin, BaseEstimator
         self : SeedEnsembleTranslator
             The fitted ensemble.
         """
-        seeds = check_random_states(self.random_states)
-        self.seed_parameters_ = seed_parameters(self.estimator)
-        if not self.seed_parameters_:
-            raise ValueError(
-                f"{type(self.estimator).__name__} has no random_state parameter: its members "
-                "would all be the same translator."
-            )
-        members = [
-            clone(self.estimator).set_params(**dict.fromkeys(self.seed_parameters_, seed))
-            for seed in seeds
-        ]
+        self.seed_parameters_, members = seeded_clones(self.estimator, self.random_states)
         self.estimators_ = Parallel(n_jobs=self.n_jobs)(
             delayed(member.fit)(X, relaxed=relaxed) for member in members
         )
