@@ -35,6 +35,7 @@ from sklearn_bandgap.model_selection import formula_group_split
 from sklearn_bandgap.translation import (
     RelaxationTranslator,
     SeedEnsembleTranslator,
+    agreement_summary,
     structure_agreement,
 )
 
@@ -59,15 +60,6 @@ def merge_runs(earlier, new):
     return [run for run in earlier if run["settings"] not in new_settings] + new
 
 
-def figures(table):
-    return {
-        "match_rate": float(table["match"].mean()),
-        "volume_error_mean_abs_pct": float(100 * table["volume_error"].abs().mean()),
-        "volume_error_median_abs_pct": float(100 * table["volume_error"].abs().median()),
-        "mean_site_displacement_A": float(table["mean_displacement"].mean()),
-    }
-
-
 def ensemble_run(settings, seeds, args, U_fit, R_fit, U_sel, R_sel):
     start = time.perf_counter()
     ensemble = SeedEnsembleTranslator(
@@ -75,7 +67,7 @@ def ensemble_run(settings, seeds, args, U_fit, R_fit, U_sel, R_sel):
     ).fit(U_fit, relaxed=R_fit)
     members = ensemble.estimators_
     member_figures = [
-        {"seed": seed, **figures(structure_agreement(member.transform(U_sel), R_sel))}
+        {"seed": seed, **agreement_summary(structure_agreement(member.transform(U_sel), R_sel))}
         for seed, member in zip(seeds, members, strict=True)
     ]
     return {
@@ -84,7 +76,7 @@ def ensemble_run(settings, seeds, args, U_fit, R_fit, U_sel, R_sel):
         "fit_s": round(time.perf_counter() - start, 1),
         "n_jobs": args.n_jobs,
         "epochs": [len(member.net_.history) for member in members],
-        **figures(structure_agreement(ensemble.transform(U_sel), R_sel)),
+        **agreement_summary(structure_agreement(ensemble.transform(U_sel), R_sel)),
         "members": member_figures,
     }
 
@@ -125,7 +117,7 @@ def main():
                 "fit_s": round(time.perf_counter() - start, 1),
                 "epochs": len(history),
                 "best_valid_loss": float(min(history[:, "valid_loss"])),
-                **figures(table),
+                **agreement_summary(table),
             }
         )
         print(runs[-1], flush=True)

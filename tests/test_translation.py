@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -193,6 +194,32 @@ def test_isotropic_volume_names_unseen_elements(pairs):
     formula = odd.composition.reduced_formula
     with pytest.raises(InvalidStructureError, match=rf"structure 1 \({formula}\): holds {unseen},"):
         iso.transform([pairs[0][0], odd])
+
+
+def test_isotropic_volume_can_keep_unseen_structures_unscaled(pairs):
+    iso = IsotropicVolumeTranslator(handle_unknown="keep_volume").fit(pairs[0], relaxed=pairs[1])
+    unseen = next(el for el in ("Xe", "Kr", "Pu", "Ne", "Rn") if el not in iso.element_volumes_)
+    seen = next(iter(iso.element_volumes_))
+    odd = Structure(Lattice.cubic(4.0), [unseen, seen], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    inputs = [pairs[0][0], odd, pairs[0][1], odd]
+    formula = odd.composition.reduced_formula
+    with pytest.warns(UserWarning, match=rf"^2 of 4 structures .* structure 1 \({formula}\)"):
+        out = iso.transform(inputs)
+    np.testing.assert_allclose([out[1].volume, out[3].volume], odd.volume, rtol=1e-12)
+    assert out[1] == odd
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        expected = (
+            IsotropicVolumeTranslator()
+            .fit(pairs[0], relaxed=pairs[1])
+            .transform([pairs[0][0], pairs[0][1]])
+        )
+    assert [out[0], out[2]] == expected
+
+
+def test_isotropic_volume_rejects_an_unknown_handle_unknown(pairs):
+    with pytest.raises(ValueError, match="handle_unknown"):
+        IsotropicVolumeTranslator(handle_unknown="skip").fit(pairs[0], relaxed=pairs[1])
 
 
 def test_identity_returns_the_input(pairs):

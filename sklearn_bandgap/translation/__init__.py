@@ -5,14 +5,15 @@ DFT-relaxed structures, so that a property model trained on relaxed structures
 can be used on unrelaxed guesses. :class:`IdentityTranslator` and
 :class:`IsotropicVolumeTranslator` are the baselines it is measured against;
 :func:`structure_agreement` measures how close translations come to the DFT
-relaxations. :class:`PotentialRelaxer` relaxes structures with the pretrained
-universal potential CHGNet, a physics baseline and a finisher for the learned
-translation. The pure ``torch.nn.Module`` is :class:`RelaxationNet`.
+relaxations, pair by pair, and :func:`agreement_summary` sums that up.
+:class:`PotentialRelaxer` relaxes structures with the pretrained universal
+potential CHGNet, a physics baseline and a finisher for the learned translation.
+The pure ``torch.nn.Module`` is :class:`RelaxationNet`.
 """
 
 from sklearn_bandgap.translation._baselines import IdentityTranslator, IsotropicVolumeTranslator
 from sklearn_bandgap.translation._ensemble import SeedEnsembleTranslator
-from sklearn_bandgap.translation._evaluation import structure_agreement
+from sklearn_bandgap.translation._evaluation import agreement_summary, structure_agreement
 from sklearn_bandgap.translation._geometry import (
     apply_relaxation,
     cell_log_strain,
@@ -32,6 +33,7 @@ __all__ = [
     "RelaxationError",
     "RelaxationTranslator",
     "SeedEnsembleTranslator",
+    "agreement_summary",
     "apply_relaxation",
     "cell_log_strain",
     "nearest_neighbor_vectors",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -9,6 +10,7 @@ from pymatgen.core import Structure
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.linear_model import LinearRegression
 from sklearn.utils import Tags
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from sklearn_bandgap.exceptions import InvalidStructureError, StructureProblem
@@ -98,6 +100,17 @@ class IsotropicVolumeTranslator(TransformerMixin, BaseEstimator):
     structures (:class:`~sklearn.linear_model.LinearRegression` with
     ``positive=True`` and no intercept). Fractional coordinates are kept.
 
+    Parameters
+    ----------
+    handle_unknown : {"error", "keep_volume"}, default="error"
+        What ``transform`` does with a structure holding an element unseen in
+        ``fit`` (its volume cannot be predicted): ``"error"`` raises an
+        :class:`~sklearn_bandgap.exceptions.InvalidStructureError` naming every
+        such structure; ``"keep_volume"`` returns it unscaled (a copy of the
+        input) and warns with their count and the first of them, as
+        scikit-learn's ``OneHotEncoder(handle_unknown=...)`` does for unseen
+        categories.
+
     Attributes
     ----------
     element_volumes_ : dict of str to float
@@ -116,7 +129,12 @@ class IsotropicVolumeTranslator(TransformerMixin, BaseEstimator):
     True
     """
 
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "handle_unknown": [StrOptions({"error", "keep_volume"})]
+    }
+
+    def __init__(self, handle_unknown: str = "error") -> None:
+        self.handle_unknown = handle_unknown
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any = None, *, relaxed: Any = None) -> IsotropicVolumeTranslator:
@@ -161,16 +179,61 @@ class IsotropicVolumeTranslator(TransformerMixin, BaseEstimator):
         Returns
         -------
         structures : list of Structure
-            Same fractional coordinates and cell shape, predicted volume.
+            Same fractional coordinates and cell shape, predicted volume
+            (the input volume for unseen elements with
+            ``handle_unknown="keep_volume"``).
 
         Raises
         ------
         InvalidStructureError
-            Naming every structure that holds an element unseen in ``fit`` or
-            whose predicted volume is 0.
+            Naming every structure that holds an element unseen in ``fit``
+            (with ``handle_unknown="error"``) or whose predicted volume is 0.
+
+        Warns
+        -----
+        UserWarning
+            With ``handle_unknown="keep_volume"``, the count of structures left
+            unscaled and the first of them.
         """
         check_is_fitted(self)
         arrays = read_structures(X, "X")
+        unknown = self._unknown(arrays)
+        if unknown and self.handle_unknown == "error":
+            raise InvalidStructureError(unknown)
+        if unknown:
+            first = "; ".join(str(problem) for problem in unknown[:3])
+            warnings.warn(
+                f"{len(unknown)} of {len(arrays)} structures hold elements unseen in fit and "
+                f"keep their volume (handle_unknown='keep_volume'): {first}"
+                + ("; ..." if len(unknown) > 3 else ""),
+                UserWarning,
+                stacklevel=2,
+            )
+        kept = {problem.index for problem in unknown}
+        known = [i for i in range(len(arrays)) if i not in kept]
+        predicted = dict(
+            zip(
+                known,
+                self._counts([arrays[i] for i in known], self.elements_) @ self.coefficients_,
+                strict=True,
+            )
+        )
+        out = []
+        for index, item in enumerate(arrays):
+            structure = _copy(item)
+            if index in kept:
+                out.append(structure)
+                continue
+            if predicted[index] <= 0:
+                raise InvalidStructureError(
+                    [StructureProblem(index, item.formula, "has a predicted volume of 0.")]
+                )
+            structure.scale_lattice(float(predicted[index]))
+            out.append(structure)
+        return out
+
+    def _unknown(self, arrays: list[PeriodicArrays]) -> list[StructureProblem]:
+        """One problem per structure holding elements unseen in ``fit``, naming them."""
         seen = set(self.elements_.tolist())
         problems = []
         for index, item in enumerate(arrays):
@@ -180,19 +243,7 @@ class IsotropicVolumeTranslator(TransformerMixin, BaseEstimator):
                 problems.append(
                     StructureProblem(index, item.formula, f"holds {names}, unseen in fit.")
                 )
-        if problems:
-            raise InvalidStructureError(problems)
-        predicted = self._counts(arrays, self.elements_) @ self.coefficients_
-        out = []
-        for index, (item, volume) in enumerate(zip(arrays, predicted, strict=True)):
-            if volume <= 0:
-                raise InvalidStructureError(
-                    [StructureProblem(index, item.formula, "has a predicted volume of 0.")]
-                )
-            structure = _copy(item)
-            structure.scale_lattice(float(volume))
-            out.append(structure)
-        return out
+        return problems
 
     @staticmethod
     def _counts(arrays: list[PeriodicArrays], elements: np.ndarray) -> np.ndarray:

@@ -64,3 +64,40 @@ def structure_agreement(
             }
         )
     return pd.DataFrame(rows)
+
+
+def agreement_summary(agreement: pd.DataFrame) -> dict[str, float]:
+    """The figures a benchmark reports from a :func:`structure_agreement` table.
+
+    Parameters
+    ----------
+    agreement : DataFrame
+        The output of :func:`structure_agreement`.
+
+    Returns
+    -------
+    summary : dict of str to float
+        ``match_rate`` (fraction of matched pairs), ``volume_error_mean_abs_pct``
+        and ``volume_error_median_abs_pct`` (mean and median of
+        ``|volume_error|``, in %), ``mean_site_displacement_A`` (mean over the
+        pairs of their mean displacement, Å).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"match": [True, False], "volume_error": [0.1, -0.3],
+    ...                       "mean_displacement": [0.2, 0.4]})
+    >>> for name, value in agreement_summary(table).items():
+    ...     print(f"{name}: {value:.3f}")
+    match_rate: 0.500
+    volume_error_mean_abs_pct: 20.000
+    volume_error_median_abs_pct: 20.000
+    mean_site_displacement_A: 0.300
+    """
+    volume_error = agreement["volume_error"].abs()
+    return {
+        "match_rate": float(agreement["match"].mean()),
+        "volume_error_mean_abs_pct": float(100 * volume_error.mean()),
+        "volume_error_median_abs_pct": float(100 * volume_error.median()),
+        "mean_site_displacement_A": float(agreement["mean_displacement"].mean()),
+    }
