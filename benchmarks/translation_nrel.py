@@ -178,8 +178,12 @@ def plot(record, path):
         )
         axes[2].set_xticks(x, [n.replace("_", "\n") for n in names], fontsize=8)
         axes[2].legend(fontsize=8)
-        axes[2].set_title(f"{potential['pairs']} random test pairs, CHGNet included")
-    fig.suptitle(f"NREL pairs, {record['split']}")
+        test_pairs = int(record["split"].split(" / ")[1].split()[0])
+        which = "all" if potential["pairs"] == test_pairs else "random"
+        axes[2].set_title(f"{which} {potential['pairs']} test pairs, CHGNet included")
+    seeds = record["settings"].get("translator_seeds")
+    learned = f"; relaxation_translator: seed ensemble {seeds}" if seeds else ""
+    fig.suptitle(f"NREL pairs, {record['split']}{learned}")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     print(f"wrote {path}")
