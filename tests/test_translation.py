@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import sklearn
 from pymatgen.analysis.structure_matcher import StructureMatcher
-from pymatgen.core import Lattice, Structure
+from pymatgen.core import Element, Lattice, Structure
 from sklearn.base import BaseEstimator, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import make_pipeline
@@ -413,3 +413,24 @@ def test_ensemble_bad_settings(pairs):
         SeedEnsembleTranslator(Unseeded()).fit(unrelaxed, relaxed=relaxed)
     with pytest.raises(ValueError, match="needs the relaxed structures"):
         SeedEnsembleTranslator(RelaxationTranslator(**TINY), random_states=[0]).fit(unrelaxed)
+
+
+# ---------------------------------------------------------------- unseen elements
+@pytest.mark.parametrize("which", ["fitted", "ensemble"])
+def test_translators_warn_about_elements_unseen_in_fit(which, request, pairs):
+    translator = request.getfixturevalue(which)
+    seen = {int(z) for z in (getattr(translator, "estimators_", [translator])[0].elements_seen_)}
+    unseen = next(el for el in ("Xe", "Kr", "Pu", "Ne", "Rn") if Element(el).Z not in seen)
+    known = Element.from_Z(min(seen)).symbol
+    odd = Structure(Lattice.cubic(4.0), [unseen, known], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    formula = odd.composition.reduced_formula
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning for structures made of seen elements
+        clean = translator.transform(pairs[0][:2])
+    with pytest.warns(
+        UserWarning, match=rf"^1 of 3 structures hold .*untrained.*structure 1 \({formula}\)"
+    ):
+        out = translator.transform([pairs[0][0], odd, pairs[0][1]])
+    assert [out[0], out[2]] == clean
+    with pytest.warns(UserWarning, match="unseen in fit"):
+        translator.predict_relaxation([odd])

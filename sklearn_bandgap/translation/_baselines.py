@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -15,7 +14,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from sklearn_bandgap.exceptions import InvalidStructureError, StructureProblem
 from sklearn_bandgap.featurizers._inputs import PeriodicArrays
-from sklearn_bandgap.translation._inputs import read_pairs, read_structures
+from sklearn_bandgap.translation._inputs import (
+    read_pairs,
+    read_structures,
+    unseen_element_problems,
+    warn_unseen_elements,
+)
 
 
 def _copy(item: PeriodicArrays) -> Structure:
@@ -197,18 +201,12 @@ class IsotropicVolumeTranslator(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         arrays = read_structures(X, "X")
-        unknown = self._unknown(arrays)
+        unknown = unseen_element_problems(arrays, self.elements_)
         if unknown and self.handle_unknown == "error":
             raise InvalidStructureError(unknown)
-        if unknown:
-            first = "; ".join(str(problem) for problem in unknown[:3])
-            warnings.warn(
-                f"{len(unknown)} of {len(arrays)} structures hold elements unseen in fit and "
-                f"keep their volume (handle_unknown='keep_volume'): {first}"
-                + ("; ..." if len(unknown) > 3 else ""),
-                UserWarning,
-                stacklevel=2,
-            )
+        warn_unseen_elements(
+            unknown, len(arrays), "keep their volume (handle_unknown='keep_volume')"
+        )
         kept = {problem.index for problem in unknown}
         known = [i for i in range(len(arrays)) if i not in kept]
         predicted = dict(
@@ -231,19 +229,6 @@ class IsotropicVolumeTranslator(TransformerMixin, BaseEstimator):
             structure.scale_lattice(float(predicted[index]))
             out.append(structure)
         return out
-
-    def _unknown(self, arrays: list[PeriodicArrays]) -> list[StructureProblem]:
-        """One problem per structure holding elements unseen in ``fit``, naming them."""
-        seen = set(self.elements_.tolist())
-        problems = []
-        for index, item in enumerate(arrays):
-            unseen = sorted(set(item.atomic_numbers.tolist()) - seen)
-            if unseen:
-                names = ", ".join(_symbol(z) for z in unseen)
-                problems.append(
-                    StructureProblem(index, item.formula, f"holds {names}, unseen in fit.")
-                )
-        return problems
 
     @staticmethod
     def _counts(arrays: list[PeriodicArrays], elements: np.ndarray) -> np.ndarray:

@@ -14,7 +14,12 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
 from sklearn_bandgap.models import seeded_clones
-from sklearn_bandgap.translation._inputs import neighbor_geometry, read_structures
+from sklearn_bandgap.translation._inputs import (
+    neighbor_geometry,
+    read_structures,
+    unseen_element_problems,
+    warn_unseen_elements,
+)
 from sklearn_bandgap.translation._translator import safe_relaxation
 
 
@@ -138,6 +143,13 @@ class SeedEnsembleTranslator(MetaEstimatorMixin, TransformerMixin, BaseEstimator
         -------
         translated : list of Structure
             Same species in the same site order, on the predicted lattice.
+
+        Warns
+        -----
+        UserWarning
+            When structures hold elements unseen in ``fit`` (their element
+            embeddings are untrained, so their translation is a guess): the
+            count and the first of them, by index and formula.
         """
         check_is_fitted(self)
         arrays = read_structures(X, "X")
@@ -148,6 +160,11 @@ class SeedEnsembleTranslator(MetaEstimatorMixin, TransformerMixin, BaseEstimator
         ]
 
     def _mean_relaxations(self, arrays: list[Any]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        warn_unseen_elements(
+            unseen_element_problems(arrays, self.estimators_[0].elements_seen_),
+            len(arrays),
+            "are translated with untrained element embeddings",
+        )
         geometry = neighbor_geometry(arrays, self.estimators_[0].n_neighbors)
         predictions = [member._relaxations_of(geometry) for member in self.estimators_]
         strains = [np.mean([p[0][i] for p in predictions], axis=0) for i in range(len(arrays))]

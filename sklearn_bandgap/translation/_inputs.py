@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from pymatgen.core import IStructure
+from pymatgen.core import Element, IStructure
 
 from sklearn_bandgap.exceptions import InvalidStructureError, StructureProblem
 from sklearn_bandgap.featurizers._inputs import PeriodicArrays, read_periodic_arrays
@@ -41,6 +42,36 @@ def read_structures(X: Any, role: str) -> list[PeriodicArrays]:
     if problems:
         raise InvalidStructureError(problems)
     return arrays
+
+
+def unseen_element_problems(
+    arrays: Sequence[PeriodicArrays], seen: Iterable[int]
+) -> list[StructureProblem]:
+    """One problem per structure holding elements outside ``seen``, naming them."""
+    known = {int(z) for z in seen}
+    problems = []
+    for index, item in enumerate(arrays):
+        unseen = sorted(set(item.atomic_numbers.tolist()) - known)
+        if unseen:
+            names = ", ".join(str(Element.from_Z(z).symbol) for z in unseen)
+            problems.append(StructureProblem(index, item.formula, f"holds {names}, unseen in fit."))
+    return problems
+
+
+def warn_unseen_elements(
+    problems: Sequence[StructureProblem], n_structures: int, what: str
+) -> None:
+    """Warn, once for the batch, with the count of ``problems`` and the first three."""
+    if not problems:
+        return
+    first = "; ".join(str(problem) for problem in problems[:3])
+    warnings.warn(
+        f"{len(problems)} of {n_structures} structures hold elements unseen in fit and {what}: "
+        + first
+        + ("; ..." if len(problems) > 3 else ""),
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def check_pairs(unrelaxed: Sequence[PeriodicArrays], relaxed: Sequence[PeriodicArrays]) -> None:

@@ -27,6 +27,8 @@ from sklearn_bandgap.translation._inputs import (
     read_pairs,
     read_structures,
     relaxation_targets,
+    unseen_element_problems,
+    warn_unseen_elements,
 )
 from sklearn_bandgap.translation._module import RelaxationNet
 
@@ -293,6 +295,13 @@ class RelaxationTranslator(TransformerMixin, BaseEstimator):
         translated : list of Structure
             Same species in the same site order, on the predicted relaxed
             lattice with the predicted positions.
+
+        Warns
+        -----
+        UserWarning
+            When structures hold elements unseen in ``fit`` (their element
+            embeddings are untrained, so their translation is a guess): the
+            count and the first of them, by index and formula.
         """
         check_is_fitted(self)
         arrays = read_structures(X, "X")
@@ -323,6 +332,11 @@ class RelaxationTranslator(TransformerMixin, BaseEstimator):
     def _relaxations(
         self, arrays: list[PeriodicArrays]
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        warn_unseen_elements(
+            unseen_element_problems(arrays, self.elements_seen_),
+            len(arrays),
+            "are translated with untrained element embeddings",
+        )
         return self._relaxations_of(neighbor_geometry(arrays, self.n_neighbors))
 
     def _relaxations_of(
