@@ -207,6 +207,8 @@ def test_isotropic_volume_can_keep_unseen_structures_unscaled(pairs):
         out = iso.transform(inputs)
     np.testing.assert_allclose([out[1].volume, out[3].volume], odd.volume, rtol=1e-12)
     assert out[1] == odd
+    with pytest.warns(UserWarning, match="^1 of 1 structures"):
+        assert iso.transform([odd]) == [odd]  # a batch of unseen structures only
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         expected = (
