@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from pymatgen.core import Structure
+from pymatgen.core import Element, Structure
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.linear_model import LinearRegression
 from sklearn.utils import Tags
@@ -167,7 +167,8 @@ class IsotropicVolumeTranslator(TransformerMixin, BaseEstimator):
         self.elements_ = elements
         self.coefficients_ = model.coef_
         self.element_volumes_ = {
-            _symbol(int(z)): float(v) for z, v in zip(elements, model.coef_, strict=True)
+            str(Element.from_Z(int(z)).symbol): float(v)
+            for z, v in zip(elements, model.coef_, strict=True)
         }
         self.n_pairs_ = len(unrelaxed_arrays)
         return self
@@ -241,9 +242,3 @@ class IsotropicVolumeTranslator(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
         return tags
-
-
-def _symbol(z: int) -> str:
-    from pymatgen.core import Element
-
-    return str(Element.from_Z(z).symbol)

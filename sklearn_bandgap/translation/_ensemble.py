@@ -6,24 +6,22 @@ from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
-from pymatgen.core import Structure
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, TransformerMixin, _fit_context
 from sklearn.utils import Tags
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import check_is_fitted
 
 from sklearn_bandgap.models import seeded_clones
-from sklearn_bandgap.translation._inputs import (
-    neighbor_geometry,
-    read_structures,
-    unseen_element_problems,
-    warn_unseen_elements,
+from sklearn_bandgap.translation._inputs import NeighborGeometry
+from sklearn_bandgap.translation._translator import (
+    PredictedRelaxationMixin,
+    RelaxationTranslator,
 )
-from sklearn_bandgap.translation._translator import safe_relaxation
 
 
-class SeedEnsembleTranslator(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
+class SeedEnsembleTranslator(
+    PredictedRelaxationMixin, MetaEstimatorMixin, TransformerMixin, BaseEstimator
+):
     """Average a :class:`RelaxationTranslator` trained with several random seeds.
 
     Each member is a clone of ``estimator`` with its ``random_state`` set to one
@@ -113,64 +111,17 @@ class SeedEnsembleTranslator(MetaEstimatorMixin, TransformerMixin, BaseEstimator
         self.n_pairs_ = self.estimators_[0].n_pairs_
         return self
 
-    def predict_relaxation(self, X: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """The members' mean log-strains and displacements, before they are applied.
+    def _fitted_translator(self) -> RelaxationTranslator:
+        return self.estimators_[0]
 
-        Parameters
-        ----------
-        X : sequence of structures
-            Unrelaxed structures.
-
-        Returns
-        -------
-        log_strains : list of ndarray of shape (3, 3)
-            Mean symmetric log-strain of each cell.
-        displacements : list of ndarray of shape (n_sites, 3)
-            Mean site displacements in relaxed lengths per site.
-        """
-        check_is_fitted(self)
-        return self._mean_relaxations(read_structures(X, "X"))
-
-    def transform(self, X: Any) -> list[Structure]:
-        """Translate unrelaxed structures with the members' mean relaxation.
-
-        Parameters
-        ----------
-        X : sequence of structures
-            Unrelaxed structures.
-
-        Returns
-        -------
-        translated : list of Structure
-            Same species in the same site order, on the predicted lattice.
-
-        Warns
-        -----
-        UserWarning
-            When structures hold elements unseen in ``fit`` (their element
-            embeddings are untrained, so their translation is a guess): the
-            count and the first of them, by index and formula.
-        """
-        check_is_fitted(self)
-        arrays = read_structures(X, "X")
-        strains, displacements = self._mean_relaxations(arrays)
-        return [
-            safe_relaxation(item, strain, disp)
-            for item, strain, disp in zip(arrays, strains, displacements, strict=True)
-        ]
-
-    def _mean_relaxations(self, arrays: list[Any]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        warn_unseen_elements(
-            unseen_element_problems(arrays, self.estimators_[0].elements_seen_),
-            len(arrays),
-            "are translated with untrained element embeddings",
-        )
-        geometry = neighbor_geometry(arrays, self.estimators_[0].n_neighbors)
+    def _relaxations_of(
+        self, geometry: NeighborGeometry
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The members' mean log-strains and displacements (neighbour vectors computed once)."""
         predictions = [member._relaxations_of(geometry) for member in self.estimators_]
-        strains = [np.mean([p[0][i] for p in predictions], axis=0) for i in range(len(arrays))]
-        displacements = [
-            np.mean([p[1][i] for p in predictions], axis=0) for i in range(len(arrays))
-        ]
+        n = len(predictions[0][0])
+        strains = [np.mean([p[0][i] for p in predictions], axis=0) for i in range(n)]
+        displacements = [np.mean([p[1][i] for p in predictions], axis=0) for i in range(n)]
         return strains, displacements
 
     def __sklearn_tags__(self) -> Tags:

@@ -99,7 +99,83 @@ class _RelaxationLossNet(NeuralNet):
         return strain_loss + self.displacement_weight * displacement_loss
 
 
-class RelaxationTranslator(TransformerMixin, BaseEstimator):
+class PredictedRelaxationMixin:
+    """``transform`` and ``predict_relaxation`` of the learned translators.
+
+    A subclass gives ``_relaxations_of(geometry)`` (log-strains and
+    displacements from neighbour vectors) and ``_fitted_translator()`` (the
+    fitted :class:`RelaxationTranslator` whose neighbour count and seen
+    elements describe its inputs).
+    """
+
+    def transform(self, X: Any) -> list[Structure]:
+        """Translate unrelaxed structures into predicted relaxed ones.
+
+        Parameters
+        ----------
+        X : sequence of structures
+            Unrelaxed structures.
+
+        Returns
+        -------
+        translated : list of Structure
+            Same species in the same site order, on the predicted relaxed
+            lattice with the predicted positions.
+
+        Warns
+        -----
+        UserWarning
+            When structures hold elements unseen in ``fit`` (their element
+            embeddings are untrained, so their translation is a guess): the
+            count and the first of them, by index and formula.
+        """
+        check_is_fitted(self)
+        arrays = read_structures(X, "X")
+        log_strains, displacements = self._relaxations(arrays)
+        return [
+            safe_relaxation(item, strain, disp)
+            for item, strain, disp in zip(arrays, log_strains, displacements, strict=True)
+        ]
+
+    def predict_relaxation(self, X: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The predicted cell log-strains and site displacements, before they are applied.
+
+        Parameters
+        ----------
+        X : sequence of structures
+            Unrelaxed structures.
+
+        Returns
+        -------
+        log_strains : list of ndarray of shape (3, 3)
+            Symmetric log-strain of each cell (trace: log volume ratio).
+        displacements : list of ndarray of shape (n_sites, 3)
+            Cartesian site displacements in relaxed lengths per site.
+        """
+        check_is_fitted(self)
+        return self._relaxations(read_structures(X, "X"))
+
+    def _relaxations(
+        self, arrays: list[PeriodicArrays]
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        reference = self._fitted_translator()
+        warn_unseen_elements(
+            unseen_element_problems(arrays, reference.elements_seen_),
+            len(arrays),
+            "are translated with untrained element embeddings",
+        )
+        return self._relaxations_of(neighbor_geometry(arrays, reference.n_neighbors))
+
+    def _fitted_translator(self) -> RelaxationTranslator:
+        raise NotImplementedError
+
+    def _relaxations_of(
+        self, geometry: NeighborGeometry
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        raise NotImplementedError
+
+
+class RelaxationTranslator(PredictedRelaxationMixin, TransformerMixin, BaseEstimator):
     """Predict the DFT-relaxed version of unrelaxed crystal structures.
 
     Learned from pairs of unrelaxed and relaxed structures (after Kim et al.,
@@ -282,62 +358,8 @@ class RelaxationTranslator(TransformerMixin, BaseEstimator):
         self.elements_seen_ = np.unique(np.concatenate(geometry.atomic_numbers)).astype(int)
         return self
 
-    def transform(self, X: Any) -> list[Structure]:
-        """Translate unrelaxed structures into predicted relaxed ones.
-
-        Parameters
-        ----------
-        X : sequence of structures
-            Unrelaxed structures.
-
-        Returns
-        -------
-        translated : list of Structure
-            Same species in the same site order, on the predicted relaxed
-            lattice with the predicted positions.
-
-        Warns
-        -----
-        UserWarning
-            When structures hold elements unseen in ``fit`` (their element
-            embeddings are untrained, so their translation is a guess): the
-            count and the first of them, by index and formula.
-        """
-        check_is_fitted(self)
-        arrays = read_structures(X, "X")
-        log_strains, displacements = self._relaxations(arrays)
-        return [
-            safe_relaxation(item, strain, disp)
-            for item, strain, disp in zip(arrays, log_strains, displacements, strict=True)
-        ]
-
-    def predict_relaxation(self, X: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """The predicted cell log-strains and site displacements, before they are applied.
-
-        Parameters
-        ----------
-        X : sequence of structures
-            Unrelaxed structures.
-
-        Returns
-        -------
-        log_strains : list of ndarray of shape (3, 3)
-            Symmetric log-strain of each cell (trace: log volume ratio).
-        displacements : list of ndarray of shape (n_sites, 3)
-            Cartesian site displacements in relaxed lengths per site.
-        """
-        check_is_fitted(self)
-        return self._relaxations(read_structures(X, "X"))
-
-    def _relaxations(
-        self, arrays: list[PeriodicArrays]
-    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        warn_unseen_elements(
-            unseen_element_problems(arrays, self.elements_seen_),
-            len(arrays),
-            "are translated with untrained element embeddings",
-        )
-        return self._relaxations_of(neighbor_geometry(arrays, self.n_neighbors))
+    def _fitted_translator(self) -> RelaxationTranslator:
+        return self
 
     def _relaxations_of(
         self, geometry: NeighborGeometry
