@@ -11,6 +11,7 @@ import torch
 from conftest import DATA_FREE_CHECKS
 from sklearn.base import clone
 from sklearn.ensemble import VotingRegressor
+from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
@@ -221,6 +222,19 @@ def test_nonnegative_clips_the_named_columns_only(lists, mp_sample):
     np.testing.assert_allclose(pred[:, 0], np.maximum(raw[:, 0], 0.0))
     np.testing.assert_allclose(pred[:, 1], raw[:, 1])
     assert (pred[:, 1] < 0).any()
+
+
+def test_output_column_predicts_one_column_of_a_multi_task_model(lists, mp_sample):
+    both = mp_sample.target
+    full = NeighborLSTMRegressor(**FAST, nonnegative=[0]).fit(lists, both).predict(lists)
+    model = NeighborLSTMRegressor(**FAST, nonnegative=[0], output_column=0).fit(lists, both)
+    pred = model.predict(lists)
+    assert pred.shape == (200,)
+    np.testing.assert_array_equal(pred, full[:, 0])  # the same training, one column out
+    # scores against the 1-D band gap, as compare() and cross-validation do
+    assert model.score(lists, both[:, 0]) == pytest.approx(r2_score(both[:, 0], full[:, 0]))
+    with pytest.raises(ValueError, match=r"output_column=2, but y has 2 column"):
+        NeighborLSTMRegressor(**FAST, output_column=2).fit(lists, both)
 
 
 @pytest.mark.parametrize(

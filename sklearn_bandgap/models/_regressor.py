@@ -225,6 +225,13 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         clips those columns of a 2-D ``y`` only (``[0]`` for a multi-task
         model whose first column is the band gap and second the formation
         energy).
+    output_column : int, default=None
+        If set, ``predict`` returns this column of a 2-D ``y`` only, as a 1-D
+        array: the other columns are auxiliary targets that shape training
+        (multi-task) but are not predicted. ``NeighborLSTMRegressor(
+        nonnegative=[0], output_column=0)`` fitted on the band gap and the
+        formation energy is a band-gap model that scores, cross-validates and
+        compares against a 1-D band-gap ``y``.
     random_state : int, default=None
         Seeds weights, shuffling, dropout and the validation split: the same
         value gives identical predictions on the CPU with the same number of
@@ -290,6 +297,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         "patience": [Interval(Integral, 1, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "nonnegative": ["boolean", "array-like"],
+        "output_column": [Interval(Integral, 0, None, closed="left"), None],
         "random_state": ["random_state"],
         "device": [str],
         "verbose": ["verbose"],
@@ -315,6 +323,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         patience: int = 15,
         validation_fraction: float = 0.1,
         nonnegative: bool | Sequence[int] = False,
+        output_column: int | None = None,
         random_state: int | None = None,
         device: str = "cpu",
         verbose: int = 0,
@@ -336,6 +345,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.nonnegative = nonnegative
+        self.output_column = output_column
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -362,6 +372,11 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         self.n_outputs_ = y_array.shape[1]
         self.y_ndim_ = int(np.ndim(y))
         self.nonnegative_columns_ = self._check_nonnegative(self.n_outputs_)
+        if self.output_column is not None and self.output_column >= self.n_outputs_:
+            raise ValueError(
+                f"output_column={self.output_column}, but y has {self.n_outputs_} column(s) "
+                f"(indices 0 to {self.n_outputs_ - 1})."
+            )
         self.y_mean_ = y_array.mean(axis=0)
         scale = y_array.std(axis=0)
         self.y_scale_ = np.where(scale > 0, scale, 1.0)
@@ -383,7 +398,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         Returns
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Shaped like the ``y`` given to ``fit``.
+            Shaped like the ``y`` given to ``fit``; 1-D with ``output_column``.
         """
         check_is_fitted(self)
         X = _check_neighbor_lists(X)
@@ -391,6 +406,8 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         y_pred = scaled * self.y_scale_ + self.y_mean_
         cols = self.nonnegative_columns_
         y_pred[:, cols] = np.maximum(y_pred[:, cols], 0.0)
+        if self.output_column is not None:
+            return y_pred[:, self.output_column]
         return y_pred[:, 0] if self.y_ndim_ == 1 else y_pred
 
     def __sklearn_tags__(self) -> Tags:

@@ -225,17 +225,19 @@ class PotentialRelaxer(TransformerMixin, BaseEstimator):
         self : PotentialRelaxer
             The fitted relaxer.
         """
+        arrays, _ = read_pairs(X, relaxed, "PotentialRelaxer", required=False)
+        self.potential_ = self._load_potential()
+        self.n_pairs_ = len(arrays)
+        return self
+
+    def _load_potential(self) -> Any:
+        """The CHGNet model named by ``model``, from the chgnet wheel (also used by io.load)."""
         try:
             from chgnet.model import CHGNet
         except ImportError as exc:  # pragma: no cover - chgnet is in the dev extras
             raise ImportError(_INSTALL_HINT) from exc
-        arrays, _ = read_pairs(X, relaxed, "PotentialRelaxer", required=False)
         with contextlib.redirect_stdout(io.StringIO()):  # it prints its size
-            self.potential_ = CHGNet.load(
-                model_name=self.model, use_device=self.device, verbose=False
-            )
-        self.n_pairs_ = len(arrays)
-        return self
+            return CHGNet.load(model_name=self.model, use_device=self.device, verbose=False)
 
     def transform(self, X: Any) -> list[Structure]:
         """Relax the structures.

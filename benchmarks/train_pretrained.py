@@ -1,0 +1,221 @@
+"""Regenerate every shipped pretrained model from the shipped MP data, and measure it.
+
+For each recipe of :mod:`sklearn_bandgap.pretrained` (the settings and seeds of
+the README's headline seed ensembles), this script
+
+1. loads the 33,144 MP structures and makes the project's split (GroupShuffleSplit
+   on reduced formulas, 10 % of the formulas held out, seed 0);
+2. trains one ``NeighborLSTMRegressor`` per seed on the 90 % part, one torch
+   thread each, two members at a time (joblib processes); each finished member
+   is checkpointed in ``--work-dir``, so an interrupted run resumes where it
+   stopped;
+3. puts the members of each recipe into the ``SeedEnsembleRegressor`` they make
+   (the ensemble ``fit`` would train exactly these clones, one per seed) after a
+   ``NeighborListFeaturizer``, measures the pipeline once on the 10 % test split
+   (the split no member saw, neither for training nor for early stopping), and
+   writes the ``.safetensors`` model and its model card into the package
+   (``sklearn_bandgap/pretrained/models/``), and a record with the figures,
+   command, commit, machine and time under
+   ``benchmarks/results/train_pretrained/<run>/``.
+
+Usage::
+
+    python benchmarks/train_pretrained.py                  # every shipped model
+    python benchmarks/train_pretrained.py --train-only     # members only (checkpoints)
+    python benchmarks/train_pretrained.py --models band_gap_mp2018
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import replace
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+from _machine import cpu_model, write_record
+from joblib import Parallel, delayed
+
+from sklearn_bandgap.datasets import get_cache_dir, load_mp_gap_eform
+from sklearn_bandgap.featurizers import NeighborListFeaturizer
+from sklearn_bandgap.model_selection import (
+    SPLIT_RANDOM_STATE,
+    SPLIT_TEST_SIZE,
+    formula_group_split,
+)
+from sklearn_bandgap.models import NeighborLSTMRegressor
+from sklearn_bandgap.pretrained._recipes import RECIPES, Recipe
+
+RESULTS = Path(__file__).parent / "results" / "train_pretrained"
+
+
+def member_settings(recipe: Recipe, seed: int, n_train: int) -> dict[str, Any]:
+    """What a checkpoint must have been trained with to be reused."""
+    return {
+        "recipe": recipe.name,
+        "columns": list(recipe.columns),
+        "regressor_params": {**recipe.regressor_params, "random_state": seed},
+        "torch_threads": recipe.torch_threads,
+        "n_train": n_train,
+        "split_seed": SPLIT_RANDOM_STATE,
+        "sklearn_bandgap": version("sklearn_bandgap"),
+    }
+
+
+def checkpoint_paths(work_dir: Path, recipe: Recipe, seed: int) -> tuple[Path, Path]:
+    """The member's checkpoint (a local joblib file, never shipped) and its JSON."""
+    stem = work_dir / f"{recipe.name}_seed{seed}"
+    return stem.with_suffix(".joblib"), stem.with_suffix(".json")
+
+
+def train_member(
+    recipe: Recipe, seed: int, lists_train: Any, y_train: np.ndarray, work_dir: Path
+) -> dict[str, Any]:
+    """Train one member with its seed and one torch thread; checkpoint it; return its times."""
+    import torch
+
+    warnings.simplefilter("ignore")
+    torch.set_num_threads(recipe.torch_threads)
+    member = NeighborLSTMRegressor(**recipe.regressor_params, random_state=seed, verbose=1)
+    start = time.perf_counter()
+    member.fit(lists_train, y_train)
+    seconds = time.perf_counter() - start
+    history = member.net_.history_
+    info = {
+        "settings": member_settings(recipe, seed, len(y_train)),
+        "fit_seconds": round(seconds, 1),
+        "epochs": len(history),
+        "best_epoch": int(np.argmin(history[:, "valid_loss"])) + 1,
+        "seconds_per_epoch_median": round(float(np.median(history[:, "dur"])), 2),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpu": cpu_model(),
+    }
+    model_path, info_path = checkpoint_paths(work_dir, recipe, seed)
+    member.set_params(verbose=0)
+    joblib.dump(member, model_path)
+    info_path.write_text(json.dumps(info, indent=2) + "\n")
+    print(f"{recipe.name} seed {seed}: {info['epochs']} epochs in {seconds:.0f} s", flush=True)
+    return info
+
+
+def finished_member(work_dir: Path, recipe: Recipe, seed: int, n_train: int) -> bool:
+    """True if the member's checkpoint exists and was trained with today's settings."""
+    model_path, info_path = checkpoint_paths(work_dir, recipe, seed)
+    if not (model_path.is_file() and info_path.is_file()):
+        return False
+    info = json.loads(info_path.read_text())
+    return bool(info["settings"] == member_settings(recipe, seed, n_train))
+
+
+def git_commit() -> str | None:
+    """The repository's commit (with ``-dirty`` if it has uncommitted changes)."""
+    try:
+        root = Path(__file__).resolve().parents[1]
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        return commit + ("-dirty" if dirty else "") if commit else None
+    except OSError:
+        return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=list(RECIPES), choices=list(RECIPES))
+    parser.add_argument("--work-dir", type=Path, default=None, help="member checkpoints")
+    parser.add_argument("--n-jobs", type=int, default=2, help="members trained at once")
+    parser.add_argument("--train-only", action="store_true", help="stop after the members")
+    parser.add_argument("--run", default=None, help="name of the record's run folder")
+    parser.add_argument(
+        "--max-epochs", type=int, default=None, help="override, for a quick look only"
+    )
+    args = parser.parse_args()
+    work_dir = args.work_dir or get_cache_dir() / "pretrained_work"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    warnings.simplefilter("ignore")
+    started = time.perf_counter()
+    recipes = [RECIPES[name] for name in args.models]
+    if args.max_epochs is not None:
+        recipes = [
+            replace(r, regressor_params={**r.regressor_params, "max_epochs": args.max_epochs})
+            for r in recipes
+        ]
+
+    columns = ["band_gap", "formation_energy_per_atom"]
+    data = load_mp_gap_eform(target=columns, n_jobs=2, progress=False)
+    train, test = formula_group_split(data.formula)
+    print(f"Loaded {len(data.data)} structures: {len(train)} train, {len(test)} test.", flush=True)
+    lists = NeighborListFeaturizer().transform(data.data)
+    lists_train = lists[train]
+
+    def y_of(recipe: Recipe, rows: np.ndarray) -> np.ndarray:
+        picked = [columns.index(c) for c in recipe.columns]
+        y = data.target[rows][:, picked]
+        return y[:, 0] if len(picked) == 1 else y
+
+    jobs = [
+        (recipe, seed)
+        for recipe in recipes
+        for seed in recipe.random_states
+        if not finished_member(work_dir, recipe, seed, len(train))
+    ]
+    print(f"Members to train: {[(r.name, s) for r, s in jobs]} (checkpoints in {work_dir})")
+    Parallel(n_jobs=args.n_jobs, verbose=0)(
+        delayed(train_member)(recipe, seed, lists_train, y_of(recipe, train), work_dir)
+        for recipe, seed in jobs
+    )
+    if args.train_only:
+        print(f"Members trained in {time.perf_counter() - started:.0f} s; stopping (--train-only).")
+        return
+
+    from export_pretrained import export_recipe  # the second phase, beside this script
+
+    run = args.run or datetime.now(UTC).strftime("%Y-%m-%d")
+    record: dict[str, Any] = {
+        "benchmark": "train_pretrained",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "commit": git_commit(),
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform()},
+        "versions": {p: version(p) for p in ("sklearn_bandgap", "torch", "scikit-learn")},
+        "data": {"set": "mp_gap_eform", "n_structures": len(data.data)},
+        "split": {
+            "kind": "GroupShuffleSplit on reduced formulas",
+            "test_size": SPLIT_TEST_SIZE,
+            "seed": SPLIT_RANDOM_STATE,
+            "n_train": len(train),
+            "n_test": len(test),
+        },
+        "models": {},
+    }
+    for recipe in recipes:
+        record["models"][recipe.name] = export_recipe(
+            recipe,
+            work_dir=work_dir,
+            n_train=len(train),
+            test_structures=[data.data[i] for i in test],
+            y_test=y_of(recipe, test),
+            record=record,
+            plot_path=RESULTS / run / f"{recipe.name}_parity.png",
+        )
+    record["wall_seconds_this_run"] = round(time.perf_counter() - started, 1)
+    write_record(RESULTS / run / "record.json", record)
+
+
+if __name__ == "__main__":
+    main()

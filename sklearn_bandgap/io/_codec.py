@@ -1,0 +1,236 @@
+"""Estimators to plain data and back: a JSON tree plus named numeric arrays.
+
+Only the classes of :data:`ESTIMATORS` are written or built, and only these
+value types are accepted: None, bool, int, float, str, lists, tuples and
+str-keyed dicts of them, numpy scalars and numeric arrays (stored as tensors),
+1-D string arrays, supported estimators (nested), and the skorch nets the
+package's estimators train (``net_``: module weights as tensors plus the
+epoch-level history as JSON). Anything else is refused when saving, with the
+path of the offending value; nothing is ever unpickled when loading.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+#: The estimators that can be saved: stable name -> (module, class name).
+ESTIMATORS: dict[str, tuple[str, str]] = {
+    "NeighborListFeaturizer": ("sklearn_bandgap.featurizers", "NeighborListFeaturizer"),
+    "NeighborLSTMRegressor": ("sklearn_bandgap.models", "NeighborLSTMRegressor"),
+    "SeedEnsembleRegressor": ("sklearn_bandgap.models", "SeedEnsembleRegressor"),
+    "RelaxationTranslator": ("sklearn_bandgap.translation", "RelaxationTranslator"),
+    "SeedEnsembleTranslator": ("sklearn_bandgap.translation", "SeedEnsembleTranslator"),
+    "IdentityTranslator": ("sklearn_bandgap.translation", "IdentityTranslator"),
+    "IsotropicVolumeTranslator": ("sklearn_bandgap.translation", "IsotropicVolumeTranslator"),
+    "PotentialRelaxer": ("sklearn_bandgap.translation", "PotentialRelaxer"),
+    "Pipeline": ("sklearn.pipeline", "Pipeline"),
+    "FrozenEstimator": ("sklearn.frozen", "FrozenEstimator"),
+}
+
+#: Fitted attributes rebuilt from the estimator's parameters instead of stored
+#: (the CHGNet potential comes from its own wheel).
+_RELOADED = {("PotentialRelaxer", "potential_"): "_load_potential"}
+
+_ARRAY_KINDS = "biuf"  # bool, int, unsigned, float: stored as tensors
+
+
+class EncodingError(TypeError):
+    """A value that cannot be saved without pickle (``where`` says which)."""
+
+
+def _class_name(estimator: Any) -> str | None:
+    for name, (module, qualname) in ESTIMATORS.items():
+        cls = type(estimator)
+        if cls.__name__ == qualname and cls.__module__.startswith(module.split(".")[0]):
+            if _resolve(name) is cls:
+                return name
+    return None
+
+
+def _resolve(name: str) -> type:
+    module, qualname = ESTIMATORS[name]
+    cls: type = getattr(importlib.import_module(module), qualname)
+    return cls
+
+
+def supported_names() -> list[str]:
+    """Names of the estimator classes :func:`encode` accepts."""
+    return sorted(ESTIMATORS)
+
+
+class Encoder:
+    """Turns an estimator into a JSON-ready tree; arrays collect in ``tensors``."""
+
+    def __init__(self) -> None:
+        self.tensors: dict[str, np.ndarray] = {}
+
+    def estimator(self, estimator: Any, where: str) -> dict[str, Any]:
+        """Encode one estimator: its class, parameters and fitted attributes."""
+        name = _class_name(estimator)
+        if name is None:
+            raise EncodingError(
+                f"{where}: a {type(estimator).__module__}.{type(estimator).__qualname__} cannot "
+                f"be saved; supported estimators: {', '.join(supported_names())}."
+            )
+        params = estimator.get_params(deep=False)
+        if params.get("callbacks") is not None:
+            raise EncodingError(
+                f"{where}.callbacks: skorch callbacks cannot be saved without pickle; they act "
+                "only in training, so set_params(callbacks=None) before saving."
+            )
+        params = {key: self.value(value, f"{where}.{key}") for key, value in params.items()}
+        fitted: dict[str, Any] = {}
+        for attr, value in vars(estimator).items():
+            if not attr.endswith("_") or attr.startswith("_"):
+                continue
+            path = f"{where}.{attr}"
+            if (name, attr) in _RELOADED:
+                fitted[attr] = {"__reload__": _RELOADED[(name, attr)]}
+            elif attr == "net_":
+                fitted[attr] = self.skorch_net(value, path)
+            else:
+                fitted[attr] = self.value(value, path)
+        return {"__estimator__": name, "params": params, "fitted": fitted}
+
+    def skorch_net(self, net: Any, where: str) -> dict[str, Any]:
+        """A trained skorch net: module weights as tensors, epoch history as JSON."""
+        state = net.module_.state_dict()
+        keys = []
+        for key, tensor in state.items():
+            name = f"{where}.module_.{key}"
+            self.tensors[name] = tensor.detach().cpu().numpy().copy()
+            keys.append(key)
+        history = [
+            {k: v for k, v in row.items() if k != "batches"} for row in net.history_.to_list()
+        ]
+        return {"__skorch_net__": keys, "history": self.value(history, f"{where}.history_")}
+
+    def value(self, value: Any, where: str) -> Any:
+        """Encode one parameter or fitted value."""
+        if value is None or isinstance(value, bool | str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, np.generic):
+            if isinstance(value, float) and not np.isfinite(value):
+                return {"__float__": repr(value)}
+            return value
+        if isinstance(value, np.generic):
+            return {"__scalar__": value.dtype.str, "value": value.item()}
+        if isinstance(value, np.ndarray):
+            if value.dtype.kind in _ARRAY_KINDS:
+                self.tensors[where] = np.ascontiguousarray(value)
+                return {"__array__": where}
+            if value.ndim == 1 and all(isinstance(v, str) for v in value.tolist()):
+                return {"__str_array__": value.tolist(), "dtype": value.dtype.str}
+            raise EncodingError(f"{where}: an array of dtype {value.dtype} cannot be saved.")
+        if isinstance(value, tuple):
+            return {"__tuple__": [self.value(v, f"{where}[{i}]") for i, v in enumerate(value)]}
+        if isinstance(value, list):
+            return [self.value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        if isinstance(value, dict):
+            if not all(isinstance(k, str) for k in value):
+                raise EncodingError(f"{where}: only dicts with str keys can be saved.")
+            return {"__dict__": {k: self.value(v, f"{where}[{k!r}]") for k, v in value.items()}}
+        if hasattr(value, "get_params") and hasattr(value, "fit"):
+            return self.estimator(value, where)
+        raise EncodingError(
+            f"{where}: a {type(value).__module__}.{type(value).__qualname__} cannot be saved "
+            "without pickle."
+        )
+
+
+class DecodingError(ValueError):
+    """The tree does not describe an estimator this version can build."""
+
+
+class Decoder:
+    """Builds estimators back from the tree and the tensors."""
+
+    def __init__(self, tensors: dict[str, np.ndarray]) -> None:
+        self.tensors = tensors
+
+    def estimator(self, node: dict[str, Any], where: str) -> Any:
+        """Build one estimator, fitted if the file says so."""
+        name = node.get("__estimator__")
+        if name not in ESTIMATORS:
+            raise DecodingError(
+                f"{where}: unknown estimator type {name!r}; this version builds "
+                f"{', '.join(supported_names())}."
+            )
+        cls = _resolve(name)
+        params = {key: self.value(value, f"{where}.{key}") for key, value in node["params"].items()}
+        accepted = set(inspect.signature(cls).parameters)
+        unknown = sorted(set(params) - accepted)
+        if unknown:
+            raise DecodingError(
+                f"{where}: {name} has no parameter(s) {unknown} in this version of the package "
+                "(the file was written by a version whose estimator differs)."
+            )
+        estimator = cls(**params)
+        nets: dict[str, dict[str, Any]] = {}
+        reloads: dict[str, str] = {}
+        for attr, value in node["fitted"].items():
+            if isinstance(value, dict) and "__skorch_net__" in value:
+                nets[attr] = value
+            elif isinstance(value, dict) and "__reload__" in value:
+                reloads[attr] = value["__reload__"]
+            else:
+                setattr(estimator, attr, self.value(value, f"{where}.{attr}"))
+        for attr, method in reloads.items():
+            if _RELOADED.get((name, attr)) != method:
+                raise DecodingError(f"{where}.{attr}: cannot be rebuilt by {method!r}.")
+            setattr(estimator, attr, getattr(estimator, method)())
+        for attr, value in nets.items():
+            setattr(estimator, attr, self.skorch_net(estimator, value, f"{where}.{attr}"))
+        return estimator
+
+    def skorch_net(self, owner: Any, node: dict[str, Any], where: str) -> Any:
+        """Rebuild the owner's skorch net from its parameters, then load the weights."""
+        import torch
+        from skorch.history import History
+
+        build: Callable[[int | None], Any] = owner._build_net
+        net = build(None)
+        with torch.random.fork_rng(devices=[]):  # initialising draws random weights
+            net.initialize()
+        state = {}
+        for key in node["__skorch_net__"]:
+            name = f"{where}.module_.{key}"
+            if name not in self.tensors:
+                raise DecodingError(f"{name}: missing from the file's tensors.")
+            state[key] = torch.from_numpy(self.tensors[name].copy())
+        try:
+            net.module_.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise DecodingError(f"{where}: weights do not fit the network: {exc}") from exc
+        net.history_ = History(self.value(node["history"], f"{where}.history_"))
+        return net
+
+    def value(self, value: Any, where: str) -> Any:
+        """Decode one parameter or fitted value."""
+        if isinstance(value, list):
+            return [self.value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        if not isinstance(value, dict):
+            return value
+        if "__estimator__" in value:
+            return self.estimator(value, where)
+        if "__array__" in value:
+            key = value["__array__"]
+            if key not in self.tensors:
+                raise DecodingError(f"{where}: array {key!r} missing from the file's tensors.")
+            return self.tensors[key].copy()
+        if "__tuple__" in value:
+            return tuple(self.value(v, f"{where}[{i}]") for i, v in enumerate(value["__tuple__"]))
+        if "__dict__" in value:
+            return {k: self.value(v, f"{where}[{k!r}]") for k, v in value["__dict__"].items()}
+        if "__scalar__" in value:
+            return np.dtype(value["__scalar__"]).type(value["value"])
+        if "__float__" in value:
+            return float(value["__float__"])
+        if "__str_array__" in value:
+            return np.array(value["__str_array__"], dtype=np.dtype(value["dtype"]))
+        raise DecodingError(f"{where}: unknown value {sorted(value)}.")

@@ -1,0 +1,77 @@
+"""How each shipped model is trained: data columns, estimator settings and seeds.
+
+One place for the settings, read by the script that regenerates the shipped
+models (``benchmarks/train_pretrained.py``) and quoted in each model card, so
+the card says exactly what was run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The training recipe of one shipped model.
+
+    Attributes
+    ----------
+    name : str
+        Name of the model (``load_pretrained(name)``).
+    description : str
+        One line on what it predicts.
+    target : str
+        The headline target (first column of ``y``).
+    columns : tuple of str
+        Columns of the MP set the model is trained on, the target first
+        (more than one: a multi-task model).
+    outputs : tuple of str
+        Names of the model's output columns, in order (the CSV columns of
+        ``sklearn-bandgap predict``).
+    regressor_params : dict
+        Parameters of each :class:`~sklearn_bandgap.models.NeighborLSTMRegressor`
+        member (``random_state`` aside).
+    random_states : tuple of int
+        One member per seed (:class:`~sklearn_bandgap.models.SeedEnsembleRegressor`).
+    torch_threads : int
+        Torch threads per member while training (results depend on it at the
+        ~1e-7 level, which early stopping can amplify).
+    """
+
+    name: str
+    description: str
+    target: str
+    columns: tuple[str, ...]
+    outputs: tuple[str, ...]
+    regressor_params: dict[str, Any] = field(default_factory=dict)
+    random_states: tuple[int, ...] = (0, 1, 2)
+    torch_threads: int = 1
+
+
+#: The README's headline band-gap setting: a seed ensemble of three multi-task
+#: members (band gap and formation energy in one network; the band-gap column
+#: clipped at 0), seeds fixed in advance (README, "Seed ensembles").
+BAND_GAP = Recipe(
+    name="band_gap_mp2018",
+    description="DFT (GGA/GGA+U) band gap in eV, Materials Project 2018 set",
+    target="band_gap",
+    columns=("band_gap", "formation_energy_per_atom"),
+    outputs=("band_gap", "formation_energy_per_atom"),
+    regressor_params={"max_epochs": 200, "patience": 15, "nonnegative": [0], "output_column": 0},
+    random_states=(0, 1, 2),
+)
+
+#: The README's headline formation-energy setting: a seed ensemble of four
+#: single-task members, seeds fixed in advance (0, 4, 1, 2).
+FORMATION_ENERGY = Recipe(
+    name="formation_energy_mp2018",
+    description="DFT formation energy in eV/atom, Materials Project 2018 set",
+    target="formation_energy_per_atom",
+    columns=("formation_energy_per_atom",),
+    outputs=("formation_energy_per_atom",),
+    regressor_params={"max_epochs": 200, "patience": 15},
+    random_states=(0, 4, 1, 2),
+)
+
+RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in (BAND_GAP, FORMATION_ENERGY)}
