@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 import warnings
@@ -43,7 +42,7 @@ from typing import Any
 
 import joblib
 import numpy as np
-from _machine import cpu_model, write_record
+from _machine import cpu_model, git_commit, write_record
 from joblib import Parallel, delayed
 
 from sklearn_bandgap.datasets import get_cache_dir, load_mp_gap_eform
@@ -115,23 +114,6 @@ def finished_member(work_dir: Path, recipe: Recipe, seed: int, n_train: int) -> 
         return False
     info = json.loads(info_path.read_text())
     return bool(info["settings"] == member_settings(recipe, seed, n_train))
-
-
-def git_commit() -> str | None:
-    """The repository's commit (with ``-dirty`` if it has uncommitted changes)."""
-    try:
-        root = Path(__file__).resolve().parents[1]
-        commit = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        return commit + ("-dirty" if dirty else "") if commit else None
-    except OSError:
-        return None
 
 
 def main() -> None:

@@ -69,7 +69,7 @@ def test_molecule_gets_a_hint():
 
 def test_unreadable_string():
     error = transform_error(["no-such-file.cif"])
-    assert "neither CIF text nor an existing file" in str(error)
+    assert "neither CIF or POSCAR text nor an existing file" in str(error)
 
 
 def test_single_featurize_error_has_formula_but_no_index(disordered):

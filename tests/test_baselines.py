@@ -30,7 +30,7 @@ from sklearn_bandgap.baselines import (
     make_rf_scm_magpie,
     plot_comparison,
 )
-from sklearn_bandgap.baselines.__main__ import main as compare_command
+from sklearn_bandgap.cli import compare_main as compare_command
 from sklearn_bandgap.exceptions import FeaturizationError, InvalidStructureError
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.model_selection import formula_groups

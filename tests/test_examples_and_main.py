@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sklearn_bandgap.__main__ import main
+from sklearn_bandgap.cli import main
 
 EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("plot_*.py"))
 
@@ -22,7 +22,8 @@ def test_example_runs(example, tmp_path, monkeypatch):
 
 
 def test_main_job_trains_and_reports_on_the_sample(tmp_path, capsys):
-    assert main(["--subset", "sample200", "--max-epochs", "2", "--output-dir", str(tmp_path)]) == 0
+    argv = ["train", "--subset", "sample200", "--max-epochs", "2"]
+    assert main([*argv, "--output-dir", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "main_job.json").read_text())
     assert summary["split"]["n_train"] + summary["split"]["n_test"] == 200
     assert summary["epochs"] == 2 and summary["test"]["all"]["mae"] > 0
@@ -35,14 +36,14 @@ def test_main_job_trains_and_reports_on_the_sample(tmp_path, capsys):
 
 
 def test_main_job_band_gap_only(tmp_path):
-    argv = ["--subset", "sample200", "--max-epochs", "1", "--band-gap-only"]
+    argv = ["train", "--subset", "sample200", "--max-epochs", "1", "--band-gap-only"]
     assert main([*argv, "--output-dir", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "main_job.json").read_text())
     assert summary["auxiliary_targets"] == [] and summary["model_params"]["nonnegative"] is True
 
 
 def test_main_job_seed_ensemble_is_the_mean_of_its_members(tmp_path, mp_sample, capsys):
-    argv = ["--subset", "sample200", "--max-epochs", "2", "--seeds", "0", "1"]
+    argv = ["train", "--subset", "sample200", "--max-epochs", "2", "--seeds", "0", "1"]
     assert main([*argv, "--output-dir", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "main_job.json").read_text())
     assert summary["random_states"] == [0, 1]
@@ -86,7 +87,7 @@ def test_multitask_training_reports_the_target_and_the_auxiliary(mp_sample):
     assert set(result["auxiliary_test"]) == {"formation_energy_per_atom"}
     assert result["test"]["all"]["n"] == len(test) == len(y_pred)
     assert y_pred.ndim == 1 and (y_pred >= 0).all()  # the band gap column, clipped
-    assert result["model_params"]["nonnegative"] is False  # would clip formation energies
+    assert result["model_params"]["nonnegative"] == [0]  # the band gap, not formation energies
     with pytest.raises(ValueError, match="one column for 'band_gap'"):
         train_and_evaluate(
             structures,

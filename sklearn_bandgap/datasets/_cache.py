@@ -16,7 +16,7 @@ from sklearn_bandgap.datasets._home import get_cache_dir
 T = TypeVar("T")
 
 # Bump when the layout of what is cached changes.
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2  # 2: CIFs read by utils._cif.read_cif (file site order)
 
 
 def file_digest(path: Path) -> str:

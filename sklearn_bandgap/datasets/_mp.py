@@ -16,6 +16,7 @@ from sklearn_bandgap.datasets._cache import load_or_build
 from sklearn_bandgap.datasets._home import find_data_file
 from sklearn_bandgap.datasets._pack import pack_structures, unpack_structures
 from sklearn_bandgap.utils import map_chunks
+from sklearn_bandgap.utils._cif import read_cif
 
 MP_FILES = {
     "full": "mp_gap_eform/mp_gap_eform.csv.gz",
@@ -43,19 +44,29 @@ public repository kdmsit/MEGNet. Cite: Jain et al., APL Materials 1, 011002
 def _parse_cif_chunk(cifs: Sequence[str], start: int) -> list[tuple[Structure, str]]:
     out = []
     with warnings.catch_warnings():
-        # pymatgen reports every coordinate it snapped to a symmetric value.
-        warnings.filterwarnings("ignore", message="Issues encountered while parsing CIF")
+        # pymatgen warns, once per process, that He has no Pauling electronegativity
+        warnings.filterwarnings("ignore", message="No Pauling electronegativity")
         for offset, cif in enumerate(cifs):
             try:
-                structure = Structure.from_str(cif, fmt="cif")
+                structure = read_cif(cif)
             except Exception as exc:
                 raise ValueError(f"Row {start + offset}: CIF could not be parsed: {exc}") from exc
             out.append((structure, structure.composition.reduced_formula))
     return out
 
 
-def _parse_mp_file(path: os.PathLike[str], n_jobs: int | None, progress: bool) -> dict[str, Any]:
+def _parse_mp_file(
+    path: os.PathLike[str], n_jobs: int | None, progress: bool, rows: np.ndarray | None = None
+) -> dict[str, Any]:
     frame = pd.read_csv(path)
+    if rows is not None:
+        outside = rows[(rows < 0) | (rows >= len(frame))]
+        if outside.size:
+            raise ValueError(
+                f"rows holds positions outside 0..{len(frame) - 1} of {path}: "
+                f"{outside[:10].tolist()}."
+            )
+        frame = frame.iloc[rows].reset_index(drop=True)
     parsed = map_chunks(
         _parse_cif_chunk,
         frame["cif"].tolist(),
@@ -79,6 +90,7 @@ def load_mp_gap_eform(
     cache_dir: str | os.PathLike[str] | None = None,
     n_jobs: int | None = None,
     progress: bool = True,
+    rows: Any = None,
 ) -> Bunch | tuple[list[Structure], np.ndarray]:
     """Load the Materials Project band gap and formation energy data set.
 
@@ -108,6 +120,10 @@ def load_mp_gap_eform(
         Processes used to parse the CIFs on a cache miss (joblib semantics).
     progress : bool, default=True
         Show a progress bar while parsing.
+    rows : array-like of int, default=None
+        Read only these rows of the file (positions, 0-based, in this order),
+        parsing only their CIFs and bypassing the cache: a seeded subset for a
+        quick look costs a fraction of the whole set's first load.
 
     Returns
     -------
@@ -148,12 +164,18 @@ def load_mp_gap_eform(
         raise ValueError(f"target must be among {MP_TARGETS}, got {target!r}.")
 
     path = find_data_file(MP_FILES[subset], data_home)
-    parsed = load_or_build(
-        path,
-        lambda: _parse_mp_file(path, n_jobs, progress),
-        cache=cache,
-        cache_dir=cache_dir,
-    )
+    if rows is not None:
+        rows = np.asarray(rows)
+        if rows.ndim != 1 or (rows.size and not np.issubdtype(rows.dtype, np.integer)):
+            raise ValueError(f"rows must be a 1-D sequence of row positions, got {rows!r:.80}.")
+        parsed = _parse_mp_file(path, n_jobs, progress, rows)
+    else:
+        parsed = load_or_build(
+            path,
+            lambda: _parse_mp_file(path, n_jobs, progress),
+            cache=cache,
+            cache_dir=cache_dir,
+        )
     structures = unpack_structures(parsed["structures"])
     frame: pd.DataFrame = parsed["frame"]
     y = frame[target_names].to_numpy(dtype=np.float64)

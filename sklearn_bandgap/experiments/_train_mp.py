@@ -58,6 +58,7 @@ def train_and_evaluate(
     model_params: dict[str, Any] | None = None,
     random_states: Sequence[int] | None = None,
     plot_path: Path | None = None,
+    save_path: Path | None = None,
 ) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray]]:
     """Fit ``NeighborLSTMRegressor`` on the project split and report test figures.
 
@@ -75,7 +76,7 @@ def train_and_evaluate(
         Names of further columns of ``y`` trained in the same model
         (multi-task); their test figures go to ``auxiliary_test``, the headline
         figures are the target's. Band-gap columns are then clipped at 0 after
-        prediction (``nonnegative`` would clip every column).
+        prediction (each regressor gets ``nonnegative`` set to those columns).
     model_params : dict, default=None
         Parameters of :class:`NeighborLSTMRegressor`.
     random_states : sequence of int, default=None
@@ -85,6 +86,10 @@ def train_and_evaluate(
         counts all members' epochs and ``members`` lists each one's.
     plot_path : Path, default=None
         Where to save the parity plot.
+    save_path : Path, default=None
+        Where to save the fitted pipeline (featurizer and model) with
+        :func:`sklearn_bandgap.io.save`; its metadata names the output columns
+        (the target, then the auxiliary targets).
 
     Returns
     -------
@@ -100,8 +105,9 @@ def train_and_evaluate(
     if target == "band_gap" and not multitask:
         params.setdefault("nonnegative", True)
     gap_columns = [k for k, name in enumerate([target, *auxiliary_targets]) if name == "band_gap"]
-    if random_states is not None and multitask:
-        # members clip, as benchmarks/ensemble_mp.py averages clipped predictions
+    if multitask:
+        # only the band-gap columns are clipped (in an ensemble, each member clips, as
+        # benchmarks/ensemble_mp.py averages clipped predictions); training is unaffected
         params.setdefault("nonnegative", gap_columns)
     if multitask and np.shape(y) != (len(structures), 1 + len(auxiliary_targets)):
         raise ValueError(
@@ -137,6 +143,15 @@ def train_and_evaluate(
     )
 
     pipeline = make_pipeline(featurizer, model)
+    if save_path is not None:
+        from sklearn_bandgap.io import save
+
+        names = [target, *auxiliary_targets]
+        save(
+            pipeline,
+            save_path,
+            metadata={"outputs": [{"name": n, "unit": UNITS.get(n, "")} for n in names]},
+        )
     test_structures = [structures[i] for i in test]
     start = time.perf_counter()
     y_pred = pipeline.predict(test_structures)

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pymatgen.core import IMolecule, IStructure, Structure
+from pymatgen.core import IMolecule, IStructure
 
 from sklearn_bandgap.exceptions import StructureProblem
 from sklearn_bandgap.featurizers._search import cell_volume
+from sklearn_bandgap.utils._structure_files import read_structure_file, structure_from_text
 
 #: Largest atomic number accepted (oganesson).
 MAX_ATOMIC_NUMBER = 118
@@ -63,15 +64,15 @@ def to_structure(obj: Any) -> IStructure:
 
     Accepted: ``Structure``/``IStructure``; ``ase.Atoms`` with periodic
     boundaries on all three axes (through pymatgen's ``AseAtomsAdaptor``); CIF
-    text; a path (``str`` or ``os.PathLike``) to any file pymatgen reads
-    (CIF, POSCAR, ...).
+    or POSCAR text; a path (``str`` or ``os.PathLike``) to a CIF or POSCAR
+    file under any name, or to any other file pymatgen reads.
 
     Raises
     ------
     TypeError
         For an object of another type, including a non-periodic ``Molecule``.
     ValueError
-        For a string that is neither CIF text nor an existing file.
+        For a string that is neither CIF or POSCAR text nor an existing file.
     """
     if isinstance(obj, IStructure):
         return obj
@@ -87,16 +88,18 @@ def to_structure(obj: Any) -> IStructure:
         from pymatgen.io.ase import AseAtomsAdaptor
 
         return AseAtomsAdaptor.get_structure(obj)
-    if isinstance(obj, str) and ("_cell_length_a" in obj or "\n" in obj):
-        return Structure.from_str(obj, fmt="cif")
+    if isinstance(obj, str) and "\n" in obj:
+        return structure_from_text(obj)
     if isinstance(obj, str | os.PathLike):
         path = Path(obj)
         if not path.is_file():
-            raise ValueError(f"is a string but neither CIF text nor an existing file: {obj!r:.80}")
-        return Structure.from_file(path)
+            raise ValueError(
+                f"is a string but neither CIF or POSCAR text nor an existing file: {obj!r:.80}"
+            )
+        return read_structure_file(path)
     raise TypeError(
         f"is a {type(obj).__module__}.{type(obj).__qualname__}, not a pymatgen Structure, "
-        "ase.Atoms, CIF text or structure file path."
+        "ase.Atoms, CIF or POSCAR text, or structure file path."
     )
 
 

@@ -195,8 +195,18 @@ class Decoder:
 
         build: Callable[[int | None], Any] = owner._build_net
         net = build(None)
+        # skorch's initialize() without its optimizer step (the same private steps,
+        # which set up skorch's attribute guards): building AdamW costs ~2 s of torch
+        # imports on first use, and prediction never needs it (the package's
+        # estimators build a new net when fitted again). The round-trip tests
+        # would catch a skorch release that renames these steps.
         with torch.random.fork_rng(devices=[]):  # initialising draws random weights
-            net.initialize()
+            net._initialize_virtual_params()
+            net._initialize_callbacks()
+            net._initialize_module()
+            net._initialize_criterion()
+            net._initialize_history()
+            net.initialized_ = True
         state = {}
         for key in node["__skorch_net__"]:
             name = f"{where}.module_.{key}"

@@ -125,7 +125,7 @@ def save(
     >>> load(path)
     NeighborListFeaturizer(n_neighbors=12)
     """
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save as to_bytes
 
     encoder = Encoder()
     tree = encoder.estimator(estimator, "estimator")
@@ -143,7 +143,7 @@ def save(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    save_file(encoder.tensors, str(partial), metadata=header)
+    partial.write_bytes(to_bytes(encoder.tensors, metadata=header))
     partial.replace(path)  # never leave a half-written file under the real name
     return path
 

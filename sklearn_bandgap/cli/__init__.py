@@ -1,0 +1,246 @@
+"""The ``sklearn-bandgap`` command: predict, demo, train, compare, tune, translate.
+
+Only argparse is imported here; each subcommand imports what it needs when it
+runs, so ``sklearn-bandgap --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+__all__ = ["build_parser", "compare_main", "main"]
+
+#: subcommand -> module whose ``run(args)`` carries it out.
+_HANDLERS = {
+    "predict": "sklearn_bandgap.cli._predict",
+    "demo": "sklearn_bandgap.cli._demo",
+    "train": "sklearn_bandgap.cli._train",
+    "compare": "sklearn_bandgap.cli._compare",
+    "tune": "sklearn_bandgap.cli._tune",
+    "translate": "sklearn_bandgap.cli._translate",
+}
+
+#: ``train --fast``: a seeded subset and few epochs, for a first result in minutes.
+FAST_SUBSET, FAST_EPOCHS = 8000, 8
+
+
+def _version() -> str:
+    try:
+        return version("sklearn_bandgap")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree
+        from sklearn_bandgap import __version__
+
+        return __version__
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="predict band gaps (and more) of your own structure files with a shipped model",
+        description="Predict properties of crystal structures with a shipped or saved model. "
+        "Inputs: CIF and POSCAR files (any name: POSCAR, CONTCAR, *.vasp, ...), folders "
+        "(their *.cif, *.mcif, *.vasp, POSCAR* and CONTCAR* files), glob patterns, and "
+        "CSV/JSON tables with a structure column (CIF or POSCAR text, file paths, or "
+        "pymatgen Structure dicts). Writes one CSV row per structure: id, reduced formula, "
+        "predictions, error. Files are read and predicted in chunks, so memory stays "
+        "bounded. Exit status 1 if any input failed (each is named in the error column).",
+    )
+    p.add_argument("inputs", nargs="+", help="files, folders, glob patterns or CSV/JSON tables")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="shipped model name or .safetensors path (default: band_gap_mp2018; "
+        "see --list-models)",
+    )
+    p.add_argument(
+        "--formation-energy",
+        action="store_true",
+        help="also predict the formation energy (shipped formation_energy_mp2018 model)",
+    )
+    p.add_argument("-o", "--output", default="-", help="CSV file to write (default: stdout)")
+    p.add_argument(
+        "--structure-column", default=None, help="column of tables holding the structures"
+    )
+    p.add_argument("--id-column", default=None, help="column of tables naming each row")
+    p.add_argument("--recursive", action="store_true", help="look into sub-folders too")
+    p.add_argument("--n-jobs", type=int, default=1, help="processes (default 1; -1: all cores)")
+    p.add_argument("--chunk-size", type=int, default=512, help="structures per chunk")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: when stderr is a terminal)",
+    )
+    p.add_argument("--list-models", action="store_true", help="list the shipped models and exit")
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    sub.add_parser(
+        "demo",
+        help="the main job: shipped models on example crystals and on the project's test split",
+        description="Predict the shipped example crystals with the shipped band-gap and "
+        "formation-energy models, then measure both models on the project's test split "
+        "(10 %% of the MP formulas, seed 0, which the shipped models never saw) and write "
+        "a parity plot. A few minutes on 2 cores; training from scratch is `train`.",
+    ).add_argument("--output-dir", type=Path, default=Path("results"))
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train the band-gap model on the MP set and measure it on the test split",
+        description="Train NeighborListFeaturizer + NeighborLSTMRegressor on the project's "
+        "90 %% formula-group split of the MP set (band gap, with the formation energy as a "
+        "second target unless --band-gap-only) and report test MAE, RMSE, R² (all and "
+        "gap > 0), the metal/non-metal ROC-AUC, and the wall time; writes a parity plot "
+        "and the figures (JSON); --save keeps the model.",
+    )
+    p.add_argument(
+        "--subset",
+        choices=["full", "sample200"],
+        default="full",
+        help="the 33k-structure MP set (default) or its 200-row sample",
+    )
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help=f"{FAST_SUBSET} structures and {FAST_EPOCHS} epochs: a first result in minutes",
+    )
+    p.add_argument(
+        "--max-epochs",
+        type=int,
+        default=200,
+        help="upper bound; early stopping (patience 15) ends training before it",
+    )
+    p.add_argument(
+        "--n-jobs", type=int, default=-1, help="processes for parsing the CIFs (default: all)"
+    )
+    p.add_argument(
+        "--band-gap-only",
+        action="store_true",
+        help="train on the band gap alone (default: band gap and formation energy together)",
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="train one model per seed and average them (default: one model, seed 0)",
+    )
+    p.add_argument("--save", type=Path, default=None, help="write the model (.safetensors)")
+    p.add_argument("--output-dir", type=Path, default=Path("results"))
+
+
+def _add_compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="compare the LSTM pipeline with matminer baselines on your own CSV",
+        description="Compare the LSTM pipeline with the matminer baselines on a CSV with one "
+        "row per crystal: a structure column (CIF text, or a path relative to the CSV's "
+        "folder) and a numeric target column. Folds are GroupKFold on reduced formulas. "
+        "Writes comparison.csv and comparison.png.",
+    )
+    p.add_argument("csv", type=Path, help="one row per crystal")
+    p.add_argument("--target", required=True, help="column of the property to predict")
+    p.add_argument("--structure-column", default="cif", help="CIF text or file paths")
+    p.add_argument("--folds", type=int, default=5, help="GroupKFold splits on formulas")
+    p.add_argument(
+        "--estimators",
+        nargs="+",
+        choices=("lstm", "rf_scm_magpie", "rf_magpie", "mean"),
+        default=["lstm", "rf_scm_magpie", "rf_magpie", "mean"],
+    )
+    p.add_argument(
+        "--pretrained",
+        nargs="+",
+        default=[],
+        help="also compare shipped models, frozen (never refitted), e.g. band_gap_mp2018",
+    )
+    p.add_argument("--n-estimators", type=int, default=500, help="trees of the forests")
+    p.add_argument("--max-epochs", type=int, default=200, help="LSTM epochs at most")
+    p.add_argument("--n-jobs", type=int, default=None, help="featurizer and forest workers")
+    p.add_argument("--unit", default="", help="unit of the target, for the plot")
+    p.add_argument("--output-dir", type=Path, default=Path("comparison"))
+
+
+def _add_tune(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "tune",
+        help="one Optuna tuning worker on the MP training split (start several to share)",
+        description="Tune NeighborListFeaturizer + NeighborLSTMRegressor on the training part "
+        "of the project's formula-group split of the MP set (the test part is never seen). "
+        "Start the same command on as many processes or machines as you like, all with one "
+        "storage: they share the study until it holds --n-trials finished trials. Across "
+        "machines use an RDB URL all reach, e.g. postgresql://user:password@host/optuna.",
+    )
+    p.add_argument(
+        "--storage", required=True, help="sqlite:///x.db, postgresql://..., or a journal file"
+    )
+    p.add_argument("--study-name", required=True)
+    p.add_argument(
+        "--n-trials", type=int, default=40, help="finished trials in the study, all workers"
+    )
+    p.add_argument("--timeout", type=float, default=None, help="seconds for this worker")
+    p.add_argument(
+        "--target", default="band_gap", choices=["band_gap", "formation_energy_per_atom"]
+    )
+    p.add_argument("--subset", default="full", choices=["full", "sample200"])
+    p.add_argument("--n", type=int, default=None, help="seeded random subset of the structures")
+    p.add_argument("--max-epochs", type=int, default=60)
+    p.add_argument("--threads", type=int, default=1, help="torch threads of this worker")
+
+
+def _add_translate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "translate",
+        help="turn unrelaxed structures into predicted relaxed ones (RelaxationTranslator)",
+        description="Translate unrelaxed structures (prototype guesses) into predicted "
+        "DFT-relaxed ones with a saved translator, writing one CIF per structure and a CSV "
+        "of volume changes. --train fits a RelaxationTranslator on the shipped NREL pairs "
+        "(about 10 minutes on 2 cores) and --save keeps it.",
+    )
+    p.add_argument("inputs", nargs="*", help="files, folders, glob patterns or CSV/JSON tables")
+    p.add_argument("--model", type=Path, default=None, help="a saved translator (.safetensors)")
+    p.add_argument(
+        "--train", action="store_true", help="fit a RelaxationTranslator on the NREL pairs"
+    )
+    p.add_argument("--save", type=Path, default=None, help="where --train writes the translator")
+    p.add_argument("--max-epochs", type=int, default=150, help="--train: epochs at most")
+    p.add_argument("--output-dir", type=Path, default=Path("translated"))
+    p.add_argument("--structure-column", default=None)
+    p.add_argument("--recursive", action="store_true", help="look into sub-folders too")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line parser (cheap: no subcommand's code is imported)."""
+    parser = argparse.ArgumentParser(
+        prog="sklearn-bandgap",
+        description="Crystal property prediction (band gap, formation energy) as "
+        "scikit-learn estimators. Start with `sklearn-bandgap predict my.cif`.",
+    )
+    parser.add_argument("--version", action="version", version=f"sklearn_bandgap {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_add_predict, _add_demo, _add_train, _add_compare, _add_tune, _add_translate):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``sklearn-bandgap``; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    handler = importlib.import_module(_HANDLERS[args.command])
+    status: int = handler.run(args)
+    return status
+
+
+def compare_main(argv: list[str] | None = None) -> int:
+    """``sklearn-bandgap-compare``: the same as ``sklearn-bandgap compare``."""
+    return main(["compare", *(sys.argv[1:] if argv is None else argv)])

@@ -1,0 +1,109 @@
+"""``sklearn-bandgap compare``: the LSTM pipeline against the matminer baselines on your CSV.
+
+The CSV has one row per crystal: a structure column (CIF text, or a path to any
+file pymatgen reads, relative to the CSV's folder) and a numeric target column.
+Folds are ``GroupKFold`` on reduced formulas (polymorphs never on both sides).
+Prints the table and writes ``comparison.csv`` and ``comparison.png`` into
+``--output-dir``. ``--pretrained NAME`` adds a shipped model, frozen (it is
+never refitted, so on Materials Project data its figures mean little: it was
+trained on most of it).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import GroupKFold
+from sklearn.pipeline import make_pipeline
+
+from sklearn_bandgap.baselines import (
+    compare,
+    make_dummy,
+    make_rf_magpie,
+    make_rf_scm_magpie,
+    plot_comparison,
+)
+from sklearn_bandgap.baselines._matminer import read_structures
+from sklearn_bandgap.featurizers import NeighborListFeaturizer
+from sklearn_bandgap.model_selection import formula_groups
+from sklearn_bandgap.models import NeighborLSTMRegressor
+from sklearn_bandgap.pretrained import load_pretrained
+
+ESTIMATORS = ("lstm", "rf_scm_magpie", "rf_magpie", "mean")
+
+
+def build_estimators(
+    names: list[str], *, max_sites: int, n_estimators: int, max_epochs: int, n_jobs: int | None
+) -> dict[str, Any]:
+    """The named estimators, ready for :func:`compare`."""
+    makers = {
+        "lstm": lambda: make_pipeline(
+            NeighborListFeaturizer(),
+            NeighborLSTMRegressor(max_epochs=max_epochs, random_state=0),
+        ),
+        "rf_scm_magpie": lambda: make_rf_scm_magpie(
+            max_sites=max_sites, n_estimators=n_estimators, n_jobs=n_jobs
+        ),
+        "rf_magpie": lambda: make_rf_magpie(n_estimators=n_estimators, n_jobs=n_jobs),
+        "mean": make_dummy,
+    }
+    return {name: makers[name]() for name in names}
+
+
+def read_csv(path: Path, structure_column: str, target: str) -> tuple[list[Any], np.ndarray]:
+    """Structures and targets of a CSV; paths are read relative to its folder."""
+    frame = pd.read_csv(path)
+    for column in (structure_column, target):
+        if column not in frame.columns:
+            raise SystemExit(f"{path}: no column {column!r}; columns: {list(frame.columns)}")
+    items = []
+    for value in frame[structure_column]:
+        text = str(value)
+        candidate = path.parent / text
+        is_path = "\n" not in text and len(text) < 4096 and candidate.is_file()
+        items.append(str(candidate) if is_path else text)
+    y = pd.to_numeric(frame[target], errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(y))
+    if bad.size:
+        raise SystemExit(
+            f"{path}: column {target!r} is not a finite number in rows {bad[:10].tolist()}"
+        )
+    return read_structures(items), y
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out ``sklearn-bandgap compare``."""
+    structures, y = read_csv(args.csv, args.structure_column, args.target)
+    groups = formula_groups(structures)
+    n_groups = len(set(groups))
+    if n_groups < args.folds:
+        raise SystemExit(f"{n_groups} distinct formulas: too few for {args.folds} folds.")
+    estimators: dict[str, Any] = build_estimators(
+        args.estimators,
+        max_sites=max(len(s) for s in structures),
+        n_estimators=args.n_estimators,
+        max_epochs=args.max_epochs,
+        n_jobs=args.n_jobs,
+    )
+    for name in args.pretrained:
+        estimators[f"pretrained:{name}"] = FrozenEstimator(load_pretrained(name))
+    print(
+        f"{len(structures)} structures, {n_groups} formulas, {args.folds} formula-group folds; "
+        f"estimators: {', '.join(estimators)}",
+        flush=True,
+    )
+    table = compare(estimators, structures, y, cv=GroupKFold(args.folds), groups=groups)
+    with pd.option_context("display.width", 160, "display.precision", 4):
+        print(table)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.output_dir / "comparison.csv")
+    plot_comparison(
+        table, y, path=args.output_dir / "comparison.png", target=args.target, unit=args.unit
+    )
+    print(f"wrote {args.output_dir / 'comparison.csv'} and comparison.png")
+    return 0

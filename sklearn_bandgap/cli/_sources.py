@@ -1,0 +1,198 @@
+"""What the command line is given: files, folders, glob patterns and tables, read lazily.
+
+:func:`iter_items` turns the command's inputs into a stream of :class:`Item`
+(one per structure, with the id it gets in the output), never holding more
+than one table chunk in memory; :func:`parse_item` reads one item into a
+pymatgen ``Structure``. Anything that cannot be read becomes an item with an
+``error``, so that it is reported by name and the others go on.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: Names of structure files picked up inside folders (explicitly named files
+#: may have any name).
+STRUCTURE_FILE = re.compile(r"(\.(cif|mcif|vasp|poscar)$)|(^(POSCAR|CONTCAR))", re.IGNORECASE)
+_TABLE = re.compile(r"\.(csv|json)(\.gz)?$", re.IGNORECASE)
+_STRUCTURE_COLUMNS = ("structure", "cif", "poscar", "structures", "path", "file")
+_ID_COLUMNS = ("id", "material_id", "name", "structure_id")
+_TABLE_CHUNK = 2048
+
+
+@dataclass(frozen=True)
+class Item:
+    """One structure to read: ``source`` is a path, CIF/POSCAR text or a Structure dict."""
+
+    id: str
+    source: Any = None
+    kind: str = "path"  # "path", "text", "dict"
+    base: str = ""  # folder of the table, for relative paths
+    error: str | None = None
+
+
+def _has_magic(text: str) -> bool:
+    return glob.has_magic(text)
+
+
+def _iter_folder(folder: Path, recursive: bool) -> Iterator[Item]:
+    if recursive:
+        for root, dirs, files in os.walk(folder):
+            dirs.sort()
+            for name in sorted(files):
+                if STRUCTURE_FILE.search(name):
+                    yield Item(str(Path(root) / name), str(Path(root) / name))
+        return
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.is_file() and STRUCTURE_FILE.search(entry.name):
+            yield Item(str(Path(folder) / entry.name), str(Path(folder) / entry.name))
+
+
+def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...]) -> str | None:
+    """The column asked for (which must exist), else the first candidate present, else None."""
+    if wanted is not None:
+        if wanted not in columns:
+            raise ValueError(f"no column {wanted!r}; columns: {columns}")
+        return wanted
+    lower = {c.lower(): c for c in columns}
+    return next((lower[name] for name in candidates if name in lower), None)
+
+
+def _table_item(row_id: str, value: Any, base: str) -> Item:
+    if isinstance(value, dict):
+        return Item(row_id, value, "dict")
+    if not isinstance(value, str) or not value.strip():
+        return Item(row_id, error=f"the structure cell is empty or not text ({value!r:.40})")
+    text = value.strip()
+    if text.startswith("{"):
+        try:
+            return Item(row_id, json.loads(text), "dict")
+        except ValueError:
+            return Item(row_id, error="the structure cell starts with '{' but is not JSON")
+    if "\n" in value:
+        return Item(row_id, value, "text")
+    return Item(row_id, text, "path", base=base)
+
+
+def _read_json(path: Path) -> Any:
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _is_structure_dict(obj: Any) -> bool:
+    return isinstance(obj, dict) and ("lattice" in obj and "sites" in obj)
+
+
+def _iter_table(path: Path, structure_column: str | None, id_column: str | None) -> Iterator[Item]:
+    import pandas as pd
+
+    base = str(path.parent)
+    if re.search(r"\.json(\.gz)?$", path.name, re.IGNORECASE):
+        content = _read_json(path)
+        if _is_structure_dict(content):  # one pymatgen Structure as JSON
+            yield Item(str(path), content, "dict")
+            return
+        frames: Iterable[pd.DataFrame] = [pd.DataFrame(content)]
+    else:
+        frames = pd.read_csv(path, chunksize=_TABLE_CHUNK, dtype=str, keep_default_na=False)
+    position = 0
+    column = ids = None
+    for frame in frames:
+        if column is None:
+            columns = [str(c) for c in frame.columns]
+            column = _pick(columns, structure_column, _STRUCTURE_COLUMNS)
+            if column is None:
+                raise ValueError(
+                    f"no structure column among {columns}; name it with --structure-column"
+                )
+            ids = _pick(columns, id_column, _ID_COLUMNS)
+        values = frame[column].tolist()
+        names = frame[ids].astype(str).tolist() if ids is not None else None
+        for offset, value in enumerate(values):
+            row = position + offset
+            row_id = names[offset] if names is not None else f"{path}:{row}"
+            yield _table_item(row_id, value, base)
+        position += len(values)
+
+
+def iter_items(
+    inputs: list[str],
+    *,
+    structure_column: str | None = None,
+    id_column: str | None = None,
+    recursive: bool = False,
+) -> Iterator[Item]:
+    """Every structure named by the command's inputs, in order, lazily.
+
+    Parameters
+    ----------
+    inputs : list of str
+        Files (any name), folders (their structure files, see
+        :data:`STRUCTURE_FILE`), glob patterns (expanded here if the shell did
+        not), and CSV/JSON tables (``*.csv``, ``*.json``, optionally gzipped).
+    structure_column, id_column : str, default=None
+        Columns of tables; by default the first of ``structure``, ``cif``,
+        ``poscar``, ... and of ``id``, ``material_id``, ``name``.
+    recursive : bool, default=False
+        Look into sub-folders of folders (and ``**`` in patterns).
+
+    Yields
+    ------
+    item : Item
+        With ``error`` set for inputs that cannot be used (a missing file, a
+        pattern matching nothing, a table without a structure column).
+    """
+    for text in inputs:
+        path = Path(text)
+        if not path.exists() and _has_magic(text):
+            matches = sorted(glob.glob(text, recursive=recursive))
+            if not matches:
+                yield Item(text, error="no file matches this pattern")
+            for match in matches:
+                yield from iter_items(
+                    [match],
+                    structure_column=structure_column,
+                    id_column=id_column,
+                    recursive=recursive,
+                )
+            continue
+        if path.is_dir():
+            yield from _iter_folder(path, recursive)
+        elif not path.is_file():
+            yield Item(text, error="no such file or folder")
+        elif _TABLE.search(path.name):
+            try:
+                yield from _iter_table(path, structure_column, id_column)
+            except Exception as exc:  # an unreadable table is one bad input
+                yield Item(text, error=f"cannot read this table: {exc}")
+        else:
+            yield Item(text, text)
+
+
+def parse_item(item: Item) -> Any:
+    """Read one item into a pymatgen ``Structure`` (raises with the reason if it cannot)."""
+    from pymatgen.core import Structure
+
+    from sklearn_bandgap.utils._structure_files import read_structure_file, structure_from_text
+
+    if item.error is not None:
+        raise ValueError(item.error)
+    if item.kind == "dict":
+        return Structure.from_dict(item.source)
+    if item.kind == "text":
+        return structure_from_text(item.source)
+    path = Path(item.source)
+    if item.base and not path.is_absolute():
+        path = Path(item.base) / path
+    if not path.is_file():
+        raise ValueError(f"no such file: {path}")
+    return read_structure_file(path)

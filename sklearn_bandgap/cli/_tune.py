@@ -1,0 +1,67 @@
+"""``sklearn-bandgap tune``: one Optuna tuning worker on the MP training split.
+
+Tunes ``make_pipeline(NeighborListFeaturizer(), NeighborLSTMRegressor())`` on the
+training part of the project's formula-group split of the MP set (the test part
+is never seen). Start the same command on as many processes or machines as you
+like, all with one storage: they share the study until it holds ``--n-trials``
+finished trials. With SQLite or a journal file the workers must share a disk;
+across machines use an RDB URL that all reach, e.g.
+``postgresql://user:password@host/optuna``. A killed worker's study resumes
+when a worker is started again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+
+import torch
+from sklearn.pipeline import make_pipeline
+from sklearn.utils import Bunch
+
+from sklearn_bandgap.datasets import load_mp_gap_eform
+from sklearn_bandgap.featurizers import NeighborListFeaturizer
+from sklearn_bandgap.model_selection import formula_group_split
+from sklearn_bandgap.models import NeighborLSTMRegressor
+from sklearn_bandgap.tuning._tune import tune
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out ``sklearn-bandgap tune`` (one worker)."""
+    torch.set_num_threads(args.threads)
+
+    data = load_mp_gap_eform(subset=args.subset, target=args.target, progress=False)
+    assert isinstance(data, Bunch)
+    structures, y, formulas = list(data.data), data.target, data.formula
+    if args.n is not None and args.n < len(structures):
+        keep = sorted(random.Random(0).sample(range(len(structures)), args.n))
+        structures, y, formulas = [structures[i] for i in keep], y[keep], formulas[keep]
+    train, _ = formula_group_split(formulas)  # the test part stays unseen
+    pipeline = make_pipeline(
+        NeighborListFeaturizer(),
+        NeighborLSTMRegressor(
+            max_epochs=args.max_epochs, random_state=0, nonnegative=args.target == "band_gap"
+        ),
+    )
+    result = tune(
+        pipeline,
+        [structures[i] for i in train],
+        y[train],
+        groups=formulas[train],
+        n_trials=args.n_trials,
+        timeout=args.timeout,
+        storage=args.storage,
+        study_name=args.study_name,
+        refit=False,
+    )
+    summary = {
+        "study": result.study.study_name,
+        "best_trial": result.study.best_trial.number,
+        "best_validation_mae": result.study.best_value,
+        "best_params": result.best_params,
+        "n_complete": result.n_complete,
+        "n_pruned": result.n_pruned,
+    }
+    print(json.dumps(summary), flush=True)
+    return 0
