@@ -100,10 +100,13 @@ def run(args: argparse.Namespace) -> int:
     figures: dict[str, Any] = {}
     panels = []
     t0 = time.perf_counter()
+    featurizers = [model[0] for model in models.values()]
+    same = all(f.get_params() == featurizers[0].get_params() for f in featurizers)
+    lists = featurizers[0].transform(test_structures) if same else None  # once for both
     for column, (target, model) in enumerate(models.items()):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            y_pred = model.predict(test_structures)
+            y_pred = model[1:].predict(lists) if same else model.predict(test_structures)
         y_true = data.target[test, column]
         report = (band_gap_report if target == "band_gap" else regression_report)(y_true, y_pred)
         figures[target] = {"test": report, "card": cards[target]["test"]}

@@ -44,11 +44,11 @@ class EncodingError(TypeError):
 
 
 def _class_name(estimator: Any) -> str | None:
-    for name, (module, qualname) in ESTIMATORS.items():
-        cls = type(estimator)
-        if cls.__name__ == qualname and cls.__module__.startswith(module.split(".")[0]):
-            if _resolve(name) is cls:
-                return name
+    """The registry name of the estimator's exact class (subclasses are not vouched for)."""
+    cls = type(estimator)
+    for name, (_, qualname) in ESTIMATORS.items():
+        if cls.__name__ == qualname and _resolve(name) is cls:
+            return name
     return None
 
 
