@@ -22,8 +22,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 EXAMPLES = Path(__file__).resolve().parents[1] / "pretrained" / "examples"
 MODELS = {"band_gap": "band_gap_mp2018", "formation_energy_per_atom": "formation_energy_mp2018"}
 UNITS = {"band_gap": "eV", "formation_energy_per_atom": "eV/atom"}
@@ -33,32 +31,12 @@ def _headline(report: dict[str, Any]) -> float:
     return float(report["all"]["mae"] if "all" in report else report["mae"])
 
 
-def _plot(panels: list[tuple[str, np.ndarray, np.ndarray, str]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2))
-    for ax, (title, y_true, y_pred, unit) in zip(np.atleast_1d(axes), panels, strict=True):
-        low, high = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
-        hexes = ax.hexbin(y_true, y_pred, gridsize=60, bins="log", cmap="viridis", mincnt=1)
-        ax.plot([low, high], [low, high], color="crimson", lw=1)
-        ax.set_xlabel(f"DFT ({unit})")
-        ax.set_ylabel(f"predicted ({unit})")
-        ax.set_title(title, fontsize=9)
-        fig.colorbar(hexes, ax=ax, label="structures")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def run(args: argparse.Namespace) -> int:
     """Carry out ``sklearn-bandgap demo``."""
     from sklearn.utils import Bunch
 
     from sklearn_bandgap.datasets import load_mp_gap_eform
+    from sklearn_bandgap.experiments import plot_parity_panels
     from sklearn_bandgap.metrics import band_gap_report, regression_report
     from sklearn_bandgap.model_selection import formula_group_split
     from sklearn_bandgap.pretrained import load_pretrained, model_card
@@ -134,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         f"wall time {time.perf_counter() - start:.0f} s."
     )
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    _plot(panels, args.output_dir / "demo_parity.png")
+    plot_parity_panels(panels, args.output_dir / "demo_parity.png")
     summary = {
         "models": MODELS,
         "examples": examples,

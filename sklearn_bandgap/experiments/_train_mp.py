@@ -24,28 +24,41 @@ from sklearn_bandgap.models import NeighborLSTMRegressor, SeedEnsembleRegressor
 UNITS = {"band_gap": "eV", "formation_energy_per_atom": "eV/atom"}
 
 
-def plot_parity(y_true: Any, y_pred: Any, *, title: str, unit: str, path: Path) -> None:
-    """Save a predicted-vs-DFT parity plot (hexbin, log counts) as PNG."""
+def plot_parity_panels(panels: Sequence[tuple[str, Any, Any, str]], path: Path) -> None:
+    """Save predicted-vs-DFT parity plots side by side (hexbin, log counts) as one PNG.
+
+    Parameters
+    ----------
+    panels : sequence of (title, y_true, y_pred, unit)
+        One panel each.
+    path : Path
+        The PNG to write.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    y_true = np.asarray(y_true)
-    y_pred = np.asarray(y_pred)
-    low = float(min(y_true.min(), y_pred.min()))
-    high = float(max(y_true.max(), y_pred.max()))
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
-    hexes = ax.hexbin(y_true, y_pred, gridsize=60, bins="log", cmap="viridis", mincnt=1)
-    ax.plot([low, high], [low, high], color="crimson", lw=1)
-    ax.set_xlabel(f"DFT ({unit})")
-    ax.set_ylabel(f"predicted ({unit})")
-    ax.set_title(title, fontsize=9)
-    fig.colorbar(hexes, ax=ax, label="structures")
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2))
+    for ax, (title, y_true, y_pred, unit) in zip(np.atleast_1d(axes), panels, strict=True):
+        y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+        low = float(min(y_true.min(), y_pred.min()))
+        high = float(max(y_true.max(), y_pred.max()))
+        hexes = ax.hexbin(y_true, y_pred, gridsize=60, bins="log", cmap="viridis", mincnt=1)
+        ax.plot([low, high], [low, high], color="crimson", lw=1)
+        ax.set_xlabel(f"DFT ({unit})")
+        ax.set_ylabel(f"predicted ({unit})")
+        ax.set_title(title, fontsize=9)
+        fig.colorbar(hexes, ax=ax, label="structures")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_parity(y_true: Any, y_pred: Any, *, title: str, unit: str, path: Path) -> None:
+    """Save a predicted-vs-DFT parity plot (hexbin, log counts) as PNG."""
+    plot_parity_panels([(title, y_true, y_pred, unit)], path)
 
 
 def train_and_evaluate(
