@@ -84,7 +84,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         help="the main job: shipped models on example crystals and on the project's test split",
         description="Predict the shipped example crystals with the shipped band-gap and "
         "formation-energy models, then measure both models on the project's test split "
-        "(10 %% of the MP formulas, seed 0, which the shipped models never saw) and write "
+        "(10 % of the MP formulas, seed 0, which the shipped models never saw) and write "
         "a parity plot. A few minutes on 2 cores; training from scratch is `train`.",
     ).add_argument("--output-dir", type=Path, default=Path("results"))
 
@@ -94,7 +94,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "train",
         help="train the band-gap model on the MP set and measure it on the test split",
         description="Train NeighborListFeaturizer + NeighborLSTMRegressor on the project's "
-        "90 %% formula-group split of the MP set (band gap, with the formation energy as a "
+        "90 % formula-group split of the MP set (band gap, with the formation energy as a "
         "second target unless --band-gap-only) and report test MAE, RMSE, R² (all and "
         "gap > 0), the metal/non-metal ROC-AUC, and the wall time; writes a parity plot "
         "and the figures (JSON); --save keeps the model.",

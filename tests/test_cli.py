@@ -1,0 +1,207 @@
+"""The ``sklearn-bandgap`` command: help, version, predict (files, folders, tables), train."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pymatgen.io.cif import CifWriter
+from pymatgen.io.vasp import Poscar
+
+from sklearn_bandgap.cli import main
+from sklearn_bandgap.pretrained import load_pretrained
+
+EXAMPLES = Path(__file__).parents[1] / "sklearn_bandgap" / "pretrained" / "examples"
+COMMAND = str(Path(sys.executable).with_name("sklearn-bandgap"))
+
+
+def _rows(text):
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+@pytest.fixture
+def folder(tmp_path, nacl):
+    """Good CIFs, a POSCAR under a name that says nothing, a broken CIF and a Molecule-like file."""
+    for path in EXAMPLES.glob("*.cif"):
+        shutil.copy(path, tmp_path / path.name)
+    Poscar(nacl).write_file(str(tmp_path / "CONTCAR"))
+    (tmp_path / "broken.cif").write_text("data_broken\n_cell_length_a 5.0\nthis is not a CIF\n")
+    (tmp_path / "notes.txt").write_text("not a structure, and not picked up from the folder")
+    return tmp_path
+
+
+def test_help_and_version_do_not_import_the_heavy_libraries():
+    code = (
+        "import sys\n"
+        "from sklearn_bandgap.cli import main\n"
+        "for argv in (['--help'], ['predict', '--help'], ['--version']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit as exit:\n"
+        "        assert exit.code == 0, exit.code\n"
+        "heavy = [m for m in ('torch', 'pymatgen', 'sklearn', 'skorch') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    out = subprocess.run([COMMAND, "--version"], check=True, capture_output=True, text=True)
+    assert out.stdout.startswith("sklearn_bandgap ")
+    out = subprocess.run([COMMAND, "--help"], check=True, capture_output=True, text=True).stdout
+    for command in ("predict", "demo", "train", "compare", "tune", "translate"):
+        assert command in out
+
+
+def test_python_dash_m_entry_points_agree_with_the_command():
+    for module in ("sklearn_bandgap", "sklearn_bandgap.baselines", "sklearn_bandgap.tuning"):
+        result = subprocess.run(
+            [sys.executable, "-m", module, "--help"], capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+
+
+def test_predict_a_folder_names_the_bad_file_and_predicts_the_others(folder, capsys):
+    status = main(["predict", str(folder), "--formation-energy"])
+    captured = capsys.readouterr()
+    rows = _rows(captured.out)
+    assert status == 1  # some input failed
+    by_id = {Path(row["id"]).name: row for row in rows}
+    assert set(by_id) == {p.name for p in EXAMPLES.glob("*.cif")} | {"CONTCAR", "broken.cif"}
+    assert by_id["broken.cif"]["error"].startswith("cannot read")
+    assert by_id["broken.cif"]["band_gap"] == ""
+    good = [row for name, row in by_id.items() if name != "broken.cif"]
+    assert all(row["error"] == "" for row in good)
+    gaps = np.array([float(row["band_gap"]) for row in good])
+    assert np.isfinite(gaps).all() and (gaps >= 0).all()
+    assert np.isfinite([float(row["formation_energy_per_atom"]) for row in good]).all()
+    assert by_id["CONTCAR"]["formula"] == "NaCl"
+    assert "broken.cif" in captured.err and "1 failed" in captured.err
+
+
+def test_predictions_equal_the_pipeline_and_n_jobs_does_not_change_them(folder, tmp_path):
+    out1, out2 = tmp_path / "one.csv", tmp_path / "two.csv"
+    assert main(["predict", str(folder), "-o", str(out1), "--chunk-size", "3"]) == 1
+    assert main(["predict", str(folder), "-o", str(out2), "--n-jobs", "2"]) == 1
+    one, two = pd.read_csv(out1), pd.read_csv(out2)
+    pd.testing.assert_frame_equal(one, two)
+    files = sorted(EXAMPLES.glob("*.cif"))
+    expected = load_pretrained("band_gap_mp2018").predict([str(p) for p in files])
+    got = one.set_index(one["id"].map(lambda i: Path(i).name)).loc[[p.name for p in files]]
+    np.testing.assert_allclose(got["band_gap"], expected, atol=5e-7)  # written with 6 decimals
+
+
+@pytest.mark.parametrize("name", ["my_crystal", "ZnO.vasp", "POSCAR_relaxed"])
+def test_poscar_with_any_file_name(tmp_path, name, capsys):
+    shutil.copy(EXAMPLES / "ZnO_wurtzite.vasp", tmp_path / name)
+    assert main(["predict", str(tmp_path / name)]) == 0
+    (row,) = _rows(capsys.readouterr().out)
+    assert row["formula"] == "ZnO" and row["error"] == ""
+
+
+def test_glob_patterns_and_missing_inputs(folder, capsys):
+    assert main(["predict", str(folder / "*_rocksalt.cif"), str(folder / "nothing*.cif")]) == 1
+    rows = _rows(capsys.readouterr().out)
+    assert sorted(Path(r["id"]).name for r in rows[:-1]) == [
+        "MgO_rocksalt.cif",
+        "NaCl_rocksalt.cif",
+    ]
+    assert rows[-1]["error"] == "cannot read: no file matches this pattern"
+    assert main(["predict", str(folder / "absent.cif")]) == 1
+    assert "no such file or folder" in capsys.readouterr().out
+
+
+def test_tables_with_text_paths_and_structure_dicts(tmp_path, nacl, cscl, capsys):
+    table = pd.DataFrame(
+        {
+            "material_id": ["a", "b", "c", "d"],
+            "structure": [
+                str(CifWriter(nacl)),
+                str(Poscar(cscl)),
+                str(EXAMPLES / "Si_diamond.cif"),
+                "no/such/file.cif",
+            ],
+        }
+    )
+    table.to_csv(tmp_path / "table.csv", index=False)
+    records = [{"name": "nacl", "cif": nacl.as_dict()}, {"name": "cscl", "cif": cscl.as_dict()}]
+    (tmp_path / "table.json").write_text(json.dumps(records))
+    (tmp_path / "one.json").write_text(json.dumps(nacl.as_dict()))
+    inputs = [str(tmp_path / n) for n in ("table.csv", "table.json", "one.json")]
+    assert main(["predict", *inputs]) == 1
+    rows = _rows(capsys.readouterr().out)
+    assert [r["id"] for r in rows] == ["a", "b", "c", "d", "nacl", "cscl", inputs[2]]
+    assert [r["formula"] for r in rows] == ["NaCl", "CsCl", "Si", "", "NaCl", "CsCl", "NaCl"]
+    assert "no such file" in rows[3]["error"]
+    assert rows[0]["band_gap"] == rows[4]["band_gap"] == rows[6]["band_gap"]
+
+
+def test_a_table_without_a_structure_column_is_one_named_failure(tmp_path, capsys):
+    pd.DataFrame({"x": [1, 2]}).to_csv(tmp_path / "t.csv", index=False)
+    assert main(["predict", str(tmp_path / "t.csv")]) == 1
+    (row,) = _rows(capsys.readouterr().out)
+    assert "no structure column among ['x']" in row["error"]
+
+
+def test_invalid_crystals_are_named(tmp_path, nacl, capsys):
+    broken = nacl.copy()
+    broken.replace(0, {"Na": 0.5, "K": 0.5})
+    (tmp_path / "disordered.cif").write_text(str(CifWriter(broken)))
+    assert main(["predict", str(tmp_path / "disordered.cif")]) == 1
+    (row,) = _rows(capsys.readouterr().out)
+    assert row["error"].startswith("invalid: is disordered")
+
+
+def test_list_models_and_unknown_model(capsys):
+    assert main(["predict", "x", "--list-models"]) == 0
+    out = capsys.readouterr().out
+    assert "band_gap_mp2018" in out and "formation_energy_mp2018" in out
+    with pytest.raises(SystemExit, match="neither a shipped model"):
+        main(["predict", "x.cif", "--model", "no_such_model"])
+
+
+def test_console_script_exit_status_and_stderr(folder):
+    result = subprocess.run(
+        [COMMAND, "predict", str(folder / "broken.cif"), str(folder / "Cu_fcc.cif")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "1 of 2 structures predicted" in result.stderr and "broken.cif" in result.stderr
+    assert len(_rows(result.stdout)) == 2
+
+
+def test_train_save_then_predict_with_the_saved_model(tmp_path, capsys):
+    model_path = tmp_path / "mine.safetensors"
+    argv = ["train", "--subset", "sample200", "--max-epochs", "1", "--save", str(model_path)]
+    assert main([*argv, "--output-dir", str(tmp_path)]) == 0
+    assert f"Saved the model to {model_path}" in capsys.readouterr().out
+    assert main(["predict", str(EXAMPLES / "Cu_fcc.cif"), "--model", str(model_path)]) == 0
+    (row,) = _rows(capsys.readouterr().out)
+    assert set(row) == {"id", "formula", "band_gap", "formation_energy_per_atom", "error"}
+    assert float(row["band_gap"]) >= 0
+
+
+def test_translate_with_a_saved_translator(tmp_path, nrel_sample):
+    from sklearn_bandgap.io import save
+    from sklearn_bandgap.translation import RelaxationTranslator
+
+    translator = RelaxationTranslator(hidden=8, n_layers=1, max_epochs=1, random_state=0)
+    translator.fit(nrel_sample.unrelaxed[:30], relaxed=nrel_sample.relaxed[:30])
+    save(translator, tmp_path / "translator.safetensors")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for k, structure in enumerate(nrel_sample.unrelaxed[30:33]):
+        structure.to(filename=str(inputs / f"s{k}.cif"))
+    out = tmp_path / "out"
+    argv = ["translate", str(inputs), "--model", str(tmp_path / "translator.safetensors")]
+    assert main([*argv, "--output-dir", str(out)]) == 0
+    report = pd.read_csv(out / "translated.csv")
+    assert len(report) == 3 and report["error"].isna().all()
+    assert all((out / name).is_file() for name in report["file"])
+    assert main(["translate", str(inputs)]) == 2  # neither --model nor --train

@@ -1,0 +1,86 @@
+"""The shipped models: present, documented, loadable, and ordinary sklearn estimators."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import GroupKFold, cross_val_predict
+from sklearn.pipeline import Pipeline
+
+from sklearn_bandgap.baselines import compare, make_dummy
+from sklearn_bandgap.io import read_metadata
+from sklearn_bandgap.model_selection import formula_groups
+from sklearn_bandgap.pretrained import (
+    DEFAULT_MODEL,
+    list_pretrained,
+    load_pretrained,
+    model_card,
+    pretrained_path,
+)
+
+NAMES = ["band_gap_mp2018", "formation_energy_mp2018"]
+COLUMN = {"band_gap_mp2018": 0, "formation_energy_mp2018": 1}
+
+
+def test_both_models_ship():
+    assert list_pretrained() == NAMES and DEFAULT_MODEL in NAMES
+    with pytest.raises(ValueError, match="No pretrained model named 'gap'; shipped: band_gap"):
+        load_pretrained("gap")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_card_describes_the_model_and_its_file(name):
+    card = model_card(name)
+    path = pretrained_path(name)
+    assert card["name"] == name
+    assert card["file"]["bytes"] == path.stat().st_size <= 8 * 1024 * 1024
+    assert card["file"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert card["data"]["licence"].startswith("CC BY 4.0")
+    assert card["split"] == {
+        "kind": "GroupShuffleSplit on reduced formulas",
+        "test_size": 0.1,
+        "seed": 0,
+        "n_train": 29811,
+        "n_test": 3333,
+    }
+    assert "never saw the test split" in card["trained_on"]
+    assert card["training"]["command"].startswith("python benchmarks/train_pretrained.py")
+    assert {"sklearn_bandgap", "torch", "scikit-learn"} <= set(card["versions"])
+    assert len(card["members"]) == len(card["recipe"]["random_states"])
+    test = card["test"]
+    if name == "band_gap_mp2018":
+        assert {"all", "gap_positive", "roc_auc"} <= set(test)
+    else:
+        assert test["n"] == 3333
+    assert read_metadata(path)["metadata"]["outputs"] == card["outputs"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_models_predict_the_sample(name, mp_sample):
+    model = load_pretrained(name)
+    assert isinstance(model, Pipeline)
+    y_pred = model.predict(mp_sample.data)
+    assert y_pred.shape == (200,) and np.isfinite(y_pred).all()
+    y_true = mp_sample.target[:, COLUMN[name]]
+    if name == "band_gap_mp2018":
+        assert (y_pred >= 0).all()
+    # a trained model, far better than predicting the mean (the sample overlaps training)
+    assert np.mean(np.abs(y_pred - y_true)) < 0.5 * np.mean(np.abs(y_true - y_true.mean()))
+
+
+def test_a_shipped_model_in_compare_and_cross_val_predict(mp_sample):
+    X, y = mp_sample.data[:60], mp_sample.target[:60, 1]
+    groups = formula_groups(X)
+    frozen = FrozenEstimator(load_pretrained("formation_energy_mp2018"))
+    table = compare(
+        {"shipped": frozen, "mean": make_dummy()}, X, y, cv=GroupKFold(3), groups=groups
+    )
+    assert table.loc["shipped", "mae_mean"] < table.loc["mean", "mae_mean"]
+    # unfrozen, it is refitted per fold with its recipe (here cut to 2 epochs)
+    model = load_pretrained("formation_energy_mp2018")
+    model.set_params(seedensembleregressor__estimator__max_epochs=2)
+    y_cv = cross_val_predict(model, X, y, cv=GroupKFold(2), groups=groups)
+    assert y_cv.shape == (60,) and np.isfinite(y_cv).all()
