@@ -92,3 +92,15 @@ def test_error_survives_pickling_between_processes(nacl, disordered):
         NeighborListFeaturizer(n_jobs=2).transform([nacl] * 600 + [disordered])
     error = info.value
     assert error.indices == [600]
+
+
+@pytest.mark.parametrize("species", [["Na", "Na", "Cl"], ["Na", "Cl", "Cl"], ["Cl", "Na", "Cl"]])
+def test_coinciding_sites_are_named_by_their_own_indices(species):
+    """Two sites at exactly one point: the message names both (it said 'sites 0 and 0')."""
+    structure = Structure(
+        Lattice.cubic(4.0),
+        species,
+        [[0, 0, 0], [0, 0, 0], [0.5, 0.5, 0.5]],
+        validate_proximity=False,
+    )
+    assert "sites 0 and 1 coincide" in str(transform_error([structure]))

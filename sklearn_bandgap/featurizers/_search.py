@@ -50,7 +50,6 @@ class _Selection(NamedTuple):
     complete: np.ndarray  # (n_atoms,) the last kept tie lies inside the radius
     reach: np.ndarray  # (n_atoms,) radius needed for the last kept tie
     nearest: np.ndarray  # (n_atoms,) distance to the nearest other site
-    nearest_index: np.ndarray  # (n_atoms,) its site index (within its structure)
 
 
 def _candidate_pairs(
@@ -109,7 +108,6 @@ def _select(
         complete=reach <= radius_per_atom,
         reach=reach,
         nearest=distances[starts + 1],
-        nearest_index=neighbors[order[starts + 1]],
     )
 
 
@@ -176,8 +174,12 @@ def nearest_neighbors(
         )
         if selection.nearest.min() < COINCIDENT_SITES:
             i = int(np.argmin(selection.nearest))
+            # Among the pairs of site i that close, the other site (with an exact
+            # coincidence, the sort may put the other site before i itself).
+            close = (centers == i) & (distances < COINCIDENT_SITES) & (neighbors != i)
+            j = int(neighbors[close][0]) if close.any() else i
             raise ValueError(
-                f"sites {i} and {int(selection.nearest_index[i])} coincide "
+                f"sites {i} and {j} coincide "
                 f"({selection.nearest[i]:.4f} Å apart, periodic images counted)."
             )
         if selection.complete.all():
