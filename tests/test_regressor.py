@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 
 import joblib
 import numpy as np
@@ -12,7 +13,7 @@ from conftest import DATA_FREE_CHECKS
 from sklearn.base import clone
 from sklearn.ensemble import VotingRegressor
 from sklearn.metrics import r2_score
-from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
+from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, cross_val_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
@@ -280,16 +281,34 @@ def test_voting_regressor_over_seeds_predicts_the_mean_of_its_members(mp_sample,
     )
 
 
-def test_pipeline_memory_caches_the_featurization(mp_sample, gap, tmp_path):
+def test_pipeline_memory_caches_the_featurization(mp_sample, gap, tmp_path, monkeypatch):
+    """A 4 x 2 grid search featurizes 3 training inputs (2 folds and the refit), each once.
+
+    Counted: the featurizer's ``fit``, which the pipeline calls (through
+    ``fit_transform``) only when its cache misses; scoring transforms the test
+    folds, which no cache covers.
+    """
+    calls = []
+    fit = NeighborListFeaturizer.fit
+
+    def counted(self, X=None, y=None, **params):
+        calls.append(len(X))
+        return fit(self, X, y, **params)
+
+    monkeypatch.setattr(NeighborListFeaturizer, "fit", counted)
     pipeline = Pipeline(
         [("features", NeighborListFeaturizer()), ("lstm", NeighborLSTMRegressor(**FAST))],
         memory=str(tmp_path),
     )
-    pipeline.fit(mp_sample.data[:60], gap[:60])
-    first = pipeline.named_steps["features"]
-    pipeline.set_params(lstm__lr=5e-3).fit(mp_sample.data[:60], gap[:60])
-    assert pipeline.named_steps["features"] is not first  # loaded from the cache
+    X, y = mp_sample.data[:60], gap[:60]
+    search = GridSearchCV(pipeline, {"lstm__lr": [1e-3, 2e-3, 3e-3, 5e-3]}, cv=KFold(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # joblib: "Persisting input arguments took ..."
+        search.fit(X, y)
+    assert sorted(calls) == [30, 30, 60]
     assert any(tmp_path.rglob("*.pkl"))
+    search.fit(X, y)  # everything is cached now
+    assert len(calls) == 3
 
 
 def test_clone_pickle_and_joblib_round_trips(lists, gap, tmp_path):

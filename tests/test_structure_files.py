@@ -105,3 +105,18 @@ def test_featurizer_takes_poscar_text_and_files(tmp_path, nacl):
     lists = NeighborListFeaturizer().transform([str(Poscar(nacl)), str(path), nacl])
     np.testing.assert_array_equal(lists[0].distances, lists[2].distances)
     np.testing.assert_array_equal(lists[1].distances, lists[2].distances)
+
+
+def test_read_and_loaded_structures_hash_the_same_after_printing(sample_cifs, nacl, mp_sample):
+    """joblib.Memory hashes a call's arguments before it and prints them after it."""
+    import joblib
+
+    structures = [
+        read_cif(sample_cifs[0]),
+        structure_from_text(str(Poscar(nacl))),
+        mp_sample.data[0],
+    ]
+    for structure in structures:
+        before = joblib.hash(structure)
+        repr(structure)
+        assert joblib.hash(structure) == before

@@ -14,6 +14,8 @@ import numpy as np
 from pymatgen.core import Composition, Lattice, Structure
 from pymatgen.core.periodic_table import get_el_sp
 
+from sklearn_bandgap.utils._settled import settled
+
 
 def can_pack(structures: Sequence[Structure]) -> bool:
     """True if every structure is ordered, neutral and has no site or structure properties."""
@@ -57,11 +59,13 @@ def unpack_structures(packed: dict[str, np.ndarray]) -> list[Structure]:
     for i, (matrix, pbc) in enumerate(zip(packed["lattices"], packed["pbc"], strict=True)):
         start, stop = offsets[i], offsets[i + 1]
         structures.append(
-            Structure(
-                Lattice(matrix, pbc=(bool(pbc[0]), bool(pbc[1]), bool(pbc[2]))),
-                species[start:stop],
-                frac_coords[start:stop],
-                labels=labels[start:stop],
+            settled(
+                Structure(
+                    Lattice(matrix, pbc=(bool(pbc[0]), bool(pbc[1]), bool(pbc[2]))),
+                    species[start:stop],
+                    frac_coords[start:stop],
+                    labels=labels[start:stop],
+                )
             )
         )
     return structures

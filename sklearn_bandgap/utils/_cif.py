@@ -22,6 +22,8 @@ import warnings
 import numpy as np
 from pymatgen.core import Lattice, Structure
 
+from sklearn_bandgap.utils._settled import settled
+
 _P1 = {"x,y,z"}
 #: pymatgen's ``CifParser`` sets fractional coordinates within this relative
 #: tolerance of 1/3 and 2/3 to those values (its ``frac_tolerance``); so does
@@ -85,8 +87,8 @@ def read_cif(text: str) -> Structure:
     """
     fast = _gemmi_p1(text)
     if fast is not None:
-        return fast
+        return settled(fast)
     with warnings.catch_warnings():
         # pymatgen reports every coordinate it rounded to a symmetric value
         warnings.filterwarnings("ignore", message="Issues encountered while parsing CIF")
-        return Structure.from_str(text, fmt="cif")
+        return settled(Structure.from_str(text, fmt="cif"))

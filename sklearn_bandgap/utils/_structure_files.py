@@ -10,6 +10,7 @@ from pathlib import Path
 from pymatgen.core import Structure
 
 from sklearn_bandgap.utils._cif import read_cif
+from sklearn_bandgap.utils._settled import settled
 
 #: File name patterns that are POSCAR files whatever their content looks like
 #: (VASP's own names, and the ``.vasp`` suffix of VESTA and ase).
@@ -28,7 +29,7 @@ def read_poscar(text: str) -> Structure:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. "Elements in POSCAR cannot be determined"
-        return Poscar.from_str(text, read_velocities=False).structure
+        return settled(Poscar.from_str(text, read_velocities=False).structure)
 
 
 def structure_from_text(text: str, name: str = "") -> Structure:
@@ -94,7 +95,7 @@ def read_structure_file(path: str | os.PathLike[str]) -> Structure:
         text = path.read_text(encoding="utf-8", errors="replace")
         return structure_from_text(text, path.name)
     try:
-        return Structure.from_file(path)
+        return settled(Structure.from_file(path))
     except Exception:
         text = path.read_text(encoding="utf-8", errors="replace")
         return structure_from_text(text, path.name)
