@@ -261,8 +261,13 @@ def test_compare_rejects_bad_arguments(structures, gap):
     bad[7] = np.nan
     with pytest.raises(ValueError, match=r"indices \[7\]"):
         compare({"m": make_dummy()}, structures, bad)
-    with pytest.raises(ValueError, match="200 items but y has 199"):
+    with pytest.raises(ValueError, match="200 structures but y has 199"):
         compare({"m": make_dummy()}, structures, gap[:-1])
+    # one MAE over eV and eV/atom would mean nothing
+    with pytest.raises(ValueError, match="y has 2 columns, but only one target is scored"):
+        compare({"m": make_dummy()}, structures, np.column_stack([gap, gap]))
+    with pytest.raises(ValueError, match=r"y must hold numbers; .*entry 2: 'n/a'"):
+        compare({"m": make_dummy()}, structures[:3], [0.5, 1.0, "n/a"])
 
 
 # ------------------------------------------------------------------ the command

@@ -347,6 +347,8 @@ def test_bad_inputs(lists, gap, mp_sample):
         model.fit(lists, bad)
     with pytest.raises(ValueError, match="200 structures but y has 199"):
         model.fit(lists, gap[:-1])
+    with pytest.raises(ValueError, match=r"y must hold numbers; .*entry 1: 'metal'"):
+        model.fit(lists[:3], ["0.5", "metal", 1.0])
     with pytest.raises(ValueError, match="no structures"):
         model.fit(lists[[]], gap[:0])
     with pytest.raises(InvalidParameterError):

@@ -15,6 +15,7 @@ from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_err
 from sklearn.model_selection import check_cv
 
 from sklearn_bandgap.utils import take
+from sklearn_bandgap.utils._validation import check_target
 
 #: The default scores: name -> metric(y_true, y_pred).
 DEFAULT_SCORING: dict[str, Callable[[Any, Any], float]] = {
@@ -155,12 +156,8 @@ def compare(
     for name, estimator in named:
         if not hasattr(estimator, "fit") or not hasattr(estimator, "predict"):
             raise TypeError(f"estimator {name!r} ({type(estimator).__name__}) has no fit/predict.")
-    y_array = np.asarray(y, dtype=np.float64)
-    if len(y_array) != len(X):
-        raise ValueError(f"X has {len(X)} items but y has {len(y_array)}.")
-    if not np.isfinite(y_array).all():
-        bad = np.flatnonzero(~np.isfinite(y_array))
-        raise ValueError(f"y has NaN or infinite values at indices {bad[:10].tolist()}.")
+    y_array = check_target(y, len(X), multi_output=False)
+    y_array = y_array.ravel()  # one column
     scoring = dict(DEFAULT_SCORING if scoring is None else scoring)
     splitter = check_cv(cv, y_array, classifier=any(is_classifier(e) for _, e in named))
     folds = [

@@ -26,6 +26,7 @@ from sklearn_bandgap.models._environments import (
     distinct_environments,
 )
 from sklearn_bandgap.models._module import NeighborLSTM
+from sklearn_bandgap.utils._validation import check_target
 
 
 class CompositionGroupSplit:
@@ -419,20 +420,8 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
     # ------------------------------------------------------------------ internals
     @staticmethod
     def _check_y(y: Any, n_samples: int) -> np.ndarray:
-        y_array = np.asarray(y, dtype=np.float64)
-        if y_array.ndim == 1:
-            y_array = y_array[:, None]
-        if y_array.ndim != 2 or y_array.shape[1] == 0:
-            raise ValueError(f"y must be 1-D or 2-D with at least one column, got {y_array.shape}.")
-        if len(y_array) != n_samples:
-            raise ValueError(f"X has {n_samples} structures but y has {len(y_array)} rows.")
-        bad = np.flatnonzero(~np.isfinite(y_array).all(axis=1))
-        if bad.size:
-            raise ValueError(
-                f"y has non-finite values (NaN or infinite) in {bad.size} rows, e.g. at indices "
-                f"{bad[:10].tolist()}."
-            )
-        return y_array
+        y_array = check_target(y, n_samples)
+        return y_array[:, None] if y_array.ndim == 1 else y_array
 
     def _check_nonnegative(self, n_outputs: int) -> np.ndarray:
         if isinstance(self.nonnegative, bool | np.bool_):
