@@ -130,3 +130,16 @@ def test_skorch_can_split_and_index_the_output(mp_sample):
     assert len(train) == 160 and len(valid) == 40
     item, target = train[0]
     assert item.atomic_numbers.shape[1] == 20 and target == y[train.indices[0]]
+
+
+def test_multiple_featurizer_is_told_that_the_output_is_ragged(nacl, cscl):
+    """matminer's MultipleFeaturizer would end in a bare numpy shape error."""
+    import pandas as pd
+    from matminer.featurizers.base import MultipleFeaturizer
+    from matminer.featurizers.structure import DensityFeatures
+
+    combined = MultipleFeaturizer([DensityFeatures(), NeighborListFeaturizer()])
+    with pytest.raises(TypeError, match=r"output is ragged .* Use it alone"):
+        combined.fit_transform([nacl, cscl])
+    frame = combined.featurize_dataframe(pd.DataFrame({"s": [nacl, cscl]}), "s", pbar=False)
+    assert frame["neighbor_distances"].iloc[0].shape == (8, 20)  # cells, still fine

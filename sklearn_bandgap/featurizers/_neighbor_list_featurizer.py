@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from functools import partial
 from numbers import Integral, Real
@@ -22,6 +23,13 @@ from sklearn_bandgap.featurizers._search import nearest_neighbors_batch
 from sklearn_bandgap.utils import map_chunks
 
 _Features = tuple[np.ndarray, np.ndarray]
+_NOT_TABULAR = (
+    "NeighborListFeaturizer's output is ragged (one row of n_neighbors + 1 neighbours per "
+    "atom, and structures have different numbers of atoms), so it cannot be columns of "
+    "MultipleFeaturizer's 2-D feature matrix. Use it alone: in a Pipeline before "
+    "NeighborLSTMRegressor (transform gives NeighborLists), or featurize_dataframe(df, "
+    "'structure') to keep each structure's two arrays in DataFrame cells."
+)
 
 
 def _read_chunk(
@@ -198,7 +206,22 @@ class NeighborListFeaturizer(BaseFeaturizer):
         -------
         self : NeighborListFeaturizer
             The featurizer.
+
+        Raises
+        ------
+        TypeError
+            When called by matminer's ``MultipleFeaturizer.fit``, whose 2-D
+            feature matrix cannot hold ragged neighbour lists (numpy would fail
+            later with a bare shape error).
         """
+        # MultipleFeaturizer.fit calls each featurizer's fit: the one place that runs
+        # before its output is forced into a 2-D array (a few frames up: sklearn's
+        # _fit_context wraps this method).
+        frame = inspect.currentframe()
+        for _ in range(4):
+            frame = frame.f_back if frame is not None else None
+            if type(frame.f_locals.get("self") if frame else None).__name__ == "MultipleFeaturizer":
+                raise TypeError(_NOT_TABULAR)
         return self
 
     def transform(self, X: Any) -> NeighborLists:
