@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 from pymatgen.core import Lattice, Structure
 from sklearn.utils.estimator_checks import (
@@ -11,7 +14,13 @@ from sklearn.utils.estimator_checks import (
     check_set_params,
 )
 
-from sklearn_bandgap.datasets import load_mp_gap_eform, load_nrel_relaxation_pairs
+from sklearn_bandgap.datasets import CACHE_ENV_VAR, load_mp_gap_eform, load_nrel_relaxation_pairs
+
+
+def pytest_configure(config):
+    """The tests' parse cache lives in a temporary folder, never in the user's home."""
+    os.environ[CACHE_ENV_VAR] = tempfile.mkdtemp(prefix="sklearn_bandgap_test_cache_")
+
 
 A_NACL, A_CSCL, A_SI, A_CU, A_PO = 5.64, 4.12, 5.431, 3.615, 3.345
 

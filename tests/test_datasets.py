@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import multiprocessing
 import shutil
+import time
+import warnings
+from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,7 +22,7 @@ from sklearn_bandgap.datasets import (
     load_mp_gap_eform,
     load_nrel_relaxation_pairs,
 )
-from sklearn_bandgap.datasets._cache import cache_path
+from sklearn_bandgap.datasets._cache import CacheWarning, cache_path, file_digest
 
 MP_SAMPLE = "mp_gap_eform/mp_gap_eform_sample200.csv.gz"
 NREL_SAMPLE = "nrel_relaxation_pairs/nrel_pairs_sample100.json.gz"
@@ -112,3 +117,92 @@ def test_cached_structures_equal_freshly_parsed(mp_sample):
         assert cached == parsed
         np.testing.assert_array_equal(cached.frac_coords, parsed.frac_coords)
         assert [s.label for s in cached] == [s.label for s in parsed]
+
+
+# ------------------------------------------------------------------ the parse cache
+def _sample_kwargs(private_home, cache_dir):
+    return dict(subset="sample200", data_home=private_home, cache_dir=cache_dir, progress=False)
+
+
+def test_a_damaged_cache_file_is_parsed_again_and_replaced(private_home, tmp_path):
+    kwargs = _sample_kwargs(private_home, tmp_path)
+    first = load_mp_gap_eform(**kwargs)
+    path = cache_path(private_home / MP_SAMPLE, tmp_path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one flipped bit inside the arrays
+    path.write_bytes(bytes(data))
+    with pytest.warns(CacheWarning, match="does not match its digest"):
+        again = load_mp_gap_eform(**kwargs)
+    np.testing.assert_array_equal(again.target, first.target)
+    assert [s == t for s, t in zip(first.data, again.data, strict=True)] == [True] * 200
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheWarning)  # replaced: silent from now on
+        load_mp_gap_eform(**kwargs)
+
+
+def test_a_foreign_cache_file_with_a_valid_digest_is_replaced(private_home, tmp_path):
+    kwargs = _sample_kwargs(private_home, tmp_path)
+    path = cache_path(private_home / MP_SAMPLE, tmp_path)
+    joblib.dump({"something": "else"}, path)
+    path.with_name(path.name + ".sha256").write_text(file_digest(path))
+    with pytest.warns(CacheWarning, match="does not hold the expected data"):
+        data = load_mp_gap_eform(**kwargs)
+    assert len(data.data) == 200
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheWarning)
+        assert len(load_mp_gap_eform(**kwargs).data) == 200
+
+
+def test_a_cache_folder_that_cannot_be_made_or_written_costs_a_warning(
+    private_home, tmp_path, monkeypatch
+):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.warns(CacheWarning, match="cannot be created"):
+        data = load_mp_gap_eform(**_sample_kwargs(private_home, blocker / "cache"))
+    assert len(data.data) == 200
+
+    def refuse(*args, **kwargs):
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr(joblib, "dump", refuse)
+    with pytest.warns(CacheWarning, match="cannot write the cache file"):
+        data = load_mp_gap_eform(**_sample_kwargs(private_home, tmp_path / "readonly"))
+    assert len(data.data) == 200
+
+
+def test_temporary_files_of_killed_writers_are_removed(private_home, tmp_path):
+    path = cache_path(private_home / MP_SAMPLE, tmp_path)
+    stale = [path.with_name(path.name + ".tmp4242"), path.with_suffix(".tmp4243")]
+    for leftover in stale:
+        leftover.write_bytes(b"half a cache")
+    load_mp_gap_eform(**_sample_kwargs(private_home, tmp_path))
+    assert not any(leftover.exists() for leftover in stale)
+
+
+def _slow_build(log: str) -> dict:
+    with open(log, "a") as handle:
+        handle.write("built\n")
+    time.sleep(1.0)
+    return {"value": 42}
+
+
+def _load_in_another_process(source: str, cache_dir: str, log: str) -> dict:
+    from sklearn_bandgap.datasets._cache import load_or_build
+
+    return load_or_build(
+        Path(source), lambda: _slow_build(log), cache_dir=cache_dir, validate=lambda o: "value" in o
+    )
+
+
+def test_concurrent_first_loads_parse_once(tmp_path):
+    source = tmp_path / "source.csv"
+    source.write_text("a,b\n1,2\n")
+    log = tmp_path / "builds.log"
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(2) as pool:
+        results = pool.starmap(
+            _load_in_another_process, [(str(source), str(tmp_path / "cache"), str(log))] * 2
+        )
+    assert results == [{"value": 42}, {"value": 42}]
+    assert log.read_text().count("built") == 1

@@ -175,6 +175,7 @@ def load_mp_gap_eform(
             lambda: _parse_mp_file(path, n_jobs, progress),
             cache=cache,
             cache_dir=cache_dir,
+            validate=lambda obj: isinstance(obj, dict) and {"structures", "frame"} <= set(obj),
         )
     structures = unpack_structures(parsed["structures"])
     frame: pd.DataFrame = parsed["frame"]

@@ -157,7 +157,13 @@ def load_nrel_relaxation_pairs(
         raise ValueError(f"subset must be one of {sorted(NREL_FILES)}, got {subset!r}.")
     path = find_data_file(NREL_FILES[subset], data_home)
     parsed = load_or_build(
-        path, lambda: _parse_nrel_file(path, n_jobs, progress), cache=cache, cache_dir=cache_dir
+        path,
+        lambda: _parse_nrel_file(path, n_jobs, progress),
+        cache=cache,
+        cache_dir=cache_dir,
+        validate=lambda obj: (
+            isinstance(obj, dict) and {"unrelaxed", "relaxed", "frame"} <= set(obj)
+        ),
     )
     frame: pd.DataFrame = parsed["frame"]
     keep = frame["same_species"].to_numpy() if same_species_only else np.ones(len(frame), bool)
