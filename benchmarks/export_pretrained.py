@@ -25,9 +25,9 @@ from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.io import load, save
 from sklearn_bandgap.metrics import band_gap_report, regression_report
 from sklearn_bandgap.models import NeighborLSTMRegressor, SeedEnsembleRegressor
-from sklearn_bandgap.models._seed_ensemble import seeded_clones
 from sklearn_bandgap.pretrained._recipes import Recipe
 from sklearn_bandgap.pretrained._registry import MODELS_DIR
+from sklearn_bandgap.utils._seeds import seeded_clones
 
 UNITS = {"band_gap": "eV", "formation_energy_per_atom": "eV/atom"}
 DATA = {

@@ -82,7 +82,7 @@ def test_single_featurize_error_has_formula_but_no_index(disordered):
 def test_empty_and_non_sequence_inputs(nacl):
     with pytest.raises(ValueError, match="empty"):
         NeighborListFeaturizer().transform([])
-    with pytest.raises(TypeError, match="single structure goes in a list"):
+    with pytest.raises(TypeError, match=r"got one Structure: use \[it\]"):
         NeighborListFeaturizer().transform(nacl)
 
 

@@ -17,6 +17,7 @@ from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, cross_val_s
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
+from sklearn_bandgap._nn._expansion import gaussian_expansion
 from sklearn_bandgap.featurizers import NeighborListFeaturizer, NeighborLists
 from sklearn_bandgap.model_selection import formula_groups
 from sklearn_bandgap.models import (
@@ -26,7 +27,6 @@ from sklearn_bandgap.models import (
     collate_neighbor_lists,
     composition_keys,
     distinct_environments,
-    gaussian_expansion,
 )
 from sklearn_bandgap.models._regressor import ModelInput
 from sklearn_bandgap.utils.estimator_checks import check_structure_estimator

@@ -10,9 +10,10 @@ import pytest
 import sklearn
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Element, Lattice, Structure
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import make_pipeline
+from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_bandgap.exceptions import InvalidStructureError
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
@@ -30,8 +31,8 @@ from sklearn_bandgap.translation import (
     structure_agreement,
 )
 from sklearn_bandgap.translation._geometry import min_interatomic_distance
-from sklearn_bandgap.translation._inputs import read_structures
 from sklearn_bandgap.translation._translator import safe_relaxation
+from sklearn_bandgap.utils._validation import check_structures
 from sklearn_bandgap.utils.estimator_checks import rotated, site_permuted, translated
 from tests.conftest import DATA_FREE_CHECKS
 
@@ -159,7 +160,7 @@ def test_same_seed_same_translation(pairs):
 
 
 def test_damping_keeps_atoms_apart(nacl):
-    item = read_structures([nacl], "X")[0]
+    item = check_structures([nacl])[0]
     push = np.zeros((len(nacl), 3))
     push[0] = nacl[4].coords - nacl[0].coords  # moves a Na onto a Cl...
     push[0] /= (nacl.volume / len(nacl)) ** (1 / 3)  # ...in the unit of displacements
@@ -351,9 +352,7 @@ def test_ensemble_applies_the_members_mean_relaxation(ensemble, pairs):
         np.testing.assert_allclose(displacements[i], (members[0][1][i] + members[1][1][i]) / 2)
     expected = [
         safe_relaxation(item, s, d)
-        for item, s, d in zip(
-            read_structures(unrelaxed[:6], "X"), strains, displacements, strict=True
-        )
+        for item, s, d in zip(check_structures(unrelaxed[:6]), strains, displacements, strict=True)
     ]
     for a, b, u in zip(expected, ensemble.transform(unrelaxed[:6]), unrelaxed[:6], strict=True):
         np.testing.assert_allclose(a.lattice.matrix, b.lattice.matrix)
@@ -401,18 +400,9 @@ def test_ensemble_bad_settings(pairs):
         SeedEnsembleTranslator(RelaxationTranslator(**TINY), random_states=[1, 1]).fit(
             unrelaxed, relaxed=relaxed
         )
-    with pytest.raises(ValueError, match="implementing 'fit' and 'predict_relaxation'"):
-        SeedEnsembleTranslator(IsotropicVolumeTranslator()).fit(unrelaxed, relaxed=relaxed)
-
-    class Unseeded(BaseEstimator):
-        def fit(self, X, y=None, *, relaxed=None):
-            return self
-
-        def predict_relaxation(self, X):
-            return [], []
-
-    with pytest.raises(ValueError, match="Unseeded has no random_state parameter"):
-        SeedEnsembleTranslator(Unseeded()).fit(unrelaxed, relaxed=relaxed)
+    for other in (IsotropicVolumeTranslator(), NeighborLSTMRegressor()):
+        with pytest.raises(InvalidParameterError, match=r"instance of '.*RelaxationTranslator'"):
+            SeedEnsembleTranslator(other).fit(unrelaxed, relaxed=relaxed)
     with pytest.raises(ValueError, match="needs the relaxed structures"):
         SeedEnsembleTranslator(RelaxationTranslator(**TINY), random_states=[0]).fit(unrelaxed)
 

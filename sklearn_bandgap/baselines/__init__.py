@@ -8,7 +8,7 @@ featurization can be cached with ``joblib.Memory``.
 """
 
 from sklearn_bandgap.baselines._compare import DEFAULT_SCORING, ComparisonDetails, compare
-from sklearn_bandgap.baselines._matminer import MatminerTransformer, read_structures
+from sklearn_bandgap.baselines._matminer import MatminerTransformer
 from sklearn_bandgap.baselines._pipelines import (
     PaddedSineCoulombMatrix,
     magpie_features,
@@ -17,6 +17,7 @@ from sklearn_bandgap.baselines._pipelines import (
     make_rf_scm_magpie,
 )
 from sklearn_bandgap.baselines._plot import plot_comparison
+from sklearn_bandgap.utils._validation import read_structures
 
 __all__ = [
     "ComparisonDetails",

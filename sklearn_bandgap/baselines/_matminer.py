@@ -16,9 +16,9 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted, check_memory
 
-from sklearn_bandgap.exceptions import FeaturizationError, InvalidStructureError, StructureProblem
-from sklearn_bandgap.featurizers._inputs import to_structure
+from sklearn_bandgap.exceptions import FeaturizationError, StructureProblem
 from sklearn_bandgap.utils import map_chunks
+from sklearn_bandgap.utils._validation import read_structures
 
 
 def _formula(structure: Any) -> str | None:
@@ -26,41 +26,6 @@ def _formula(structure: Any) -> str | None:
         return str(structure.composition.reduced_formula)
     except Exception:
         return None
-
-
-def read_structures(X: Any) -> list[IStructure]:
-    """Convert every input item to a structure, or raise listing every bad item.
-
-    Parameters
-    ----------
-    X : sequence
-        Structures, ``ase.Atoms``, CIF texts or file paths (see
-        :func:`~sklearn_bandgap.featurizers._inputs.to_structure`).
-
-    Returns
-    -------
-    structures : list of Structure
-
-    Raises
-    ------
-    InvalidStructureError
-        Listing each item that cannot be read, with its index.
-    """
-    if isinstance(X, IStructure | str) or not isinstance(X, Sequence | np.ndarray):
-        raise TypeError(
-            f"X must be a sequence of structures (list, array or Series), got a {type(X).__name__}."
-        )
-    structures, problems = [], []
-    for index, item in enumerate(X):
-        try:
-            structures.append(to_structure(item))
-        except (TypeError, ValueError) as exc:
-            problems.append(StructureProblem(index, None, str(exc)))
-    if problems:
-        raise InvalidStructureError(problems)
-    if not structures:
-        raise ValueError("X holds no structures.")
-    return structures
 
 
 def _fresh_copy(featurizer: BaseFeaturizer) -> BaseFeaturizer:

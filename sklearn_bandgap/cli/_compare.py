@@ -28,11 +28,11 @@ from sklearn_bandgap.baselines import (
     make_rf_scm_magpie,
     plot_comparison,
 )
-from sklearn_bandgap.baselines._matminer import read_structures
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.model_selection import formula_groups
 from sklearn_bandgap.models import NeighborLSTMRegressor
 from sklearn_bandgap.pretrained import load_pretrained
+from sklearn_bandgap.utils._validation import read_structures
 
 ESTIMATORS = ("lstm", "rf_scm_magpie", "rf_magpie", "mean")
 

@@ -73,7 +73,7 @@ def predict_chunk(specs: list[ModelSpec], items: list[Item]) -> list[list[Any]]:
     import numpy as np
 
     from sklearn_bandgap.exceptions import StructureProblem
-    from sklearn_bandgap.featurizers._inputs import read_periodic_arrays
+    from sklearn_bandgap.utils._validation import read_periodic_arrays
 
     n_outputs = sum(len(spec.outputs) for spec in specs)
     rows: list[list[Any]] = []

@@ -9,7 +9,6 @@ from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
-import pandas as pd
 from matminer.featurizers.base import BaseFeaturizer
 from pymatgen.core import IStructure
 from sklearn.base import _fit_context
@@ -17,10 +16,14 @@ from sklearn.utils import Tags
 from sklearn.utils._param_validation import Interval
 
 from sklearn_bandgap.exceptions import InvalidStructureError, StructureProblem
-from sklearn_bandgap.featurizers._inputs import PeriodicArrays, read_periodic_arrays
 from sklearn_bandgap.featurizers._neighbor_lists import NeighborLists
 from sklearn_bandgap.featurizers._search import nearest_neighbors_batch
 from sklearn_bandgap.utils import map_chunks
+from sklearn_bandgap.utils._validation import (
+    PeriodicArrays,
+    as_item_list,
+    read_periodic_arrays,
+)
 
 _Features = tuple[np.ndarray, np.ndarray]
 _NOT_TABULAR = (
@@ -55,31 +58,6 @@ def _search_chunk(
         r if isinstance(r, ValueError) else (r[0].astype(np.uint8), r[1].astype(np.float32))
         for r in results
     ]
-
-
-def _as_item_list(X: Any) -> list[Any]:
-    """Turn the accepted containers of structures into a list, or raise."""
-    if isinstance(X, pd.DataFrame):
-        if X.shape[1] != 1:
-            raise ValueError(
-                f"Got a DataFrame with {X.shape[1]} columns; pass the one column that holds "
-                "the structures, e.g. df['structure']."
-            )
-        X = X.iloc[:, 0]
-    if isinstance(X, pd.Series):
-        return X.tolist()
-    if isinstance(X, np.ndarray):
-        if X.ndim == 2 and X.shape[1] == 1:  # df[["structure"]].values
-            X = X[:, 0]
-        if X.ndim != 1:
-            raise ValueError(f"Expected a 1-D sequence of structures, got an array of {X.shape}.")
-        return X.tolist()
-    if isinstance(X, list | tuple):
-        return list(X)
-    raise TypeError(
-        f"Expected a sequence (list, tuple, 1-D array, Series) of structures, got a "
-        f"{type(X).__module__}.{type(X).__qualname__}; a single structure goes in a list."
-    )
 
 
 class NeighborListFeaturizer(BaseFeaturizer):
@@ -246,7 +224,7 @@ class NeighborListFeaturizer(BaseFeaturizer):
             Listing every item that cannot be featurized (index, formula, reason).
         """
         self._validate_params()
-        items = _as_item_list(X)
+        items = as_item_list(X)
         if not items:
             raise ValueError("X is empty: expected at least one structure.")
         features = self._featurize_items(items, pbar=self.verbose > 0, compact=True)
@@ -317,7 +295,7 @@ class NeighborListFeaturizer(BaseFeaturizer):
                 "it raises lists every offending item, to fix or drop them."
             )
         self._validate_params()
-        items = _as_item_list(entries)
+        items = as_item_list(entries, "entries")
         return [list(pair) for pair in self._featurize_items(items, pbar=pbar)]
 
     def set_n_jobs(self, n_jobs: int) -> None:

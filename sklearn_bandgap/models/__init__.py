@@ -1,7 +1,9 @@
 """Neural-network models of crystal properties.
 
 The pure ``torch.nn.Module`` (:class:`NeighborLSTM`) is apart from the
-scikit-learn estimator that trains it (:class:`NeighborLSTMRegressor`).
+scikit-learn estimator that trains it (:class:`NeighborLSTMRegressor`); the
+training policy both the models and the translators use lives in a private
+lower module (``sklearn_bandgap._nn``).
 """
 
 from sklearn_bandgap.models._collate import collate_neighbor_lists
@@ -10,20 +12,11 @@ from sklearn_bandgap.models._environments import (
     composition_keys,
     distinct_environments,
 )
-from sklearn_bandgap.models._module import NeighborLSTM, gaussian_expansion
-from sklearn_bandgap.models._regressor import (
-    CompositionGroupSplit,
-    NeighborLSTMRegressor,
-    seed_torch,
-    validation_policy,
-)
-from sklearn_bandgap.models._seed_ensemble import (
-    SeedEnsembleRegressor,
-    seeded_clones,
-)
+from sklearn_bandgap.models._module import NeighborLSTM
+from sklearn_bandgap.models._regressor import NeighborLSTMRegressor
+from sklearn_bandgap.models._seed_ensemble import SeedEnsembleRegressor
 
 __all__ = [
-    "CompositionGroupSplit",
     "NeighborLSTM",
     "NeighborLSTMRegressor",
     "SeedEnsembleRegressor",
@@ -31,8 +24,4 @@ __all__ = [
     "collate_neighbor_lists",
     "composition_keys",
     "distinct_environments",
-    "gaussian_expansion",
-    "seeded_clones",
-    "seed_torch",
-    "validation_policy",
 ]

@@ -6,34 +6,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from sklearn_bandgap.featurizers._inputs import MAX_ATOMIC_NUMBER
-
-#: Largest Gaussian centre of the distance expansion (Å). In the Materials
-#: Project set the 19th neighbour of 99.9 % of the atoms is within 6.7 Å (all
-#: within 8.7 Å).
-EXPANSION_MAX_DISTANCE = 8.0
-
-
-def gaussian_expansion(distances: torch.Tensor, n_gaussians: int) -> torch.Tensor:
-    """Expand distances on ``n_gaussians`` evenly spaced Gaussians.
-
-    Parameters
-    ----------
-    distances : Tensor of any shape
-        Distances in Å.
-    n_gaussians : int
-        Number of centres on [0, EXPANSION_MAX_DISTANCE] Å (at least 2).
-
-    Returns
-    -------
-    expanded : Tensor of shape ``distances.shape + (n_gaussians,)``
-        Values in (0, 1].
-    """
-    centres = torch.linspace(
-        0.0, EXPANSION_MAX_DISTANCE, n_gaussians, device=distances.device, dtype=distances.dtype
-    )
-    width = EXPANSION_MAX_DISTANCE / (n_gaussians - 1)
-    return torch.exp(-(((distances.unsqueeze(-1) - centres) / width) ** 2))
+from sklearn_bandgap._nn._expansion import gaussian_expansion
+from sklearn_bandgap.utils._elements import MAX_ATOMIC_NUMBER
 
 
 class NeighborLSTM(nn.Module):
@@ -79,7 +53,7 @@ class NeighborLSTM(nn.Module):
 
     With ``distance_expansion=n > 0`` each step of the atom LSTM also reads
     ``exp(-((d - mu_k) / sigma) ** 2)`` for ``n`` centres ``mu_k`` evenly spaced
-    on [0, :data:`EXPANSION_MAX_DISTANCE`] Å with ``sigma`` their spacing (as in
+    on [0, 8] Å with ``sigma`` their spacing (as in
     CGCNN and SchNet), so the distance enters beyond the 1/d scale of the
     embedding. The centre atom reads the expansion of 0.
 

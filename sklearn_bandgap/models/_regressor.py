@@ -9,15 +9,17 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
-from sklearn.model_selection import GroupShuffleSplit
 from sklearn.utils import Tags
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetRegressor
-from skorch.callbacks import Callback, EarlyStopping, LRScheduler
-from skorch.dataset import Dataset
-from torch.utils.data import Subset
+from skorch.callbacks import Callback
 
+from sklearn_bandgap._nn._training import (
+    SKORCH_PARAMETER_CONSTRAINTS,
+    seed_torch,
+    skorch_net_kwargs,
+)
 from sklearn_bandgap.featurizers._neighbor_lists import NeighborLists
 from sklearn_bandgap.models._collate import CrystalItem, collate_neighbor_lists
 from sklearn_bandgap.models._environments import (
@@ -27,89 +29,6 @@ from sklearn_bandgap.models._environments import (
 )
 from sklearn_bandgap.models._module import NeighborLSTM
 from sklearn_bandgap.utils._validation import check_target
-
-
-class CompositionGroupSplit:
-    """skorch ``train_split``: hold out whole compositions for validation.
-
-    Polymorphs share a composition; splitting them across training and
-    validation would make early stopping optimistic. The dataset's ``X`` tells
-    each crystal's group through its ``groups()`` method (the composition read
-    from the neighbour lists, :func:`composition_keys`, for the regressor).
-
-    Parameters
-    ----------
-    fraction : float
-        Fraction of the compositions held out.
-    random_state : int or None
-        Seed of the split.
-    """
-
-    def __init__(self, fraction: float, random_state: int | None) -> None:
-        self.fraction = fraction
-        self.random_state = random_state
-
-    def __call__(self, dataset: Dataset, y: Any = None, **fit_params: Any) -> tuple[Any, Any]:
-        """Return ``(train_subset, valid_subset)`` of ``dataset``."""
-        groups = dataset.X.groups()
-        splitter = GroupShuffleSplit(
-            n_splits=1, test_size=self.fraction, random_state=self.random_state
-        )
-        train, valid = next(splitter.split(np.zeros(len(groups)), groups=groups))
-        return Subset(dataset, train.tolist()), Subset(dataset, valid.tolist())
-
-
-def seed_torch(random_state: int | None) -> int | None:
-    """Seed torch from an estimator's ``random_state``; return the seed (None if unseeded).
-
-    The same seed also drives the validation split, so a fixed ``random_state``
-    gives the same weights, batches and split on the CPU.
-    """
-    if random_state is None:
-        return None
-    seed = int(np.random.RandomState(random_state).randint(2**31 - 1))
-    torch.manual_seed(seed)
-    return seed
-
-
-def validation_policy(
-    validation_fraction: float, patience: int, seed: int | None
-) -> tuple[CompositionGroupSplit | None, list[tuple[str, Callback]]]:
-    """The training policy of the project's skorch nets: split, early stopping, schedule.
-
-    Parameters
-    ----------
-    validation_fraction : float
-        Fraction of compositions held out for validation; 0 means no
-        validation, no early stopping and no schedule.
-    patience : int
-        Epochs without a better validation loss before stopping (the best epoch
-        is restored); the learning rate halves after ``patience // 3`` such
-        epochs.
-    seed : int or None
-        Seed of the validation split.
-
-    Returns
-    -------
-    train_split : CompositionGroupSplit or None
-        skorch's ``train_split``.
-    callbacks : list of (name, Callback)
-        Early stopping and the learning-rate schedule.
-    """
-    if validation_fraction <= 0:
-        return None, []
-    return CompositionGroupSplit(validation_fraction, seed), [
-        ("early_stopping", EarlyStopping(patience=patience, load_best=True)),
-        (
-            "lr_scheduler",
-            LRScheduler(
-                policy=torch.optim.lr_scheduler.ReduceLROnPlateau,
-                monitor="valid_loss",
-                factor=0.5,
-                patience=max(patience // 3, 1),
-            ),
-        ),
-    ]
 
 
 class ModelInput:
@@ -184,7 +103,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         Dropout in the head.
     distance_expansion : int, default=16
         Gaussians of a distance expansion added to each neighbour's input of
-        the atom LSTM (:func:`~sklearn_bandgap.models.gaussian_expansion`);
+        the atom LSTM (Gaussians evenly spaced on 0–8 Å, as in CGCNN);
         0 is the original design (embedding × 1/distance only). 16 is the
         default because it was clearly better on a selection split inside the
         MP training part (MAE 0.396 against 0.457 eV, 60 epochs;
@@ -233,7 +152,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         nonnegative=[0], output_column=0)`` fitted on the band gap and the
         formation energy is a band-gap model that scores, cross-validates and
         compares against a 1-D band-gap ``y``.
-    random_state : int, default=None
+    random_state : int, RandomState instance or None, default=None
         Seeds weights, shuffling, dropout and the validation split: the same
         value gives identical predictions on the CPU with the same number of
         torch threads (across thread counts they differ by ~1e-7, from the
@@ -282,6 +201,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **SKORCH_PARAMETER_CONSTRAINTS,
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "atom_hidden": [Interval(Integral, 1, None, closed="left")],
         "crystal_hidden": [Interval(Integral, 1, None, closed="left")],
@@ -291,18 +211,8 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         "atoms": [StrOptions({"distinct", "sorted", "site"})],
         "attention_pooling": ["boolean"],
         "loss": [StrOptions({"l1", "mse", "huber"})],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "patience": [Interval(Integral, 1, None, closed="left")],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "nonnegative": ["boolean", "array-like"],
         "output_column": [Interval(Integral, 0, None, closed="left"), None],
-        "random_state": ["random_state"],
-        "device": [str],
-        "verbose": ["verbose"],
-        "callbacks": [list, None],
     }
 
     def __init__(
@@ -325,7 +235,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         validation_fraction: float = 0.1,
         nonnegative: bool | Sequence[int] = False,
         output_column: int | None = None,
-        random_state: int | None = None,
+        random_state: int | np.random.RandomState | None = None,
         device: str = "cpu",
         verbose: int = 0,
         callbacks: list[Callback] | None = None,
@@ -450,8 +360,6 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
 
     def _build_net(self, seed: int | None) -> NeuralNetRegressor:
         criteria = {"l1": torch.nn.L1Loss, "mse": torch.nn.MSELoss, "huber": torch.nn.HuberLoss}
-        train_split, callbacks = validation_policy(self.validation_fraction, self.patience, seed)
-        extra = list(self.callbacks or [])
         return NeuralNetRegressor(
             module=NeighborLSTM,
             module__n_outputs=self.n_outputs_,
@@ -464,16 +372,8 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
             module__with_shares=self.atoms == "distinct",
             module__attention_pooling=self.attention_pooling,
             criterion=criteria[self.loss],
-            optimizer=torch.optim.AdamW,
-            optimizer__weight_decay=self.weight_decay,
-            lr=self.lr,
-            batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
             iterator_train__collate_fn=collate_neighbor_lists,
             iterator_train__shuffle=True,
             iterator_valid__collate_fn=collate_neighbor_lists,
-            train_split=train_split,
-            callbacks=callbacks + extra,
-            verbose=self.verbose,
-            device=self.device,
+            **skorch_net_kwargs(self, seed),
         )

@@ -6,20 +6,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 from pymatgen.core import Element, Structure
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.linear_model import LinearRegression
-from sklearn.utils import Tags
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.validation import check_is_fitted
 
 from sklearn_bandgap.exceptions import InvalidStructureError, StructureProblem
-from sklearn_bandgap.featurizers._inputs import PeriodicArrays
-from sklearn_bandgap.translation._inputs import (
-    read_pairs,
-    read_structures,
-    unseen_element_problems,
-    warn_unseen_elements,
-)
+from sklearn_bandgap.translation._base import BaseTranslator
+from sklearn_bandgap.translation._inputs import unseen_element_problems, warn_unseen_elements
+from sklearn_bandgap.utils._validation import PeriodicArrays
 
 
 def _copy(item: PeriodicArrays) -> Structure:
@@ -27,7 +20,7 @@ def _copy(item: PeriodicArrays) -> Structure:
     return Structure.from_sites(item.structure)
 
 
-class IdentityTranslator(TransformerMixin, BaseEstimator):
+class IdentityTranslator(BaseTranslator):
     """The translation baseline that changes nothing: unrelaxed structures as they are.
 
     ``fit`` only checks the pairs (so that it fails where the learned
@@ -51,52 +44,16 @@ class IdentityTranslator(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
+    _requires_relaxed = False
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any = None, *, relaxed: Any = None) -> IdentityTranslator:
-        """Check the pairs; nothing is learned.
+    def _fit(self, unrelaxed: list[PeriodicArrays], relaxed: list[PeriodicArrays] | None) -> None:
+        pass  # fit only checks the pairs, so that it fails where the learned ones fail
 
-        Parameters
-        ----------
-        X : sequence of structures
-            Unrelaxed structures.
-        y : None
-            Ignored.
-        relaxed : sequence of structures, default=None
-            Their relaxed partners; checked if given.
-
-        Returns
-        -------
-        self : IdentityTranslator
-            The fitted translator.
-        """
-        arrays, _ = read_pairs(X, relaxed, "IdentityTranslator", required=False)
-        self.n_pairs_ = len(arrays)
-        return self
-
-    def transform(self, X: Any) -> list[Structure]:
-        """Return the structures unchanged (as new ``Structure`` objects).
-
-        Parameters
-        ----------
-        X : sequence of structures
-            Unrelaxed structures.
-
-        Returns
-        -------
-        structures : list of Structure
-            Copies of the input.
-        """
-        check_is_fitted(self)
-        return [_copy(item) for item in read_structures(X, "X")]
-
-    def __sklearn_tags__(self) -> Tags:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        return tags
+    def _transform(self, arrays: list[PeriodicArrays]) -> list[Structure]:
+        return [_copy(item) for item in arrays]
 
 
-class IsotropicVolumeTranslator(TransformerMixin, BaseEstimator):
+class IsotropicVolumeTranslator(BaseTranslator):
     """Rescale each cell, shape kept, to a volume learned from relaxed structures.
 
     The relaxed volume is modelled as a sum of per-element volumes,
@@ -140,26 +97,9 @@ class IsotropicVolumeTranslator(TransformerMixin, BaseEstimator):
     def __init__(self, handle_unknown: str = "error") -> None:
         self.handle_unknown = handle_unknown
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any = None, *, relaxed: Any = None) -> IsotropicVolumeTranslator:
-        """Fit per-element volumes on the relaxed structures.
-
-        Parameters
-        ----------
-        X : sequence of structures
-            Unrelaxed structures.
-        y : None
-            Ignored.
-        relaxed : sequence of structures
-            Their relaxed partners (same species, same site order).
-
-        Returns
-        -------
-        self : IsotropicVolumeTranslator
-            The fitted translator.
-        """
-        unrelaxed_arrays, relaxed_arrays = read_pairs(X, relaxed, "IsotropicVolumeTranslator")
-        assert relaxed_arrays is not None
+    def _fit(self, unrelaxed: list[PeriodicArrays], relaxed: list[PeriodicArrays] | None) -> None:
+        assert relaxed is not None
+        relaxed_arrays = relaxed
         elements = np.unique(np.concatenate([a.atomic_numbers for a in relaxed_arrays]))
         counts = self._counts(relaxed_arrays, elements)
         volumes = np.array([abs(np.linalg.det(a.lattice)) for a in relaxed_arrays])
@@ -170,8 +110,6 @@ class IsotropicVolumeTranslator(TransformerMixin, BaseEstimator):
             str(Element.from_Z(int(z)).symbol): float(v)
             for z, v in zip(elements, model.coef_, strict=True)
         }
-        self.n_pairs_ = len(unrelaxed_arrays)
-        return self
 
     def transform(self, X: Any) -> list[Structure]:
         """Rescale every cell to its predicted volume.
@@ -200,8 +138,9 @@ class IsotropicVolumeTranslator(TransformerMixin, BaseEstimator):
             With ``handle_unknown="keep_volume"``, the count of structures left
             unscaled and the first of them.
         """
-        check_is_fitted(self)
-        arrays = read_structures(X, "X")
+        return super().transform(X)
+
+    def _transform(self, arrays: list[PeriodicArrays]) -> list[Structure]:
         unknown = unseen_element_problems(arrays, self.elements_)
         if unknown and self.handle_unknown == "error":
             raise InvalidStructureError(unknown)
@@ -237,8 +176,3 @@ class IsotropicVolumeTranslator(TransformerMixin, BaseEstimator):
         for row, item in enumerate(arrays):
             np.add.at(counts[row], np.searchsorted(elements, item.atomic_numbers), 1.0)
         return counts
-
-    def __sklearn_tags__(self) -> Tags:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        return tags

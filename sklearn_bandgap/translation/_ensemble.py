@@ -6,22 +6,20 @@ from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, TransformerMixin, _fit_context
-from sklearn.utils import Tags
-from sklearn.utils._param_validation import HasMethods
+from sklearn.base import MetaEstimatorMixin
 from sklearn.utils.parallel import Parallel, delayed
 
-from sklearn_bandgap.models import seeded_clones
 from sklearn_bandgap.translation._inputs import NeighborGeometry
 from sklearn_bandgap.translation._translator import (
-    PredictedRelaxationMixin,
+    LearnedTranslator,
     RelaxationTranslator,
+    net_relaxations,
 )
+from sklearn_bandgap.utils._seeds import seeded_clones
+from sklearn_bandgap.utils._validation import PeriodicArrays
 
 
-class SeedEnsembleTranslator(
-    PredictedRelaxationMixin, MetaEstimatorMixin, TransformerMixin, BaseEstimator
-):
+class SeedEnsembleTranslator(MetaEstimatorMixin, LearnedTranslator):
     """Average a :class:`RelaxationTranslator` trained with several random seeds.
 
     Each member is a clone of ``estimator`` with its ``random_state`` set to one
@@ -41,8 +39,8 @@ class SeedEnsembleTranslator(
     Parameters
     ----------
     estimator : RelaxationTranslator
-        The translator to train once per seed (anything with ``fit(X,
-        relaxed=...)``, ``_relaxations_of`` and a ``random_state`` parameter).
+        The translator to train once per seed (a :class:`RelaxationTranslator`,
+        possibly with other settings).
     random_states : sequence of int, default=(0, 1, 2)
         One member per seed, in this order.
     n_jobs : int, default=None
@@ -73,7 +71,7 @@ class SeedEnsembleTranslator(
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        "estimator": [HasMethods(["fit", "predict_relaxation"])],
+        "estimator": [RelaxationTranslator],
         "random_states": ["array-like"],
         "n_jobs": [Integral, None],
     }
@@ -85,47 +83,24 @@ class SeedEnsembleTranslator(
         self.random_states = random_states
         self.n_jobs = n_jobs
 
-    @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X: Any, y: Any = None, *, relaxed: Any = None) -> SeedEnsembleTranslator:
-        """Train one clone of ``estimator`` per seed on the same pairs.
-
-        Parameters
-        ----------
-        X : sequence of structures
-            Unrelaxed structures.
-        y : None
-            Ignored.
-        relaxed : sequence of structures
-            The relaxed partner of each item of ``X`` (request it with
-            ``set_fit_request(relaxed=True)`` inside a routed pipeline).
-
-        Returns
-        -------
-        self : SeedEnsembleTranslator
-            The fitted ensemble.
-        """
+    def _fit(self, unrelaxed: list[PeriodicArrays], relaxed: list[PeriodicArrays] | None) -> None:
+        assert relaxed is not None
         self.seed_parameters_, members = seeded_clones(self.estimator, self.random_states)
+        X = [item.structure for item in unrelaxed]
+        X_relaxed = [item.structure for item in relaxed]
         self.estimators_ = Parallel(n_jobs=self.n_jobs)(
-            delayed(member.fit)(X, relaxed=relaxed) for member in members
+            delayed(member.fit)(X, relaxed=X_relaxed) for member in members
         )
-        self.n_pairs_ = self.estimators_[0].n_pairs_
-        return self
 
-    def _fitted_translator(self) -> RelaxationTranslator:
+    def _reference(self) -> RelaxationTranslator:
         return self.estimators_[0]
 
     def _relaxations_of(
         self, geometry: NeighborGeometry
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """The members' mean log-strains and displacements (neighbour vectors computed once)."""
-        predictions = [member._relaxations_of(geometry) for member in self.estimators_]
+        predictions = [net_relaxations(member.net_, geometry) for member in self.estimators_]
         n = len(predictions[0][0])
         strains = [np.mean([p[0][i] for p in predictions], axis=0) for i in range(n)]
         displacements = [np.mean([p[1][i] for p in predictions], axis=0) for i in range(n)]
         return strains, displacements
-
-    def __sklearn_tags__(self) -> Tags:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False  # input: crystal structures
-        tags.requires_fit = True
-        return tags

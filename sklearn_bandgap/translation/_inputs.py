@@ -9,39 +9,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from pymatgen.core import Element, IStructure
+from pymatgen.core import Element
 
 from sklearn_bandgap.exceptions import InvalidStructureError, StructureProblem
-from sklearn_bandgap.featurizers._inputs import PeriodicArrays, read_periodic_arrays
 from sklearn_bandgap.translation._geometry import (
     cell_log_strain,
     nearest_neighbor_vectors,
     site_displacements,
 )
-
-
-def read_structures(X: Any, role: str) -> list[PeriodicArrays]:
-    """Convert and validate a sequence of structures; report every bad item at once."""
-    if isinstance(X, IStructure):
-        raise TypeError(f"{role} must be a sequence of structures, got one Structure: use [it].")
-    if isinstance(X, str) or not isinstance(X, Sequence | np.ndarray):
-        raise TypeError(
-            f"{role} must be a sequence (list, tuple, 1-D array) of structures, got a "
-            f"{type(X).__qualname__}."
-        )
-    if len(X) == 0:
-        raise ValueError(f"{role} holds no structures.")
-    arrays: list[PeriodicArrays] = []
-    problems: list[StructureProblem] = []
-    for index, item in enumerate(X):
-        result = read_periodic_arrays(item, index)
-        if isinstance(result, StructureProblem):
-            problems.append(result)
-        else:
-            arrays.append(result)
-    if problems:
-        raise InvalidStructureError(problems)
-    return arrays
+from sklearn_bandgap.utils._validation import PeriodicArrays, check_structures
 
 
 def unseen_element_problems(
@@ -115,9 +91,9 @@ def read_pairs(
             raise ValueError(
                 f"{owner}.fit needs the relaxed structures: fit(X_unrelaxed, relaxed=X_relaxed)."
             )
-        return read_structures(X, "X"), None
-    unrelaxed_arrays = read_structures(X, "X")
-    relaxed_arrays = read_structures(relaxed, "relaxed")
+        return check_structures(X, name="X"), None
+    unrelaxed_arrays = check_structures(X, name="X")
+    relaxed_arrays = check_structures(relaxed, name="relaxed")
     check_pairs(unrelaxed_arrays, relaxed_arrays)
     return unrelaxed_arrays, relaxed_arrays
 

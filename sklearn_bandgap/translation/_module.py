@@ -7,10 +7,11 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from sklearn_bandgap.models import gaussian_expansion
+from sklearn_bandgap._nn._expansion import gaussian_expansion
+from sklearn_bandgap.utils._elements import MAX_ATOMIC_NUMBER
 
 #: Rows of the element embedding: atomic numbers 1..118 and the padding row 0.
-N_ELEMENT_ROWS = 119
+N_ELEMENT_ROWS = MAX_ATOMIC_NUMBER + 1
 #: Typical volume per atom (Å^3) of solids; the per-atom volume head is relative to it.
 REFERENCE_VOLUME_PER_ATOM = 20.0
 

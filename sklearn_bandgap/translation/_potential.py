@@ -13,20 +13,20 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from pymatgen.core import IStructure, Structure
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils import Tags
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from sklearn_bandgap.exceptions import InvalidStructureError, StructureProblem
+from sklearn_bandgap.translation._base import BaseTranslator
 from sklearn_bandgap.translation._geometry import min_interatomic_distance
-from sklearn_bandgap.translation._inputs import read_pairs, read_structures
 from sklearn_bandgap.translation._translator import MIN_DISTANCE
+from sklearn_bandgap.utils._validation import PeriodicArrays, check_structures
 
 #: Pretrained CHGNet weights that ship inside the ``chgnet`` wheel.
 CHGNET_MODELS = ("0.3.0", "0.2.0", "r2scan")
-#: CHGNet's element embedding covers H (1) to Pu (94).
-MAX_ATOMIC_NUMBER = 94
+#: CHGNet's element embedding covers H (1) to Pu (94): its own limit, below the
+#: package's (utils._elements.MAX_ATOMIC_NUMBER, 118).
+CHGNET_MAX_ATOMIC_NUMBER = 94
 _INSTALL_HINT = (
     "PotentialRelaxer needs the chgnet package (its wheel carries the pretrained "
     'weights): pip install "sklearn_bandgap[potential]".'
@@ -122,7 +122,7 @@ def _relax_one(
     return _Outcome(clean, n_steps, converged, energy, seconds)
 
 
-class PotentialRelaxer(TransformerMixin, BaseEstimator):
+class PotentialRelaxer(BaseTranslator):
     """Relax structures with the pretrained universal potential CHGNet (Deng et al. 2023).
 
     A physics baseline (and a finisher) for :class:`RelaxationTranslator`: each
@@ -206,29 +206,10 @@ class PotentialRelaxer(TransformerMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.device = device
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any = None, *, relaxed: Any = None) -> PotentialRelaxer:
-        """Load the potential; nothing is learned.
+    _requires_relaxed = False
 
-        Parameters
-        ----------
-        X : sequence of structures
-            Structures (checked only, so that fit fails where the learned
-            translators fail).
-        y : None
-            Ignored.
-        relaxed : sequence of structures, default=None
-            Relaxed partners of ``X``; checked if given, else ignored.
-
-        Returns
-        -------
-        self : PotentialRelaxer
-            The fitted relaxer.
-        """
-        arrays, _ = read_pairs(X, relaxed, "PotentialRelaxer", required=False)
-        self.potential_ = self._load_potential()
-        self.n_pairs_ = len(arrays)
-        return self
+    def _fit(self, unrelaxed: list[PeriodicArrays], relaxed: list[PeriodicArrays] | None) -> None:
+        self.potential_ = self._load_potential()  # nothing is learned
 
     def _load_potential(self) -> Any:
         """The CHGNet model named by ``model``, from the chgnet wheel (also used by io.load)."""
@@ -258,7 +239,10 @@ class PotentialRelaxer(TransformerMixin, BaseEstimator):
             If the potential fails on some structures; the relaxed others are
             in its ``structures`` attribute.
         """
-        return self.relax(X)[0]
+        return super().transform(X)
+
+    def _transform(self, arrays: list[PeriodicArrays]) -> list[Structure]:
+        return self._relax(arrays)[0]
 
     def relax(self, X: Any) -> tuple[list[Structure], pd.DataFrame]:
         """Relax the structures and report how each relaxation went.
@@ -288,16 +272,18 @@ class PotentialRelaxer(TransformerMixin, BaseEstimator):
             others' results in its ``structures`` and ``report`` attributes.
         """
         check_is_fitted(self)
-        arrays = read_structures(X, "X")
+        return self._relax(check_structures(X))
+
+    def _relax(self, arrays: list[PeriodicArrays]) -> tuple[list[Structure], pd.DataFrame]:
         unknown = [
             StructureProblem(
                 index,
                 item.formula,
                 f"holds Z={int(item.atomic_numbers.max())}; CHGNet knows elements up to "
-                f"Z={MAX_ATOMIC_NUMBER}.",
+                f"Z={CHGNET_MAX_ATOMIC_NUMBER}.",
             )
             for index, item in enumerate(arrays)
-            if item.atomic_numbers.max() > MAX_ATOMIC_NUMBER
+            if item.atomic_numbers.max() > CHGNET_MAX_ATOMIC_NUMBER
         ]
         if unknown:
             raise InvalidStructureError(unknown)
@@ -328,10 +314,3 @@ class PotentialRelaxer(TransformerMixin, BaseEstimator):
         if failed:
             raise RelaxationError(failed, [o.structure for o in outcomes], report)
         return [o.structure for o in outcomes if o.structure is not None], report
-
-    def __sklearn_tags__(self) -> Tags:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False  # input: crystal structures
-        tags.requires_fit = True
-        tags.non_deterministic = False
-        return tags

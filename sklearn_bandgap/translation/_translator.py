@@ -9,28 +9,29 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from pymatgen.core import Structure
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils import Tags
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from torch.utils.data import DataLoader, Sampler
 
-from sklearn_bandgap.featurizers._inputs import PeriodicArrays
-from sklearn_bandgap.models import seed_torch, validation_policy
+from sklearn_bandgap._nn._training import (
+    SKORCH_PARAMETER_CONSTRAINTS,
+    seed_torch,
+    skorch_net_kwargs,
+)
+from sklearn_bandgap.translation._base import BaseTranslator
 from sklearn_bandgap.translation._geometry import apply_relaxation, min_interatomic_distance
 from sklearn_bandgap.translation._inputs import (
     NeighborGeometry,
     collate_geometry,
     neighbor_geometry,
-    read_pairs,
-    read_structures,
     relaxation_targets,
     unseen_element_problems,
     warn_unseen_elements,
 )
 from sklearn_bandgap.translation._module import RelaxationNet
+from sklearn_bandgap.utils._validation import PeriodicArrays, check_structures
 
 #: No two atoms of a translated structure are closer than this (Å), unless the
 #: input's own closest pair is closer.
@@ -99,11 +100,33 @@ class _RelaxationLossNet(NeuralNet):
         return strain_loss + self.displacement_weight * displacement_loss
 
 
-class PredictedRelaxationMixin:
-    """``transform`` and ``predict_relaxation`` of the learned translators.
+def net_relaxations(
+    net: NeuralNet, geometry: NeighborGeometry
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A trained net's log-strains (symmetrised) and displacements, per crystal of ``geometry``."""
+    strains: list[np.ndarray] = []
+    displacements: list[np.ndarray] = []
+    sizes = [len(z) for z in geometry.atomic_numbers]
+    position = 0
+    with torch.no_grad():
+        for batch_strain, batch_disp in net.forward_iter(geometry):
+            for strain, disp in zip(
+                batch_strain.numpy().astype(np.float64),
+                batch_disp.numpy().astype(np.float64),
+                strict=True,
+            ):
+                strains.append(0.5 * (strain + strain.T))
+                displacements.append(disp[: sizes[position]])
+                position += 1
+    return strains, displacements
 
-    A subclass gives ``_relaxations_of(geometry)`` (log-strains and
-    displacements from neighbour vectors) and ``_fitted_translator()`` (the
+
+class LearnedTranslator(BaseTranslator):
+    """A translator that predicts each relaxation from the structure's neighbour vectors.
+
+    ``transform`` applies the predicted relaxation (damped until no two atoms
+    are closer than :data:`MIN_DISTANCE`); ``predict_relaxation`` returns it.
+    A subclass gives ``_relaxations_of(geometry)`` and ``_reference()`` (the
     fitted :class:`RelaxationTranslator` whose neighbour count and seen
     elements describe its inputs).
     """
@@ -129,8 +152,9 @@ class PredictedRelaxationMixin:
             embeddings are untrained, so their translation is a guess): the
             count and the first of them, by index and formula.
         """
-        check_is_fitted(self)
-        arrays = read_structures(X, "X")
+        return super().transform(X)
+
+    def _transform(self, arrays: list[PeriodicArrays]) -> list[Structure]:
         log_strains, displacements = self._relaxations(arrays)
         return [
             safe_relaxation(item, strain, disp)
@@ -153,12 +177,12 @@ class PredictedRelaxationMixin:
             Cartesian site displacements in relaxed lengths per site.
         """
         check_is_fitted(self)
-        return self._relaxations(read_structures(X, "X"))
+        return self._relaxations(check_structures(X))
 
     def _relaxations(
         self, arrays: list[PeriodicArrays]
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        reference = self._fitted_translator()
+        reference = self._reference()
         warn_unseen_elements(
             unseen_element_problems(arrays, reference.elements_seen_),
             len(arrays),
@@ -166,7 +190,7 @@ class PredictedRelaxationMixin:
         )
         return self._relaxations_of(neighbor_geometry(arrays, reference.n_neighbors))
 
-    def _fitted_translator(self) -> RelaxationTranslator:
+    def _reference(self) -> RelaxationTranslator:
         raise NotImplementedError
 
     def _relaxations_of(
@@ -175,7 +199,7 @@ class PredictedRelaxationMixin:
         raise NotImplementedError
 
 
-class RelaxationTranslator(PredictedRelaxationMixin, TransformerMixin, BaseEstimator):
+class RelaxationTranslator(LearnedTranslator):
     """Predict the DFT-relaxed version of unrelaxed crystal structures.
 
     Learned from pairs of unrelaxed and relaxed structures (after Kim et al.,
@@ -238,7 +262,7 @@ class RelaxationTranslator(PredictedRelaxationMixin, TransformerMixin, BaseEstim
     validation_fraction : float, default=0.1
         Fraction of formulas held out of the training pairs for early stopping
         and the schedule; 0 trains ``max_epochs`` on all pairs.
-    random_state : int or None, default=None
+    random_state : int, RandomState instance or None, default=None
         Seed of the weights, batches and validation split.
     device : str, default="cpu"
         Torch device.
@@ -274,21 +298,12 @@ class RelaxationTranslator(PredictedRelaxationMixin, TransformerMixin, BaseEstim
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **SKORCH_PARAMETER_CONSTRAINTS,
         "hidden": [Interval(Integral, 1, None, closed="left")],
         "n_layers": [Interval(Integral, 0, None, closed="left")],
         "n_neighbors": [Interval(Integral, 2, None, closed="left")],
         "distance_expansion": [Interval(Integral, 2, None, closed="left")],
         "displacement_weight": [Interval(Real, 0, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "patience": [Interval(Integral, 1, None, closed="left")],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "random_state": ["random_state"],
-        "device": [str],
-        "verbose": ["verbose"],
-        "callbacks": [list, None],
     }
 
     def __init__(
@@ -305,7 +320,7 @@ class RelaxationTranslator(PredictedRelaxationMixin, TransformerMixin, BaseEstim
         max_epochs: int = 150,
         patience: int = 20,
         validation_fraction: float = 0.1,
-        random_state: int | None = None,
+        random_state: int | np.random.RandomState | None = None,
         device: str = "cpu",
         verbose: int = 0,
         callbacks: list[Callback] | None = None,
@@ -326,69 +341,23 @@ class RelaxationTranslator(PredictedRelaxationMixin, TransformerMixin, BaseEstim
         self.verbose = verbose
         self.callbacks = callbacks
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any = None, *, relaxed: Any = None) -> RelaxationTranslator:
-        """Learn the relaxation from pairs of unrelaxed and relaxed structures.
-
-        Parameters
-        ----------
-        X : sequence of structures
-            Unrelaxed structures (pymatgen, ase.Atoms with pbc, CIF text or
-            file paths).
-        y : None
-            Ignored (present so that a pipeline can pass its target through).
-        relaxed : sequence of structures
-            The DFT-relaxed structure of each item of ``X``: same species, same
-            site order. Inside a :class:`~sklearn.pipeline.Pipeline`, request it
-            with ``set_fit_request(relaxed=True)`` (metadata routing) or pass
-            ``<step name>__relaxed=...``.
-
-        Returns
-        -------
-        self : RelaxationTranslator
-            The fitted translator.
-        """
-        unrelaxed_arrays, relaxed_arrays = read_pairs(X, relaxed, "RelaxationTranslator")
-        assert relaxed_arrays is not None
-        geometry = neighbor_geometry(unrelaxed_arrays, self.n_neighbors)
-        targets = relaxation_targets(unrelaxed_arrays, relaxed_arrays)
+    def _fit(self, unrelaxed: list[PeriodicArrays], relaxed: list[PeriodicArrays] | None) -> None:
+        assert relaxed is not None
+        geometry = neighbor_geometry(unrelaxed, self.n_neighbors)
+        targets = relaxation_targets(unrelaxed, relaxed)
         self.net_ = self._build_net(seed_torch(self.random_state))
         self.net_.fit(geometry, targets)
-        self.n_pairs_ = len(unrelaxed_arrays)
         self.elements_seen_ = np.unique(np.concatenate(geometry.atomic_numbers)).astype(int)
-        return self
 
-    def _fitted_translator(self) -> RelaxationTranslator:
+    def _reference(self) -> RelaxationTranslator:
         return self
 
     def _relaxations_of(
         self, geometry: NeighborGeometry
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Predicted log-strains and displacements from already computed neighbour vectors."""
-        strains: list[np.ndarray] = []
-        displacements: list[np.ndarray] = []
-        sizes = [len(z) for z in geometry.atomic_numbers]
-        position = 0
-        with torch.no_grad():
-            for batch_strain, batch_disp in self.net_.forward_iter(geometry):
-                for strain, disp in zip(
-                    batch_strain.numpy().astype(np.float64),
-                    batch_disp.numpy().astype(np.float64),
-                    strict=True,
-                ):
-                    strains.append(0.5 * (strain + strain.T))
-                    displacements.append(disp[: sizes[position]])
-                    position += 1
-        return strains, displacements
-
-    def __sklearn_tags__(self) -> Tags:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False  # input: crystal structures
-        tags.requires_fit = True
-        return tags
+        return net_relaxations(self.net_, geometry)
 
     def _build_net(self, seed: int | None) -> NeuralNet:
-        train_split, callbacks = validation_policy(self.validation_fraction, self.patience, seed)
         return _RelaxationLossNet(
             module=RelaxationNet,
             module__hidden=self.hidden,
@@ -396,16 +365,8 @@ class RelaxationTranslator(PredictedRelaxationMixin, TransformerMixin, BaseEstim
             module__distance_expansion=self.distance_expansion,
             criterion=torch.nn.HuberLoss,  # unused: get_loss is overridden
             displacement_weight=self.displacement_weight,
-            optimizer=torch.optim.AdamW,
-            optimizer__weight_decay=self.weight_decay,
-            lr=self.lr,
-            batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
             iterator_valid__collate_fn=collate_geometry,
-            train_split=train_split,
-            callbacks=callbacks + list(self.callbacks or []),
-            verbose=self.verbose,
-            device=self.device,
+            **skorch_net_kwargs(self, seed),
         )
 
 

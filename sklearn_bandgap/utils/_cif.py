@@ -22,6 +22,7 @@ import warnings
 import numpy as np
 from pymatgen.core import Lattice, Structure
 
+from sklearn_bandgap.utils._elements import MAX_ATOMIC_NUMBER
 from sklearn_bandgap.utils._settled import settled
 
 _P1 = {"x,y,z"}
@@ -51,7 +52,7 @@ def _gemmi_p1(text: str) -> Structure | None:
     species, coords = [], []
     for site in small.sites:
         element = site.element
-        if element.atomic_number < 1 or element.atomic_number > 118 or site.occ != 1.0:
+        if not 1 <= element.atomic_number <= MAX_ATOMIC_NUMBER or site.occ != 1.0:
             return None
         if site.type_symbol and not site.type_symbol.startswith(element.name):
             return None  # e.g. "D" or an unusual label: leave it to pymatgen

@@ -1,10 +1,266 @@
-"""Input checks shared by every estimator of the package."""
+"""The input layer every estimator of the package stands on.
+
+Structures: :func:`as_item_list` accepts the containers users hold them in
+(list, tuple, pandas Series, a one-column DataFrame, numpy object arrays),
+:func:`read_structure` converts one item (pymatgen ``Structure``/``IStructure``,
+``ase.Atoms``, CIF or POSCAR text, a path to a CIF or POSCAR file under any name
+or to any file pymatgen reads), :func:`read_periodic_arrays` also validates it
+as an ordered periodic crystal, and :func:`check_structures` /
+:func:`read_structures` do it for a whole input, raising one
+:class:`~sklearn_bandgap.exceptions.InvalidStructureError` that lists every bad
+item by index and formula. Targets: :func:`check_target`.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
+from pymatgen.core import IMolecule, IStructure, PeriodicSite, Structure
+
+from sklearn_bandgap.exceptions import InvalidStructureError, StructureProblem
+from sklearn_bandgap.utils._elements import MAX_ATOMIC_NUMBER
+from sklearn_bandgap.utils._structure_files import read_structure_file, structure_from_text
+
+R = TypeVar("R")
+
+_ORDER_IT = (
+    "only ordered structures are supported (e.g. order it with pymatgen's "
+    "OrderDisorderedStructureTransformation)."
+)
+
+
+@dataclass(frozen=True)
+class PeriodicArrays:
+    """The arrays the neighbour search needs, read once from a structure.
+
+    Attributes
+    ----------
+    lattice : ndarray of shape (3, 3)
+        Lattice vectors as rows, in Å.
+    cart_coords : ndarray of shape (n_atoms, 3)
+        Cartesian coordinates in Å.
+    atomic_numbers : ndarray of shape (n_atoms,)
+        Atomic number of each site.
+    structure : IStructure or None
+        The structure they were read from (None once detached).
+    formula_text : str or None
+        The reduced formula, when already known.
+    """
+
+    lattice: np.ndarray
+    cart_coords: np.ndarray
+    atomic_numbers: np.ndarray
+    structure: IStructure | None
+    formula_text: str | None = None
+
+    @property
+    def formula(self) -> str | None:
+        """Reduced formula, for error messages (computed on demand: it is slow)."""
+        if self.formula_text is None and self.structure is not None:
+            return _formula(self.structure)
+        return self.formula_text
+
+    def detached(self) -> PeriodicArrays:
+        """A copy without the structure (cheap to send to another process)."""
+        return replace(self, structure=None, formula_text=self.formula)
+
+
+def read_structure(obj: Any) -> IStructure:
+    """Convert one supported input to a pymatgen structure.
+
+    Accepted: ``Structure``/``IStructure``; ``ase.Atoms`` with periodic
+    boundaries on all three axes (through pymatgen's ``AseAtomsAdaptor``); CIF
+    or POSCAR text; a path (``str`` or ``os.PathLike``) to a CIF or POSCAR
+    file under any name, or to any other file pymatgen reads.
+
+    Raises
+    ------
+    TypeError
+        For an object of another type, including a non-periodic ``Molecule``.
+    ValueError
+        For a string that is neither CIF or POSCAR text nor an existing file.
+    """
+    if isinstance(obj, IStructure):
+        return obj
+    if isinstance(obj, IMolecule):
+        raise TypeError(
+            "is a non-periodic Molecule: neighbour lists with periodic images need a "
+            "crystal. Place it in a box first, e.g. molecule.get_boxed_structure(a, b, c)."
+        )
+    ase = sys.modules.get("ase")  # an ase.Atoms can only exist if ase is imported
+    if ase is not None and isinstance(obj, ase.Atoms):
+        if not all(obj.pbc):
+            raise TypeError(f"is an ase.Atoms with pbc={list(obj.pbc)}: all three must be True.")
+        from pymatgen.io.ase import AseAtomsAdaptor
+
+        return AseAtomsAdaptor.get_structure(obj)
+    if isinstance(obj, str) and "\n" in obj:
+        return structure_from_text(obj)
+    if isinstance(obj, str | os.PathLike):
+        path = Path(obj)
+        if not path.is_file():
+            raise ValueError(
+                f"is a string but neither CIF or POSCAR text nor an existing file: {obj!r:.80}"
+            )
+        return read_structure_file(path)
+    raise TypeError(
+        f"is a {type(obj).__module__}.{type(obj).__qualname__}, not a pymatgen Structure, "
+        "ase.Atoms, CIF or POSCAR text, or structure file path."
+    )
+
+
+def _formula(structure: IStructure) -> str | None:
+    try:
+        return str(structure.composition.reduced_formula)
+    except Exception:
+        return None
+
+
+def read_periodic_arrays(obj: Any, index: int | None) -> PeriodicArrays | StructureProblem:
+    """Convert and validate one input; return its arrays or the problem found.
+
+    Checks: convertible (see :func:`read_structure`), at least one site, fully
+    ordered (no partial occupancy), atomic numbers in 1..118, periodic on all
+    axes, finite lattice and coordinates, a non-degenerate cell.
+    """
+    try:
+        structure = read_structure(obj)
+    except Exception as exc:  # conversion failures become reports, not crashes
+        return StructureProblem(index, None, str(exc))
+
+    def problem(reason: str) -> StructureProblem:
+        return StructureProblem(index, _formula(structure), reason)
+
+    if len(structure) == 0:
+        return problem("has no sites.")
+    # One pass over the sites: ordered (one species, full occupancy) and Z in range.
+    atomic_numbers = []
+    for site, composition in enumerate(structure.species_and_occu):
+        if len(composition) != 1:
+            return problem(f"is disordered: site {site} is {composition}; " + _ORDER_IT)
+        ((species, occupancy),) = composition.items()
+        if abs(occupancy - 1.0) > 1e-8:
+            return problem(f"is disordered: site {site} has occupancy {occupancy}; " + _ORDER_IT)
+        z = species.Z
+        if not 1 <= z <= MAX_ATOMIC_NUMBER:
+            return problem(
+                f"site {site} holds {species} (Z={z}), outside the supported elements "
+                f"Z=1..{MAX_ATOMIC_NUMBER}."
+            )
+        atomic_numbers.append(z)
+    lattice_obj = structure.lattice
+    if not all(lattice_obj.pbc):
+        return problem(f"is not periodic on all axes (pbc={lattice_obj.pbc}).")
+    lattice = np.ascontiguousarray(lattice_obj.matrix, dtype=np.float64)
+    cart_coords = np.ascontiguousarray(structure.frac_coords @ lattice, dtype=np.float64)
+    if not (np.isfinite(lattice).all() and np.isfinite(cart_coords).all()):
+        return problem("has non-finite (NaN or infinite) lattice or coordinates.")
+    if abs(float(np.linalg.det(lattice))) < 1e-6:
+        return problem("has a degenerate lattice (cell volume about 0 Å^3).")
+    return PeriodicArrays(lattice, cart_coords, np.array(atomic_numbers, dtype=np.int64), structure)
+
+
+def as_item_list(X: Any, name: str = "X") -> list[Any]:
+    """The items of the accepted containers of structures, as a list; else a clear error.
+
+    Accepted: list, tuple, pandas Series, a DataFrame of one column, a 1-D
+    numpy array (or an ``(n, 1)`` one), and the 2-D object array numpy makes of
+    structures of equal size (``np.array(structures, dtype=object)`` unpacks
+    each into its sites; they are put back together).
+    """
+    import pandas as pd
+
+    if isinstance(X, IStructure | str | os.PathLike):
+        raise TypeError(
+            f"{name} must be a sequence of structures; got one {type(X).__name__}: use [it]."
+        )
+    if isinstance(X, pd.DataFrame):
+        if X.shape[1] != 1:
+            raise ValueError(
+                f"{name} is a DataFrame with {X.shape[1]} columns; pass the one column that "
+                "holds the structures, e.g. df['structure']."
+            )
+        X = X.iloc[:, 0]
+    if isinstance(X, pd.Series):
+        return X.tolist()
+    if isinstance(X, np.ndarray):
+        if X.ndim == 2 and X.shape[1] == 1:  # df[["structure"]].values
+            return X[:, 0].tolist()
+        if X.ndim == 2 and X.dtype == object and X.size and isinstance(X.flat[0], PeriodicSite):
+            return [Structure.from_sites(list(row)) for row in X]
+        if X.ndim != 1:
+            raise ValueError(f"{name} must be a 1-D sequence of structures, got shape {X.shape}.")
+        return X.tolist()
+    if isinstance(X, list | tuple):
+        return list(X)
+    raise TypeError(
+        f"{name} must be a sequence (list, tuple, 1-D array, Series) of structures, got a "
+        f"{type(X).__module__}.{type(X).__qualname__}."
+    )
+
+
+def _read_all(X: Any, name: str, read: Callable[[Any, int], R | StructureProblem]) -> list[R]:
+    items = as_item_list(X, name)
+    if not items:
+        raise ValueError(f"{name} holds no structures.")
+    results: list[R] = []
+    problems: list[StructureProblem] = []
+    for index, item in enumerate(items):
+        result = read(item, index)
+        if isinstance(result, StructureProblem):
+            problems.append(result)
+        else:
+            results.append(result)
+    if problems:
+        raise InvalidStructureError(problems)
+    return results
+
+
+def check_structures(X: Any, *, name: str = "X") -> list[PeriodicArrays]:
+    """Read and validate every structure of ``X`` (ordered periodic crystals).
+
+    Parameters
+    ----------
+    X : sequence of structures
+        See :func:`as_item_list` and :func:`read_structure`.
+    name : str, default="X"
+        How the error messages call it.
+
+    Returns
+    -------
+    arrays : list of PeriodicArrays
+        One per item, each with its ``structure``.
+
+    Raises
+    ------
+    InvalidStructureError
+        Listing every item that cannot be read or is not a valid crystal.
+    TypeError, ValueError
+        If ``X`` is not a sequence of structures, or is empty.
+    """
+    return _read_all(X, name, read_periodic_arrays)
+
+
+def read_structures(X: Any, *, name: str = "X") -> list[IStructure]:
+    """Convert every item of ``X`` to a pymatgen structure, without validating it.
+
+    For estimators that take what pymatgen can hold (matminer featurizers read
+    disordered structures too). Errors as :func:`check_structures`.
+    """
+
+    def convert(item: Any, index: int) -> IStructure | StructureProblem:
+        try:
+            return read_structure(item)
+        except (TypeError, ValueError, OSError) as exc:
+            return StructureProblem(index, None, str(exc))
+
+    return _read_all(X, name, convert)
 
 
 def _first_non_number(y: Any) -> tuple[int, Any] | None:

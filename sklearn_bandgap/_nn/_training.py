@@ -1,0 +1,140 @@
+"""The training policy of the package's skorch-backed estimators."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.model_selection import GroupShuffleSplit
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from skorch.callbacks import Callback, EarlyStopping, LRScheduler
+from skorch.dataset import Dataset
+from torch.utils.data import Subset
+
+#: Constraints of the parameters every skorch-backed estimator of the package has;
+#: each merges them with its own (``{**SKORCH_PARAMETER_CONSTRAINTS, ...}``).
+SKORCH_PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
+    "lr": [Interval(Real, 0, None, closed="neither")],
+    "weight_decay": [Interval(Real, 0, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "max_epochs": [Interval(Integral, 1, None, closed="left")],
+    "patience": [Interval(Integral, 1, None, closed="left")],
+    "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+    "random_state": ["random_state"],
+    "device": [str],
+    "verbose": ["verbose"],
+    "callbacks": [list, None],
+}
+
+
+class CompositionGroupSplit:
+    """skorch ``train_split``: hold out whole compositions for validation.
+
+    Polymorphs share a composition; splitting them across training and
+    validation would make early stopping optimistic. The dataset's ``X`` tells
+    each crystal's group through its ``groups()`` method (the composition read
+    from the neighbour lists, :func:`composition_keys`, for the regressor).
+
+    Parameters
+    ----------
+    fraction : float
+        Fraction of the compositions held out.
+    random_state : int or None
+        Seed of the split.
+    """
+
+    def __init__(self, fraction: float, random_state: int | None) -> None:
+        self.fraction = fraction
+        self.random_state = random_state
+
+    def __call__(self, dataset: Dataset, y: Any = None, **fit_params: Any) -> tuple[Any, Any]:
+        """Return ``(train_subset, valid_subset)`` of ``dataset``."""
+        groups = dataset.X.groups()
+        splitter = GroupShuffleSplit(
+            n_splits=1, test_size=self.fraction, random_state=self.random_state
+        )
+        train, valid = next(splitter.split(np.zeros(len(groups)), groups=groups))
+        return Subset(dataset, train.tolist()), Subset(dataset, valid.tolist())
+
+
+def seed_torch(random_state: int | np.random.RandomState | None) -> int | None:
+    """Seed torch from an estimator's ``random_state``; return the seed (None if unseeded).
+
+    ``random_state`` is what scikit-learn's ``check_random_state`` takes: an int
+    (the same int always gives the same seed), a ``RandomState`` (one number is
+    drawn from it), or None (torch is left as it is). The same seed also drives
+    the validation split, so a fixed ``random_state`` gives the same weights,
+    batches and split on the CPU.
+    """
+    if random_state is None:
+        return None
+    seed = int(check_random_state(random_state).randint(2**31 - 1))
+    torch.manual_seed(seed)
+    return seed
+
+
+def validation_policy(
+    validation_fraction: float, patience: int, seed: int | None
+) -> tuple[CompositionGroupSplit | None, list[tuple[str, Callback]]]:
+    """The training policy of the project's skorch nets: split, early stopping, schedule.
+
+    Parameters
+    ----------
+    validation_fraction : float
+        Fraction of compositions held out for validation; 0 means no
+        validation, no early stopping and no schedule.
+    patience : int
+        Epochs without a better validation loss before stopping (the best epoch
+        is restored); the learning rate halves after ``patience // 3`` such
+        epochs.
+    seed : int or None
+        Seed of the validation split.
+
+    Returns
+    -------
+    train_split : CompositionGroupSplit or None
+        skorch's ``train_split``.
+    callbacks : list of (name, Callback)
+        Early stopping and the learning-rate schedule.
+    """
+    if validation_fraction <= 0:
+        return None, []
+    return CompositionGroupSplit(validation_fraction, seed), [
+        ("early_stopping", EarlyStopping(patience=patience, load_best=True)),
+        (
+            "lr_scheduler",
+            LRScheduler(
+                policy=torch.optim.lr_scheduler.ReduceLROnPlateau,
+                monitor="valid_loss",
+                factor=0.5,
+                patience=max(patience // 3, 1),
+            ),
+        ),
+    ]
+
+
+def skorch_net_kwargs(estimator: Any, seed: int | None) -> dict[str, Any]:
+    """The settings every net of the package shares, read from the estimator's parameters.
+
+    AdamW with ``lr`` and ``weight_decay``, ``batch_size``, ``max_epochs``, the
+    validation policy (:func:`validation_policy`) followed by the user's
+    ``callbacks``, ``verbose`` and ``device``. Each estimator adds its module,
+    loss and data loading.
+    """
+    train_split, callbacks = validation_policy(
+        estimator.validation_fraction, estimator.patience, seed
+    )
+    return {
+        "optimizer": torch.optim.AdamW,
+        "optimizer__weight_decay": estimator.weight_decay,
+        "lr": estimator.lr,
+        "batch_size": estimator.batch_size,
+        "max_epochs": estimator.max_epochs,
+        "train_split": train_split,
+        "callbacks": callbacks + list(estimator.callbacks or []),
+        "verbose": estimator.verbose,
+        "device": estimator.device,
+    }
