@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FeaturizationError", "InvalidStructureError", "StructureProblem"]
+__all__ = ["FeaturizationError", "InvalidStructureError", "OutOfDomainWarning", "StructureProblem"]
 
 
 @dataclass(frozen=True)
@@ -103,3 +103,28 @@ class FeaturizationError(InvalidStructureError):
 
     def __reduce__(self) -> tuple[type, tuple[Any, ...]]:
         return (type(self), (self.problems, self.features))
+
+
+class OutOfDomainWarning(UserWarning):
+    """Structures unlike any seen in ``fit``; their predictions are extrapolations.
+
+    Parameters
+    ----------
+    message : str
+        The text of the warning.
+    problems : sequence of StructureProblem
+        Every such structure, by index and formula, with the reason.
+
+    Attributes
+    ----------
+    problems : list of StructureProblem
+        Every flagged structure (``problems[k].index`` is its position in the
+        input), so that a caller can mark them one by one.
+    """
+
+    def __init__(self, message: str, problems: Sequence[StructureProblem] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
+
+    def __reduce__(self) -> tuple[type, tuple[Any, ...]]:
+        return (type(self), (str(self), self.problems))

@@ -22,6 +22,11 @@ from sklearn_bandgap._nn._training import (
 )
 from sklearn_bandgap.featurizers._neighbor_lists import NeighborLists
 from sklearn_bandgap.models._collate import CrystalItem, collate_neighbor_lists
+from sklearn_bandgap.models._domain import (
+    domain_problems,
+    neighbor_distance_range,
+    report_out_of_domain,
+)
 from sklearn_bandgap.models._environments import (
     canonical_rows,
     composition_keys,
@@ -152,6 +157,17 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         nonnegative=[0], output_column=0)`` fitted on the band gap and the
         formation energy is a band-gap model that scores, cross-validates and
         compares against a 1-D band-gap ``y``.
+    handle_unknown : {"warn", "error"}, default="warn"
+        What ``predict`` does with structures unlike any seen in ``fit``:
+        elements whose embedding was never trained, or neighbour distances far
+        outside the range of the training data (below 0.75 x its shortest
+        nearest-neighbour distance or above 1.25 x its longest neighbour
+        distance, e.g. a lone atom in a large box). ``"warn"`` predicts and
+        emits one :class:`~sklearn_bandgap.exceptions.OutOfDomainWarning` for
+        the batch (its ``problems`` name every such structure); ``"error"``
+        raises :class:`~sklearn_bandgap.exceptions.InvalidStructureError`
+        instead. Neighbour lists of another ``n_neighbors`` than in ``fit``
+        always raise.
     random_state : int, RandomState instance or None, default=None
         Seeds weights, shuffling, dropout and the validation split: the same
         value gives identical predictions on the CPU with the same number of
@@ -177,6 +193,11 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         Target standardization.
     elements_seen_ : ndarray of int
         Atomic numbers present in the training data.
+    n_neighbors_ : int
+        Neighbours per atom of the training lists (each row has one more).
+    distance_range_ : ndarray of shape (2,)
+        Shortest nearest-neighbour and longest neighbour distance (Å) of the
+        training lists: with ``elements_seen_``, the domain ``predict`` checks.
     nonnegative_columns_ : ndarray of int
         The output columns clipped at 0 (from ``nonnegative``).
 
@@ -213,6 +234,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         "loss": [StrOptions({"l1", "mse", "huber"})],
         "nonnegative": ["boolean", "array-like"],
         "output_column": [Interval(Integral, 0, None, closed="left"), None],
+        "handle_unknown": [StrOptions({"warn", "error"})],
     }
 
     def __init__(
@@ -235,6 +257,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         validation_fraction: float = 0.1,
         nonnegative: bool | Sequence[int] = False,
         output_column: int | None = None,
+        handle_unknown: str = "warn",
         random_state: int | np.random.RandomState | None = None,
         device: str = "cpu",
         verbose: int = 0,
@@ -257,6 +280,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.nonnegative = nonnegative
         self.output_column = output_column
+        self.handle_unknown = handle_unknown
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -291,7 +315,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         self.y_mean_ = y_array.mean(axis=0)
         scale = y_array.std(axis=0)
         self.y_scale_ = np.where(scale > 0, scale, 1.0)
-        self.elements_seen_ = np.unique(X.atomic_numbers[:, 0]).astype(int)
+        self._learn_domain(X)
         seed = seed_torch(self.random_state)
         self.net_ = self._build_net(seed)
         y_scaled = ((y_array - self.y_mean_) / self.y_scale_).astype(np.float32)
@@ -313,6 +337,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = _check_neighbor_lists(X)
+        self._check_domain(X)
         scaled = self.net_.predict(self._model_input(X)).astype(np.float64)
         y_pred = scaled * self.y_scale_ + self.y_mean_
         cols = self.nonnegative_columns_
@@ -349,6 +374,23 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
                 f"column(s) (indices 0 to {n_outputs - 1})."
             )
         return np.unique(columns)
+
+    def _learn_domain(self, X: NeighborLists) -> None:
+        """Record the elements, list width and distance range of the training lists."""
+        self.elements_seen_ = np.unique(X.atomic_numbers[:, 0]).astype(int)
+        self.n_neighbors_ = int(X.atomic_numbers.shape[1] - 1)
+        self.distance_range_ = neighbor_distance_range(X)
+
+    def _check_domain(self, X: NeighborLists) -> None:
+        width = X.atomic_numbers.shape[1] - 1
+        if width != self.n_neighbors_:
+            raise ValueError(
+                f"X holds neighbour lists of {width} neighbours, but the model was fitted on "
+                f"{self.n_neighbors_}: featurize with NeighborListFeaturizer(n_neighbors="
+                f"{self.n_neighbors_})."
+            )
+        problems = domain_problems(X, self.elements_seen_, self.distance_range_)
+        report_out_of_domain(problems, len(X), self.handle_unknown)
 
     def _model_input(self, X: NeighborLists) -> ModelInput:
         if self.atoms == "distinct":

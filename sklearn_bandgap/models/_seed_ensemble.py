@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral
 from typing import Any, ClassVar
 
@@ -121,11 +122,26 @@ class SeedEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The members' mean, shaped like each member's prediction.
+
+        Warns
+        -----
+        OutOfDomainWarning
+            Once, when the members flag structures outside what they were
+            fitted on (each member's warnings are merged, not repeated).
         """
         check_is_fitted(self)
-        predictions = [
-            np.asarray(member.predict(X), dtype=np.float64) for member in self.estimators_
-        ]
+        predictions = []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for member in self.estimators_:
+                predictions.append(np.asarray(member.predict(X), dtype=np.float64))
+        # Members fitted on the same data flag the same structures: say it once.
+        seen = set()
+        for record in caught:
+            key = (record.category, str(record.message))
+            if key not in seen:
+                seen.add(key)
+                warnings.warn(record.message, stacklevel=2)
         return np.mean(predictions, axis=0)
 
     def __sklearn_tags__(self) -> Tags:
