@@ -1,0 +1,189 @@
+"""Property-based tests (hypothesis) on generated periodic structures.
+
+Random lattices (skewed ones included), 1-40 sites, elements 1-94, random
+supercells, rotations, translations and site orders. Properties: the neighbour
+lists equal a brute-force search; the pipeline's predictions do not depend on
+rotation, translation, site order or supercell (default ``atoms``); no input
+raises anything but the package's documented errors; a saved and loaded model
+predicts the same. The CI profile runs 50 examples per property (200 in all);
+``benchmarks/property_tests.py`` runs the ``long`` profile (1,000 per property).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from pymatgen.core import Lattice, Structure
+from sklearn.pipeline import make_pipeline
+
+from sklearn_bandgap.datasets import load_mp_gap_eform
+from sklearn_bandgap.exceptions import InvalidStructureError
+from sklearn_bandgap.featurizers import NeighborListFeaturizer
+from sklearn_bandgap.io import load, save
+from sklearn_bandgap.models import NeighborLSTMRegressor
+from sklearn_bandgap.utils.estimator_checks import rotated, site_permuted, translated
+from tests.test_featurizer_real_data import reference_by_get_all_neighbors
+
+settings.register_profile(
+    "ci",
+    max_examples=50,
+    deadline=None,
+    derandomize=True,  # the same examples on every CI run
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+settings.register_profile(
+    "long",
+    max_examples=int(os.environ.get("SKLEARN_BANDGAP_HYPOTHESIS_EXAMPLES", "1000")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+settings.load_profile(os.environ.get("SKLEARN_BANDGAP_HYPOTHESIS_PROFILE", "ci"))
+
+#: What the package documents ``transform`` and ``predict`` may raise on bad input.
+DOCUMENTED_ERRORS = (InvalidStructureError, TypeError, ValueError)
+
+
+@st.composite
+def crystals(draw, max_sites: int = 40) -> Structure:
+    """An ordered periodic crystal: a random (possibly skewed) cell, 1-40 sites, Z in 1-94."""
+    n_sites = draw(st.integers(1, max_sites))
+    angles = [draw(st.floats(55.0, 125.0)) for _ in range(3)]
+    ratios = [draw(st.floats(0.6, 1.6)) for _ in range(3)]
+    shape = Lattice.from_parameters(*ratios, *angles)
+    assume(shape.volume > 0.25 * np.prod(ratios))  # not a nearly flat cell
+    volume_per_atom = draw(st.floats(8.0, 30.0))
+    scale = (n_sites * volume_per_atom / shape.volume) ** (1 / 3)
+    lattice = Lattice(shape.matrix * scale)
+    species = draw(st.lists(st.integers(1, 94), min_size=n_sites, max_size=n_sites))
+    coords = draw(
+        st.lists(
+            st.tuples(*[st.floats(0.0, 1.0, exclude_max=True)] * 3),
+            min_size=n_sites,
+            max_size=n_sites,
+        )
+    )
+    structure = Structure(lattice, species, coords, validate_proximity=False)
+    if n_sites > 1:
+        distances = structure.distance_matrix[np.triu_indices(n_sites, 1)]
+        assume(distances.min() > 0.5)  # no coinciding sites (those are tested apart)
+    return structure
+
+
+@functools.cache
+def fitted_model():
+    """A small pipeline fitted on the MP sample, and the same pipeline saved and loaded."""
+    data = load_mp_gap_eform(subset="sample200", progress=False)
+    model = make_pipeline(
+        NeighborListFeaturizer(),
+        NeighborLSTMRegressor(
+            max_epochs=2, atom_hidden=8, crystal_hidden=16, head_hidden=8, random_state=0
+        ),
+    ).fit(data.data, data.target)
+    path = Path(tempfile.mkdtemp()) / "model.safetensors"
+    save(model, path)
+    return model, load(path)
+
+
+def _predict(model, structures):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # generated elements are often unseen in fit
+        return model.predict(structures)
+
+
+@given(crystals())
+def test_neighbor_lists_equal_a_brute_force_search(structure):
+    lists = NeighborListFeaturizer().transform([structure])
+    numbers, distances = reference_by_get_all_neighbors(structure)
+    np.testing.assert_allclose(lists.distances, distances, atol=1e-4)
+    np.testing.assert_array_equal(lists.atomic_numbers, numbers)
+
+
+@given(
+    crystals(max_sites=12),
+    st.integers(0, 2**16),
+    st.tuples(st.integers(1, 2), st.integers(1, 2), st.integers(1, 2)),
+    st.tuples(*[st.floats(-5.0, 5.0)] * 3),
+)
+def test_predictions_do_not_depend_on_rotation_translation_order_or_supercell(
+    structure, seed, repeats, shift
+):
+    model, _ = fitted_model()
+    variants = [
+        structure,
+        rotated(structure, seed=seed),
+        translated(structure, shift),
+        site_permuted(structure, seed=seed),
+        structure * repeats,
+    ]
+    y_pred = _predict(model, variants)
+    np.testing.assert_allclose(y_pred, y_pred[0], rtol=1e-4, atol=1e-4)
+
+
+@st.composite
+def any_input(draw):
+    """A valid crystal, a damaged one, or something that is not a structure at all."""
+    kind = draw(
+        st.sampled_from(
+            ["crystal", "nan", "coinciding", "disordered", "huge", "tiny", "text", "number"]
+        )
+    )
+    if kind == "text":
+        return draw(st.text(max_size=200))
+    if kind == "number":
+        return draw(st.one_of(st.integers(), st.floats(), st.none()))
+    structure = draw(crystals(max_sites=8))
+    if kind == "nan":
+        coords = structure.frac_coords.copy()
+        coords[0, draw(st.integers(0, 2))] = np.nan
+        return Structure(structure.lattice, structure.species, coords, validate_proximity=False)
+    if kind == "coinciding":
+        return Structure(
+            structure.lattice,
+            [*structure.species, structure.species[0]],
+            [*structure.frac_coords, structure.frac_coords[0]],
+            validate_proximity=False,
+        )
+    if kind == "disordered":
+        disordered = structure.copy()
+        disordered.replace(0, {"Fe": 0.5, "Co": 0.5})
+        return disordered
+    if kind in ("huge", "tiny"):
+        factor = 40.0 if kind == "huge" else 0.01
+        return Structure(
+            Lattice(structure.lattice.matrix * factor),
+            structure.species,
+            structure.frac_coords,
+            validate_proximity=False,
+        )
+    return structure
+
+
+@given(st.lists(any_input(), min_size=0, max_size=4))
+def test_no_input_raises_anything_but_the_documented_errors(items):
+    model, _ = fitted_model()
+    try:
+        y_pred = _predict(model, items)
+    except DOCUMENTED_ERRORS as error:
+        assert str(error)  # every error says what is wrong
+    else:
+        assert y_pred.shape == (len(items),) and np.isfinite(y_pred).all()
+
+
+@given(st.lists(crystals(max_sites=20), min_size=1, max_size=3))
+def test_a_saved_and_loaded_model_predicts_the_same(structures):
+    model, loaded = fitted_model()
+    np.testing.assert_array_equal(_predict(loaded, structures), _predict(model, structures))
+
+
+def test_the_ci_profile_is_in_use_unless_asked_otherwise():
+    if "SKLEARN_BANDGAP_HYPOTHESIS_PROFILE" in os.environ:
+        pytest.skip("another profile was asked for")
+    assert settings().max_examples == 50
