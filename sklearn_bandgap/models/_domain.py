@@ -8,12 +8,9 @@ from collections.abc import Sequence
 import numpy as np
 from pymatgen.core import Composition, Element
 
-from sklearn_bandgap.exceptions import (
-    InvalidStructureError,
-    OutOfDomainWarning,
-    StructureProblem,
-)
+from sklearn_bandgap.exceptions import InvalidStructureError, StructureProblem
 from sklearn_bandgap.featurizers._neighbor_lists import NeighborLists
+from sklearn_bandgap.utils._validation import warn_out_of_domain
 
 #: A structure is outside the fitted domain when a nearest-neighbour distance is
 #: below DOMAIN_SHORT x the shortest seen in fit, or a neighbour distance above
@@ -78,14 +75,10 @@ def report_out_of_domain(
         return
     if handle_unknown == "error":
         raise InvalidStructureError(problems)
-    first = "; ".join(str(problem) for problem in problems[:3])
-    warnings.warn(
-        OutOfDomainWarning(
-            f"{len(problems)} of {n_structures} structures lie outside what the model was "
-            f"fitted on, so their predictions are extrapolations: {first}"
-            + ("; ..." if len(problems) > 3 else "")
-            + " (handle_unknown='error' raises instead; the warning's .problems lists them all)",
-            problems,
-        ),
+    warn_out_of_domain(
+        problems,
+        n_structures,
+        "lie outside what the model was fitted on, so their predictions are extrapolations "
+        "(handle_unknown='error' raises instead; the warning's .problems lists them all)",
         stacklevel=4,
     )

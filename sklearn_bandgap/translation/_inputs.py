@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,11 @@ from sklearn_bandgap.translation._geometry import (
     nearest_neighbor_vectors,
     site_displacements,
 )
-from sklearn_bandgap.utils._validation import PeriodicArrays, check_structures
+from sklearn_bandgap.utils._validation import (
+    PeriodicArrays,
+    check_structures,
+    warn_out_of_domain,
+)
 
 
 def unseen_element_problems(
@@ -30,7 +33,7 @@ def unseen_element_problems(
         unseen = sorted(set(item.atomic_numbers.tolist()) - known)
         if unseen:
             names = ", ".join(str(Element.from_Z(z).symbol) for z in unseen)
-            problems.append(StructureProblem(index, item.formula, f"holds {names}, unseen in fit."))
+            problems.append(StructureProblem(index, item.formula, f"holds {names}, unseen in fit"))
     return problems
 
 
@@ -38,15 +41,8 @@ def warn_unseen_elements(
     problems: Sequence[StructureProblem], n_structures: int, what: str
 ) -> None:
     """Warn, once for the batch, with the count of ``problems`` and the first three."""
-    if not problems:
-        return
-    first = "; ".join(str(problem) for problem in problems[:3])
-    warnings.warn(
-        f"{len(problems)} of {n_structures} structures hold elements unseen in fit and {what}: "
-        + first
-        + ("; ..." if len(problems) > 3 else ""),
-        UserWarning,
-        stacklevel=3,
+    warn_out_of_domain(
+        problems, n_structures, f"hold elements unseen in fit and {what}", stacklevel=4
     )
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,7 +24,7 @@ from typing import Any, TypeVar
 import numpy as np
 from pymatgen.core import IMolecule, IStructure, PeriodicSite, Structure
 
-from sklearn_bandgap.exceptions import InvalidStructureError, StructureProblem
+from sklearn_bandgap.exceptions import InvalidStructureError, OutOfDomainWarning, StructureProblem
 from sklearn_bandgap.utils._elements import MAX_ATOMIC_NUMBER
 from sklearn_bandgap.utils._structure_files import read_structure_file, structure_from_text
 
@@ -325,3 +326,24 @@ def check_target(
             f"indices {bad_rows[:10].tolist()}."
         )
     return array
+
+
+def warn_out_of_domain(
+    problems: Sequence[StructureProblem], n_structures: int, what: str, *, stacklevel: int = 3
+) -> None:
+    """One :class:`~sklearn_bandgap.exceptions.OutOfDomainWarning` for a batch.
+
+    Its message counts the ``problems`` and names the first three (``"<count>
+    of <n> structures <what>: ..."``); its ``problems`` attribute holds them all.
+    Nothing happens when there are none.
+    """
+    if not problems:
+        return
+    first = "; ".join(str(problem) for problem in problems[:3])
+    more = "; ..." if len(problems) > 3 else ""
+    warnings.warn(
+        OutOfDomainWarning(
+            f"{len(problems)} of {n_structures} structures {what}: {first}{more}", problems
+        ),
+        stacklevel=stacklevel + 1,
+    )
