@@ -43,8 +43,14 @@ DATA = {
 MAX_BYTES = 8 * 1024 * 1024
 
 
-def assemble(recipe: Recipe, work_dir: Path, n_train: int) -> tuple[Any, list[dict[str, Any]]]:
-    """The fitted pipeline of a recipe's checkpointed members, and their training records."""
+def assemble(recipe: Recipe, work_dir: Path, lists_train: Any) -> tuple[Any, list[dict[str, Any]]]:
+    """The fitted pipeline of a recipe's checkpointed members, and their training records.
+
+    Members checkpointed before the regressor recorded its domain (the elements,
+    list width and distance range of its training lists, issue 18) get it from
+    the same training lists here: what their ``fit`` would have recorded.
+    """
+    n_train = len(lists_train)
     template = NeighborLSTMRegressor(**recipe.regressor_params)
     ensemble = SeedEnsembleRegressor(template, random_states=list(recipe.random_states))
     names, clones = seeded_clones(template, ensemble.random_states)
@@ -54,6 +60,11 @@ def assemble(recipe: Recipe, work_dir: Path, n_train: int) -> tuple[Any, list[di
             raise RuntimeError(f"{recipe.name}: member with seed {seed} is not trained yet.")
         model_path, info_path = checkpoint_paths(work_dir, recipe, seed)
         member = joblib.load(model_path)  # our own local checkpoint, never shipped
+        for name, default in NeighborLSTMRegressor().get_params().items():
+            if not hasattr(member, name):  # a parameter added after the member was trained
+                setattr(member, name, default)
+        if not hasattr(member, "distance_range_"):
+            member._learn_domain(lists_train)
         if member.get_params() != unfitted.get_params():
             raise RuntimeError(f"{recipe.name}: member {seed} was trained with other settings.")
         members.append(member)
@@ -76,14 +87,14 @@ def export_recipe(
     recipe: Recipe,
     *,
     work_dir: Path,
-    n_train: int,
+    lists_train: Any,
     test_structures: list[Any],
     y_test: np.ndarray,
     record: dict[str, Any],
     plot_path: Path,
 ) -> dict[str, Any]:
     """Assemble, save, reload and measure one shipped model; write its card; return figures."""
-    pipeline, infos = assemble(recipe, work_dir, n_train)
+    pipeline, infos = assemble(recipe, work_dir, lists_train)
     weights = MODELS_DIR / f"{recipe.name}.safetensors"
     outputs = [{"name": recipe.target, "unit": UNITS[recipe.target]}]
     save(pipeline, weights, metadata={"name": recipe.name, "outputs": outputs})

@@ -189,7 +189,7 @@ def main() -> None:
         record["models"][recipe.name] = export_recipe(
             recipe,
             work_dir=work_dir,
-            n_train=len(train),
+            lists_train=lists_train,
             test_structures=[data.data[i] for i in test],
             y_test=y_of(recipe, test),
             record=record,
