@@ -46,7 +46,8 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         "(their *.cif, *.mcif, *.vasp, POSCAR* and CONTCAR* files), glob patterns, and "
         "CSV/JSON tables with a structure column (CIF or POSCAR text, file paths, or "
         "pymatgen Structure dicts). Writes one CSV row per structure: id, reduced formula, "
-        "predictions, error. Files are read and predicted in chunks, so memory stays "
+        "predictions, warning (out of the training domain), error. Files are read and "
+        "predicted in chunks, so memory stays "
         "bounded. Exit status 1 if any input failed (each is named in the error column).",
     )
     p.add_argument("inputs", nargs="+", help="files, folders, glob patterns or CSV/JSON tables")

@@ -63,16 +63,19 @@ def _model(spec: ModelSpec) -> Any:
 
 
 def predict_chunk(specs: list[ModelSpec], items: list[Item]) -> list[list[Any]]:
-    """Rows ``[id, formula, *predictions, error]`` for one chunk of items.
+    """Rows ``[id, formula, *predictions, warning, error]`` for one chunk of items.
 
     Items that cannot be read or are not valid crystals get their reason in the
     ``error`` column and empty predictions; the others are predicted together.
+    Structures a model flags as outside what it was fitted on (its
+    :class:`~sklearn_bandgap.exceptions.OutOfDomainWarning`) are predicted and
+    get the reason in the ``warning`` column.
     """
     import warnings
 
     import numpy as np
 
-    from sklearn_bandgap.exceptions import StructureProblem
+    from sklearn_bandgap.exceptions import OutOfDomainWarning, StructureProblem
     from sklearn_bandgap.utils._validation import read_periodic_arrays
 
     n_outputs = sum(len(spec.outputs) for spec in specs)
@@ -84,23 +87,32 @@ def predict_chunk(specs: list[ModelSpec], items: list[Item]) -> list[list[Any]]:
                 warnings.simplefilter("ignore")  # the reason goes to the error column
                 structure = parse_item(item)
         except Exception as exc:
-            rows.append([item.id, "", *[""] * n_outputs, f"cannot read: {_reason(exc)}"])
+            rows.append([item.id, "", *[""] * n_outputs, "", f"cannot read: {_reason(exc)}"])
             continue
         checked = read_periodic_arrays(structure, None)
         formula = _formula(structure)
         if isinstance(checked, StructureProblem):
-            rows.append([item.id, formula, *[""] * n_outputs, f"invalid: {checked.reason}"])
+            rows.append([item.id, formula, *[""] * n_outputs, "", f"invalid: {checked.reason}"])
             continue
-        rows.append([item.id, formula, *[""] * n_outputs, ""])
+        rows.append([item.id, formula, *[""] * n_outputs, "", ""])
         valid.append(structure)
         positions.append(len(rows) - 1)
     if not valid:
         return rows
     column = 2
+    notes: dict[int, list[str]] = {}
     for spec in specs:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             predicted = np.asarray(_model(spec).predict(valid), dtype=np.float64)
+        for record in caught:
+            if isinstance(record.message, OutOfDomainWarning):
+                for problem in record.message.problems:
+                    if problem.index is None:
+                        continue
+                    reasons = notes.setdefault(positions[problem.index], [])
+                    if problem.reason not in reasons:  # the models may flag it alike
+                        reasons.append(problem.reason)
         predicted = predicted.reshape(len(valid), -1)
         if predicted.shape[1] != len(spec.outputs):
             raise SystemExit(
@@ -111,6 +123,8 @@ def predict_chunk(specs: list[ModelSpec], items: list[Item]) -> list[list[Any]]:
         for position, values in zip(positions, predicted, strict=True):
             rows[position][column : column + len(values)] = [f"{v:.6f}" for v in values]
         column += len(spec.outputs)
+    for position, reasons in notes.items():
+        rows[position][-2] = "outside the training domain: " + "; ".join(reasons)
     return rows
 
 
@@ -186,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
     if args.formation_energy:
         names.append("formation_energy_mp2018")
     specs = [resolve_model(name) for name in names]
-    columns = ["id", "formula", *[o for spec in specs for o in spec.outputs], "error"]
+    columns = ["id", "formula", *[o for spec in specs for o in spec.outputs], "warning", "error"]
     items = iter_items(
         args.inputs,
         structure_column=args.structure_column,
