@@ -59,6 +59,7 @@ def assemble(recipe: Recipe, work_dir: Path, lists_train: Any) -> tuple[Any, lis
         if not finished_member(work_dir, recipe, seed, n_train):
             raise RuntimeError(f"{recipe.name}: member with seed {seed} is not trained yet.")
         model_path, info_path = checkpoint_paths(work_dir, recipe, seed)
+        _alias_moved_classes()
         member = joblib.load(model_path)  # our own local checkpoint, never shipped
         for name, default in NeighborLSTMRegressor().get_params().items():
             if not hasattr(member, name):  # a parameter added after the member was trained
@@ -81,6 +82,20 @@ def training_wall_seconds(infos: list[dict[str, Any]]) -> float:
     ends = [datetime.fromisoformat(info["date"]).timestamp() for info in infos]
     starts = [end - info["fit_seconds"] for end, info in zip(ends, infos, strict=True)]
     return round(max(ends) - min(starts), 1)
+
+
+def _alias_moved_classes() -> None:
+    """Let checkpoints pickled before the training helpers moved find them again.
+
+    Members trained before issue 18 pickled their skorch ``train_split`` as
+    ``sklearn_bandgap.models._regressor.CompositionGroupSplit``; it now lives in
+    ``sklearn_bandgap._nn._training``. Only these local checkpoints need this.
+    """
+    import sklearn_bandgap.models._regressor as regressor
+    from sklearn_bandgap._nn._training import CompositionGroupSplit
+
+    if not hasattr(regressor, "CompositionGroupSplit"):
+        regressor.CompositionGroupSplit = CompositionGroupSplit  # type: ignore[attr-defined]
 
 
 def export_recipe(

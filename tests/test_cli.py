@@ -183,7 +183,14 @@ def test_train_save_then_predict_with_the_saved_model(tmp_path, capsys):
     assert f"Saved the model to {model_path}" in capsys.readouterr().out
     assert main(["predict", str(EXAMPLES / "Cu_fcc.cif"), "--model", str(model_path)]) == 0
     (row,) = _rows(capsys.readouterr().out)
-    assert set(row) == {"id", "formula", "band_gap", "formation_energy_per_atom", "error"}
+    assert set(row) == {
+        "id",
+        "formula",
+        "band_gap",
+        "formation_energy_per_atom",
+        "warning",
+        "error",
+    }
     assert float(row["band_gap"]) >= 0
 
 
@@ -205,3 +212,16 @@ def test_translate_with_a_saved_translator(tmp_path, nrel_sample):
     assert len(report) == 3 and report["error"].isna().all()
     assert all((out / name).is_file() for name in report["file"])
     assert main(["translate", str(inputs)]) == 2  # neither --model nor --train
+
+
+def test_a_structure_outside_the_training_domain_is_predicted_with_a_warning(tmp_path, capsys):
+    from pymatgen.core import Lattice, Structure
+
+    argon = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.26), ["Ar"], [[0, 0, 0]])
+    argon.to(filename=str(tmp_path / "Ar_fcc.cif"))  # no Ar among the training structures
+    shutil.copy(EXAMPLES / "Cu_fcc.cif", tmp_path / "Cu_fcc.cif")
+    assert main(["predict", str(tmp_path)]) == 0  # a warning is not a failure
+    rows = {Path(row["id"]).name: row for row in _rows(capsys.readouterr().out)}
+    assert "holds Ar, unseen in fit" in rows["Ar_fcc.cif"]["warning"]
+    assert rows["Ar_fcc.cif"]["band_gap"] != "" and rows["Ar_fcc.cif"]["error"] == ""
+    assert rows["Cu_fcc.cif"]["warning"] == ""
