@@ -28,7 +28,7 @@ from sklearn_bandgap.models import (
     composition_keys,
     distinct_environments,
 )
-from sklearn_bandgap.models._regressor import ModelInput
+from sklearn_bandgap.models._base import ModelInput
 from sklearn_bandgap.utils.estimator_checks import check_structure_estimator
 
 FAST = dict(

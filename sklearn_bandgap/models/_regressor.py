@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils import Tags
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetRegressor
 from skorch.callbacks import Callback
@@ -21,58 +21,15 @@ from sklearn_bandgap._nn._training import (
     skorch_net_kwargs,
 )
 from sklearn_bandgap.featurizers._neighbor_lists import NeighborLists
-from sklearn_bandgap.models._collate import CrystalItem, collate_neighbor_lists
-from sklearn_bandgap.models._domain import (
-    domain_problems,
-    neighbor_distance_range,
-    report_out_of_domain,
+from sklearn_bandgap.models._base import (
+    ARCHITECTURE_CONSTRAINTS,
+    NeighborLSTMMixin,
 )
-from sklearn_bandgap.models._environments import (
-    canonical_rows,
-    composition_keys,
-    distinct_environments,
-)
-from sklearn_bandgap.models._module import NeighborLSTM
+from sklearn_bandgap.models._collate import collate_neighbor_lists
 from sklearn_bandgap.utils._validation import check_target
 
 
-class ModelInput:
-    """What the module reads per crystal: neighbour rows and, optionally, shares.
-
-    Indexing gives one :data:`~sklearn_bandgap.models._collate.CrystalItem`;
-    skorch builds its ``Dataset`` on it.
-    """
-
-    def __init__(self, lists: NeighborLists, shares: np.ndarray | None) -> None:
-        self.lists = lists
-        self.shares = shares
-
-    def __len__(self) -> int:
-        return len(self.lists)
-
-    def groups(self) -> np.ndarray:
-        """Composition key of each crystal (the group of the validation split)."""
-        return composition_keys(self.lists)
-
-    def __getitem__(self, i: int) -> CrystalItem:
-        start, stop = self.lists.offsets[int(i)], self.lists.offsets[int(i) + 1]
-        shares = None if self.shares is None else self.shares[start:stop]
-        return (self.lists.atomic_numbers[start:stop], self.lists.distances[start:stop], shares)
-
-
-def _check_neighbor_lists(X: Any) -> NeighborLists:
-    if not isinstance(X, NeighborLists):
-        raise TypeError(
-            f"NeighborLSTMRegressor takes the NeighborLists made by NeighborListFeaturizer, got "
-            f"a {type(X).__qualname__}. Use make_pipeline(NeighborListFeaturizer(), "
-            "NeighborLSTMRegressor()) to fit on structures."
-        )
-    if len(X) == 0:
-        raise ValueError("X holds no structures.")
-    return X
-
-
-class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
+class NeighborLSTMRegressor(NeighborLSTMMixin, RegressorMixin, BaseEstimator):
     """Crystal property regression with a two-level LSTM over neighbour lists.
 
     Element embedding × 1/distance → an LSTM over each atom's neighbour
@@ -223,18 +180,10 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **SKORCH_PARAMETER_CONSTRAINTS,
-        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
-        "atom_hidden": [Interval(Integral, 1, None, closed="left")],
-        "crystal_hidden": [Interval(Integral, 1, None, closed="left")],
-        "head_hidden": [Interval(Integral, 1, None, closed="left")],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "distance_expansion": [Options(Integral, {0}), Interval(Integral, 2, None, closed="left")],
-        "atoms": [StrOptions({"distinct", "sorted", "site"})],
-        "attention_pooling": ["boolean"],
+        **ARCHITECTURE_CONSTRAINTS,
         "loss": [StrOptions({"l1", "mse", "huber"})],
         "nonnegative": ["boolean", "array-like"],
         "output_column": [Interval(Integral, 0, None, closed="left"), None],
-        "handle_unknown": [StrOptions({"warn", "error"})],
     }
 
     def __init__(
@@ -302,7 +251,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         self : NeighborLSTMRegressor
             The fitted regressor.
         """
-        X = _check_neighbor_lists(X)
+        X = self._check_lists(X)
         y_array = self._check_y(y, len(X))
         self.n_outputs_ = y_array.shape[1]
         self.y_ndim_ = int(np.ndim(y))
@@ -336,7 +285,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
             Shaped like the ``y`` given to ``fit``; 1-D with ``output_column``.
         """
         check_is_fitted(self)
-        X = _check_neighbor_lists(X)
+        X = self._check_lists(X)
         self._check_domain(X)
         scaled = self.net_.predict(self._model_input(X)).astype(np.float64)
         y_pred = scaled * self.y_scale_ + self.y_mean_
@@ -347,8 +296,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
         return y_pred[:, 0] if self.y_ndim_ == 1 else y_pred
 
     def __sklearn_tags__(self) -> Tags:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False  # input: NeighborLists
+        tags = self._input_tags(super().__sklearn_tags__())
         tags.target_tags.multi_output = True
         return tags
 
@@ -375,44 +323,10 @@ class NeighborLSTMRegressor(RegressorMixin, BaseEstimator):
             )
         return np.unique(columns)
 
-    def _learn_domain(self, X: NeighborLists) -> None:
-        """Record the elements, list width and distance range of the training lists."""
-        self.elements_seen_ = np.unique(X.atomic_numbers[:, 0]).astype(int)
-        self.n_neighbors_ = int(X.atomic_numbers.shape[1] - 1)
-        self.distance_range_ = neighbor_distance_range(X)
-
-    def _check_domain(self, X: NeighborLists) -> None:
-        width = X.atomic_numbers.shape[1] - 1
-        if width != self.n_neighbors_:
-            raise ValueError(
-                f"X holds neighbour lists of {width} neighbours, but the model was fitted on "
-                f"{self.n_neighbors_}: featurize with NeighborListFeaturizer(n_neighbors="
-                f"{self.n_neighbors_})."
-            )
-        problems = domain_problems(X, self.elements_seen_, self.distance_range_)
-        report_out_of_domain(problems, len(X), self.handle_unknown)
-
-    def _model_input(self, X: NeighborLists) -> ModelInput:
-        if self.atoms == "distinct":
-            lists, shares = distinct_environments(X)
-            return ModelInput(lists, shares)
-        if self.atoms == "sorted":
-            return ModelInput(canonical_rows(X), None)
-        return ModelInput(X, None)
-
     def _build_net(self, seed: int | None) -> NeuralNetRegressor:
         criteria = {"l1": torch.nn.L1Loss, "mse": torch.nn.MSELoss, "huber": torch.nn.HuberLoss}
         return NeuralNetRegressor(
-            module=NeighborLSTM,
-            module__n_outputs=self.n_outputs_,
-            module__embedding_dim=self.embedding_dim,
-            module__atom_hidden=self.atom_hidden,
-            module__crystal_hidden=self.crystal_hidden,
-            module__head_hidden=self.head_hidden,
-            module__dropout=self.dropout,
-            module__distance_expansion=self.distance_expansion,
-            module__with_shares=self.atoms == "distinct",
-            module__attention_pooling=self.attention_pooling,
+            **self._module_kwargs(self.n_outputs_),
             criterion=criteria[self.loss],
             iterator_train__collate_fn=collate_neighbor_lists,
             iterator_train__shuffle=True,
