@@ -22,6 +22,7 @@ import numpy as np
 ESTIMATORS: dict[str, tuple[str, str]] = {
     "NeighborListFeaturizer": ("sklearn_bandgap.featurizers", "NeighborListFeaturizer"),
     "NeighborLSTMRegressor": ("sklearn_bandgap.models", "NeighborLSTMRegressor"),
+    "NeighborLSTMClassifier": ("sklearn_bandgap.models", "NeighborLSTMClassifier"),
     "SeedEnsembleRegressor": ("sklearn_bandgap.models", "SeedEnsembleRegressor"),
     "RelaxationTranslator": ("sklearn_bandgap.translation", "RelaxationTranslator"),
     "SeedEnsembleTranslator": ("sklearn_bandgap.translation", "SeedEnsembleTranslator"),

@@ -6,6 +6,7 @@ training policy both the models and the translators use lives in a private
 lower module (``sklearn_bandgap._nn``).
 """
 
+from sklearn_bandgap.models._classifier import NeighborLSTMClassifier
 from sklearn_bandgap.models._collate import collate_neighbor_lists
 from sklearn_bandgap.models._environments import (
     canonical_rows,
@@ -18,6 +19,7 @@ from sklearn_bandgap.models._seed_ensemble import SeedEnsembleRegressor
 
 __all__ = [
     "NeighborLSTM",
+    "NeighborLSTMClassifier",
     "NeighborLSTMRegressor",
     "SeedEnsembleRegressor",
     "canonical_rows",

@@ -37,7 +37,7 @@ def collate_neighbor_lists(
         (float32, ``(batch, max_rows)``): the arguments of
         :meth:`NeighborLSTM.forward`.
     y : Tensor
-        The stacked targets (float32).
+        The stacked targets: int64 for class labels, else float32.
     """
     items = [item for item, _ in batch]
     n_rows = [len(numbers) for numbers, _, _ in items]
@@ -57,5 +57,8 @@ def collate_neighbor_lists(
     }
     if shares is not None:
         X["shares"] = torch.from_numpy(shares)
-    y = torch.as_tensor(np.stack([np.asarray(target) for _, target in batch]), dtype=torch.float32)
+    targets = np.stack([np.asarray(target) for _, target in batch])
+    # class labels stay integers (cross-entropy); everything else becomes float32
+    dtype = torch.int64 if np.issubdtype(targets.dtype, np.integer) else torch.float32
+    y = torch.as_tensor(targets, dtype=dtype)
     return X, y
