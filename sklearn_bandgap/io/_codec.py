@@ -24,6 +24,8 @@ ESTIMATORS: dict[str, tuple[str, str]] = {
     "NeighborLSTMRegressor": ("sklearn_bandgap.models", "NeighborLSTMRegressor"),
     "NeighborLSTMClassifier": ("sklearn_bandgap.models", "NeighborLSTMClassifier"),
     "SeedEnsembleRegressor": ("sklearn_bandgap.models", "SeedEnsembleRegressor"),
+    "ZeroInflatedRegressor": ("sklearn_bandgap.models", "ZeroInflatedRegressor"),
+    "ConformalRegressor": ("sklearn_bandgap.models", "ConformalRegressor"),
     "RelaxationTranslator": ("sklearn_bandgap.translation", "RelaxationTranslator"),
     "SeedEnsembleTranslator": ("sklearn_bandgap.translation", "SeedEnsembleTranslator"),
     "IdentityTranslator": ("sklearn_bandgap.translation", "IdentityTranslator"),

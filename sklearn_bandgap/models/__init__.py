@@ -8,6 +8,7 @@ lower module (``sklearn_bandgap._nn``).
 
 from sklearn_bandgap.models._classifier import NeighborLSTMClassifier
 from sklearn_bandgap.models._collate import collate_neighbor_lists
+from sklearn_bandgap.models._conformal import ConformalRegressor
 from sklearn_bandgap.models._environments import (
     canonical_rows,
     composition_keys,
@@ -16,12 +17,15 @@ from sklearn_bandgap.models._environments import (
 from sklearn_bandgap.models._module import NeighborLSTM
 from sklearn_bandgap.models._regressor import NeighborLSTMRegressor
 from sklearn_bandgap.models._seed_ensemble import SeedEnsembleRegressor
+from sklearn_bandgap.models._zero_inflated import ZeroInflatedRegressor
 
 __all__ = [
+    "ConformalRegressor",
     "NeighborLSTM",
     "NeighborLSTMClassifier",
     "NeighborLSTMRegressor",
     "SeedEnsembleRegressor",
+    "ZeroInflatedRegressor",
     "canonical_rows",
     "collate_neighbor_lists",
     "composition_keys",

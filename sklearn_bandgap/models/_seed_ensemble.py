@@ -110,18 +110,25 @@ class SeedEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             self.n_features_in_ = self.estimators_[0].n_features_in_
         return self
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Mean prediction of the members.
+    def predict(self, X: Any, return_std: bool = False) -> Any:
+        """Mean prediction of the members (and their spread).
 
         Parameters
         ----------
         X : object
             Input, whatever ``estimator`` accepts.
+        return_std : bool, default=False
+            Also return the standard deviation of the members' predictions: a
+            crystal-by-crystal uncertainty (how much the seeds disagree), as
+            scikit-learn's ``GaussianProcessRegressor.predict(return_std=True)``.
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The members' mean, shaped like each member's prediction.
+        y_std : ndarray, shaped like ``y_pred``
+            The members' standard deviation (``ddof=0``); only with
+            ``return_std=True``.
 
         Warns
         -----
@@ -142,7 +149,8 @@ class SeedEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             if key not in seen:
                 seen.add(key)
                 warnings.warn(record.message, stacklevel=2)
-        return np.mean(predictions, axis=0)
+        mean = np.mean(predictions, axis=0)
+        return (mean, np.std(predictions, axis=0)) if return_std else mean
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()

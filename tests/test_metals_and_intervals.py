@@ -1,0 +1,158 @@
+"""Metals and gapped crystals: the zero-inflated model, conformal intervals, ensemble spread."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LinearRegression
+from sklearn.model_selection import GridSearchCV, GroupKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.tree import DecisionTreeRegressor
+
+from sklearn_bandgap.baselines import compare, make_dummy
+from sklearn_bandgap.featurizers import NeighborListFeaturizer
+from sklearn_bandgap.io import load, save
+from sklearn_bandgap.model_selection import formula_groups
+from sklearn_bandgap.models import (
+    ConformalRegressor,
+    NeighborLSTMClassifier,
+    NeighborLSTMRegressor,
+    SeedEnsembleRegressor,
+    ZeroInflatedRegressor,
+)
+
+SMALL = dict(atom_hidden=8, crystal_hidden=16, head_hidden=16, max_epochs=3, random_state=0)
+
+
+def _zero_inflated(**params):
+    return ZeroInflatedRegressor(
+        NeighborLSTMClassifier(**SMALL), NeighborLSTMRegressor(**SMALL), **params
+    )
+
+
+@pytest.fixture(scope="module")
+def gap(mp_sample):
+    return mp_sample.target[:, 0]
+
+
+@pytest.fixture(scope="module")
+def lists(mp_sample):
+    return NeighborListFeaturizer().transform(mp_sample.data)
+
+
+@pytest.fixture(scope="module")
+def fitted(lists, gap):
+    return _zero_inflated().fit(lists, gap)
+
+
+# ------------------------------------------------------------------ zero-inflated
+def test_metals_are_predicted_exactly_zero(fitted, lists, gap):
+    p_gapped = fitted.nonzero_probability(lists)
+    y_pred = fitted.predict(lists)
+    assert ((y_pred == 0) == (p_gapped < 0.5)).all()
+    regressor_values = fitted.regressor_.predict(lists)
+    np.testing.assert_array_equal(y_pred[p_gapped >= 0.5], regressor_values[p_gapped >= 0.5])
+    assert fitted.n_nonzero_ == int((gap > 0).sum()) == 100
+    # the regressor saw gapped crystals only: its target mean is theirs
+    np.testing.assert_allclose(fitted.regressor_.y_mean_[0], gap[gap > 0].mean())
+
+
+def test_expected_mode_is_probability_times_gap(fitted, lists):
+    expected = fitted.set_params(mode="expected")
+    try:
+        np.testing.assert_allclose(
+            expected.predict(lists),
+            expected.nonzero_probability(lists) * expected.regressor_.predict(lists),
+        )
+    finally:
+        fitted.set_params(mode="hard")
+
+
+def test_bad_targets_are_named(lists, gap):
+    with pytest.raises(ValueError, match=r"non-negative .* indices \[3\]"):
+        bad = gap.copy()
+        bad[3] = -0.1
+        _zero_inflated().fit(lists, bad)
+    with pytest.raises(ValueError, match="no positive value"):
+        _zero_inflated().fit(lists, np.zeros(200))
+
+
+def test_in_pipelines_grid_search_compare_and_persistence(mp_sample, gap, fitted, lists, tmp_path):
+    pipeline = make_pipeline(NeighborListFeaturizer(), _zero_inflated())
+    groups = formula_groups(mp_sample.data)
+    search = GridSearchCV(
+        pipeline, {"zeroinflatedregressor__threshold": [0.3, 0.7]}, cv=GroupKFold(2)
+    )
+    search.fit(mp_sample.data, gap, groups=groups)
+    assert search.best_params_["zeroinflatedregressor__threshold"] in (0.3, 0.7)
+    table = compare(
+        {"zero-inflated": pipeline, "mean": make_dummy()},
+        mp_sample.data,
+        gap,
+        cv=GroupKFold(2),
+        groups=groups,
+    )
+    assert list(table.index) == ["zero-inflated", "mean"]
+    expected = fitted.predict(lists)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(fitted)).predict(lists), expected)
+    loaded = load(save(fitted, tmp_path / "zero_inflated.safetensors"))
+    np.testing.assert_array_equal(loaded.predict(lists), expected)
+
+
+# ------------------------------------------------------------------ conformal intervals
+def _noisy_line(n, seed):
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(0, 1, size=(n, 1))
+    return X, 2.0 * X[:, 0] + rng.normal(scale=0.1, size=n)
+
+
+def test_conformal_coverage_on_a_problem_with_known_noise():
+    X, y = _noisy_line(4000, seed=0)
+    model = ConformalRegressor(LinearRegression(), random_state=0)
+    model.fit(X, y, groups=np.arange(len(y)))
+    X_new, y_new = _noisy_line(20000, seed=1)
+    _, intervals = model.predict_interval(X_new)
+    inside = (intervals[:, 0, :] <= y_new[:, None]) & (y_new[:, None] <= intervals[:, 1, :])
+    np.testing.assert_allclose(inside.mean(axis=0), [0.68, 0.90], atol=0.03)
+    # the noise is Gaussian with sd 0.1: the 90 % half width is about 1.645 sd
+    np.testing.assert_allclose(model.half_widths_[1], 0.1645, rtol=0.1)
+
+
+def test_conformalization_holds_out_whole_groups():
+    X, y = _noisy_line(600, seed=2)
+    groups = np.repeat(np.arange(60), 10)  # 60 groups of 10 rows
+    model = ConformalRegressor(LinearRegression(), conformalize_size=0.25, random_state=0)
+    model.fit(X, y, groups=groups)
+    assert model.n_conformalize_ % 10 == 0 and model.n_conformalize_ == 150
+
+
+def test_band_gap_intervals_contain_the_prediction_and_stay_non_negative(mp_sample, gap, tmp_path):
+    model = ConformalRegressor(
+        make_pipeline(NeighborListFeaturizer(), NeighborLSTMRegressor(**SMALL)),
+        lower_bound=0.0,
+        random_state=0,
+    ).fit(mp_sample.data, gap)  # groups: the reduced formulas, found from the structures
+    y_pred, intervals = model.predict_interval(mp_sample.data)
+    assert intervals.shape == (200, 2, 2) and (intervals >= 0).all() and (y_pred >= 0).all()
+    assert (intervals[:, 0, :] <= y_pred[:, None]).all()
+    assert (y_pred[:, None] <= intervals[:, 1, :]).all()
+    assert (
+        intervals[:, 1, 1] - intervals[:, 0, 1] >= intervals[:, 1, 0] - intervals[:, 0, 0]
+    ).all()
+    loaded = load(save(model, tmp_path / "intervals.safetensors"))
+    np.testing.assert_array_equal(loaded.predict_interval(mp_sample.data)[1], intervals)
+
+
+# ------------------------------------------------------------------ ensemble spread
+def test_seed_ensemble_returns_the_members_spread():
+    X, y = _noisy_line(200, seed=3)
+    ensemble = SeedEnsembleRegressor(
+        DecisionTreeRegressor(max_features=1, max_depth=4), random_states=[0, 1, 2]
+    ).fit(X, y)
+    mean, std = ensemble.predict(X[:10], return_std=True)
+    members = np.array([m.predict(X[:10]) for m in ensemble.estimators_])
+    np.testing.assert_allclose(mean, members.mean(axis=0))
+    np.testing.assert_allclose(std, members.std(axis=0))
+    np.testing.assert_array_equal(ensemble.predict(X[:10]), mean)
