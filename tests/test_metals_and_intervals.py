@@ -20,6 +20,7 @@ from sklearn_bandgap.models import (
     NeighborLSTMClassifier,
     NeighborLSTMRegressor,
     SeedEnsembleRegressor,
+    TwoHeadBandGapRegressor,
     ZeroInflatedRegressor,
 )
 
@@ -156,3 +157,28 @@ def test_seed_ensemble_returns_the_members_spread():
     np.testing.assert_allclose(mean, members.mean(axis=0))
     np.testing.assert_allclose(std, members.std(axis=0))
     np.testing.assert_array_equal(ensemble.predict(X[:10]), mean)
+
+
+# ------------------------------------------------------------------ one network, two heads
+def test_two_head_model_learns_both_heads_and_zeros_metals(lists, gap, tmp_path):
+    model = TwoHeadBandGapRegressor(
+        atom_hidden=16,
+        crystal_hidden=32,
+        head_hidden=32,
+        max_epochs=25,
+        lr=5e-3,
+        validation_fraction=0,
+        random_state=0,
+    ).fit(lists, gap)
+    losses = model.net_.history_[:, "train_loss"]
+    assert losses[0] > 1.5 * losses[-1]
+    p_gapped, values = model.predict_heads(lists)
+    assert ((p_gapped > 0) & (p_gapped < 1)).all() and (values >= 0).all()
+    y_pred = model.predict(lists)
+    assert ((y_pred == 0) == (p_gapped < 0.5)).all()
+    expected = model.set_params(mode="expected").predict(lists)
+    np.testing.assert_allclose(expected, p_gapped * values)
+    loaded = load(save(model, tmp_path / "two_heads.safetensors"))
+    np.testing.assert_array_equal(loaded.predict(lists), expected)
+    with pytest.raises(ValueError, match="both metals"):
+        TwoHeadBandGapRegressor(max_epochs=1).fit(lists, np.zeros(200))

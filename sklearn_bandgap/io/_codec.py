@@ -26,6 +26,7 @@ ESTIMATORS: dict[str, tuple[str, str]] = {
     "SeedEnsembleRegressor": ("sklearn_bandgap.models", "SeedEnsembleRegressor"),
     "ZeroInflatedRegressor": ("sklearn_bandgap.models", "ZeroInflatedRegressor"),
     "ConformalRegressor": ("sklearn_bandgap.models", "ConformalRegressor"),
+    "TwoHeadBandGapRegressor": ("sklearn_bandgap.models", "TwoHeadBandGapRegressor"),
     "RelaxationTranslator": ("sklearn_bandgap.translation", "RelaxationTranslator"),
     "SeedEnsembleTranslator": ("sklearn_bandgap.translation", "SeedEnsembleTranslator"),
     "IdentityTranslator": ("sklearn_bandgap.translation", "IdentityTranslator"),

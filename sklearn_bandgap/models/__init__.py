@@ -17,6 +17,7 @@ from sklearn_bandgap.models._environments import (
 from sklearn_bandgap.models._module import NeighborLSTM
 from sklearn_bandgap.models._regressor import NeighborLSTMRegressor
 from sklearn_bandgap.models._seed_ensemble import SeedEnsembleRegressor
+from sklearn_bandgap.models._two_heads import TwoHeadBandGapRegressor
 from sklearn_bandgap.models._zero_inflated import ZeroInflatedRegressor
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "NeighborLSTMClassifier",
     "NeighborLSTMRegressor",
     "SeedEnsembleRegressor",
+    "TwoHeadBandGapRegressor",
     "ZeroInflatedRegressor",
     "canonical_rows",
     "collate_neighbor_lists",
