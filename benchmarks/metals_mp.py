@@ -1,0 +1,278 @@
+"""Metals and gapped crystals on the MP set: the alternatives, the default, its intervals.
+
+``--phase selection`` (choose, never on the test split): inside the training
+part of the project's split, formula groups split again (10 %, seed 1) into a
+fit part and a selection part; trained on the fit part and scored on the
+selection part:
+
+- ``composite``: ``NeighborLSTMClassifier`` (gap > 0) and a
+  ``NeighborLSTMRegressor`` of the gapped crystals only, combined by
+  ``ZeroInflatedRegressor`` as hard zeros and as the expected value p x gap;
+- ``two_heads``: ``TwoHeadBandGapRegressor`` (one network, shared body), hard
+  and expected.
+
+``--phase test --default NAME:MODE`` (once the default is chosen): the project's
+split (10 % of the formulas held out, seed 0), single models: the classifier's
+ROC-AUC, the gapped-only regressor's MAE on the gapped test crystals (the seed's
+setting), the default's MAE on every test crystal, and its split-conformal
+intervals (``ConformalRegressor``, 20 % of the training formulas held out):
+coverage at 68 % and 90 %, mean width, and a reliability plot.
+
+``--phase ensemble --default NAME:MODE --seeds 0 1 2``: the same default as a
+seed ensemble: MAE, and the Spearman correlation between the members' spread
+and the absolute error.
+
+Each member trains in its own process with one torch thread (two at a time).
+Writes ``benchmarks/results/metals_mp/<phase>-<run>/record.json`` (and PNGs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _machine import cpu_model, git_commit, write_record
+from joblib import Parallel, delayed
+from scipy.stats import spearmanr
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+
+from sklearn_bandgap.datasets import load_mp_gap_eform
+from sklearn_bandgap.featurizers import NeighborListFeaturizer
+from sklearn_bandgap.metrics import band_gap_report, regression_report
+from sklearn_bandgap.model_selection import formula_group_split
+from sklearn_bandgap.models import (
+    ConformalRegressor,
+    NeighborLSTMClassifier,
+    NeighborLSTMRegressor,
+    TwoHeadBandGapRegressor,
+    ZeroInflatedRegressor,
+)
+from sklearn_bandgap.models._environments import composition_keys
+
+RESULTS = Path(__file__).parent / "results" / "metals_mp"
+LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.68, 0.7, 0.8, 0.9, 0.95)
+
+
+def fit_one(model: Any, lists: Any, y: np.ndarray) -> tuple[Any, float]:
+    """Fit a clone with one torch thread (in a worker process); return it and its seconds."""
+    import torch
+
+    warnings.simplefilter("ignore")
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    fitted = clone(model).fit(lists, y)
+    return fitted, time.perf_counter() - start
+
+
+#: ``--max-epochs`` for a quick look (None: the estimators' defaults, early-stopped).
+MAX_EPOCHS: dict[str, Any] = {}
+
+
+def components(seed: int) -> dict[str, Any]:
+    """The models the alternatives are made of, with one seed (defaults otherwise)."""
+    return {
+        "classifier": NeighborLSTMClassifier(random_state=seed, **MAX_EPOCHS),
+        "gapped_regressor": NeighborLSTMRegressor(
+            random_state=seed, nonnegative=True, **MAX_EPOCHS
+        ),
+        "two_heads": TwoHeadBandGapRegressor(random_state=seed, **MAX_EPOCHS),
+    }
+
+
+def train(names: list[str], seed: int, lists: Any, y: np.ndarray, n_jobs: int) -> dict:
+    """Fit the named components on ``lists`` (the gapped regressor on y > 0 only)."""
+    models = components(seed)
+    gapped = np.flatnonzero(y > 0)
+    jobs = {
+        "classifier": (models["classifier"], lists, y > 0),
+        "gapped_regressor": (models["gapped_regressor"], lists[gapped], y[gapped]),
+        "two_heads": (models["two_heads"], lists, y),
+    }
+    done = Parallel(n_jobs=n_jobs)(delayed(fit_one)(*jobs[name]) for name in names)
+    return {name: result for name, result in zip(names, done, strict=True)}
+
+
+def composite(fitted: dict, mode: str) -> ZeroInflatedRegressor:
+    """The ZeroInflatedRegressor of two fitted components (what its fit would make)."""
+    model = ZeroInflatedRegressor(
+        components(0)["classifier"], components(0)["gapped_regressor"], mode=mode
+    )
+    model.classifier_ = fitted["classifier"][0]
+    model.regressor_ = fitted["gapped_regressor"][0]
+    model.n_nonzero_ = -1
+    return model
+
+
+def scores(y: np.ndarray, y_pred: np.ndarray, p_gapped: np.ndarray) -> dict:
+    report = band_gap_report(y, y_pred)
+    report["roc_auc_of_p_gapped"] = float(roc_auc_score(y > 0, p_gapped))
+    report["predicted_exactly_zero"] = float(np.mean(y_pred == 0))
+    report["metals_predicted_exactly_zero"] = float(np.mean(y_pred[y == 0] == 0))
+    return report
+
+
+def evaluate(fitted: dict, lists: Any, y: np.ndarray) -> dict:
+    """Every alternative's figures on (lists, y)."""
+    out: dict[str, Any] = {}
+    if "classifier" in fitted:
+        for mode in ("hard", "expected"):
+            model = composite(fitted, mode)
+            out[f"composite:{mode}"] = scores(
+                y, model.predict(lists), model.nonzero_probability(lists)
+            )
+        gapped = y > 0
+        out["gapped_regressor_on_gapped"] = regression_report(
+            y[gapped], fitted["gapped_regressor"][0].predict(lists[np.flatnonzero(gapped)])
+        )
+    if "two_heads" in fitted:
+        model = fitted["two_heads"][0]
+        p_gapped, _ = model.predict_heads(lists)
+        for mode in ("hard", "expected"):
+            model.set_params(mode=mode)
+            out[f"two_heads:{mode}"] = scores(y, model.predict(lists), p_gapped)
+    out["fit_seconds"] = {name: round(seconds, 1) for name, (_, seconds) in fitted.items()}
+    out["epochs"] = {name: len(model.net_.history_) for name, (model, _) in fitted.items()}
+    return out
+
+
+def reliability_plot(levels: np.ndarray, covered: dict[str, np.ndarray], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.4, 4.2))
+    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="ideal")
+    for name, values in covered.items():
+        ax.plot(levels, values, marker="o", label=name)
+    ax.set_xlabel("nominal coverage")
+    ax.set_ylabel("observed coverage on the test split")
+    ax.set_title("Split-conformal band-gap intervals", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--phase", choices=["selection", "test", "ensemble"], required=True)
+    parser.add_argument("--default", default="composite:hard", help="NAME:MODE of the default")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--n", type=int, default=None, help="seeded subset (quick look only)")
+    parser.add_argument("--max-epochs", type=int, default=None, help="quick look only")
+    parser.add_argument("--run", default=None)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    data = load_mp_gap_eform(target="band_gap", n_jobs=2, progress=False)
+    structures, y, formulas = data.data, data.target, data.formula
+    if args.n is not None:
+        import random
+
+        keep = sorted(random.Random(0).sample(range(len(structures)), args.n))
+        structures, y, formulas = [structures[i] for i in keep], y[keep], formulas[keep]
+    lists = NeighborListFeaturizer().transform(structures)
+    if args.max_epochs is not None:
+        MAX_EPOCHS["max_epochs"] = args.max_epochs
+
+    train_idx, test_idx = formula_group_split(formulas)
+    record: dict[str, Any] = {
+        "benchmark": "metals_mp",
+        "phase": args.phase,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["python", *sys.argv]),
+        "commit": git_commit(),
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "threads_per_member": 1},
+        "versions": {p: version(p) for p in ("sklearn_bandgap", "torch", "mapie")},
+        "data": {"set": "mp_gap_eform", "n_structures": len(structures)},
+    }
+    name, _, mode = args.default.partition(":")
+    if args.phase == "selection":
+        fit_pos, select_pos = formula_group_split(formulas[train_idx], random_state=1)
+        fit, select = train_idx[fit_pos], train_idx[select_pos]
+        record["split"] = {"fit": len(fit), "selection": len(select), "seeds": [0, 1]}
+        fitted = train(["classifier", "gapped_regressor"], 0, lists[fit], y[fit], n_jobs=2)
+        fitted.update(train(["two_heads"], 0, lists[fit], y[fit], n_jobs=1))
+        record["results"] = evaluate(fitted, lists[select], y[select])
+    elif args.phase == "test":
+        record["split"] = {"n_train": len(train_idx), "n_test": len(test_idx), "seed": 0}
+        fitted = train(["classifier", "gapped_regressor"], 0, lists[train_idx], y[train_idx], 2)
+        if name == "two_heads":
+            fitted.update(train(["two_heads"], 0, lists[train_idx], y[train_idx], 1))
+        record["results"] = evaluate(fitted, lists[test_idx], y[test_idx])
+        template = (
+            ZeroInflatedRegressor(
+                components(0)["classifier"], components(0)["gapped_regressor"], mode=mode
+            )
+            if name == "composite"
+            else components(0)["two_heads"].set_params(mode=mode)
+        )
+        # conformal: a fresh fit on 80 % of the training formulas, 20 % held out
+        conformal = ConformalRegressor(
+            template, confidence_level=LEVELS, lower_bound=0.0, random_state=0
+        )
+        start = time.perf_counter()
+        conformal.fit(lists[train_idx], y[train_idx], groups=composition_keys(lists[train_idx]))
+        conformal_s = time.perf_counter() - start
+        _, intervals = conformal.predict_interval(lists[test_idx])
+        y_test = y[test_idx]
+        inside = (intervals[:, 0, :] <= y_test[:, None]) & (y_test[:, None] <= intervals[:, 1, :])
+        gapped = y_test > 0
+        levels = np.asarray(LEVELS)
+        record["intervals"] = {
+            "method": "split conformal (MAPIE), 20 % of the training formulas held out",
+            "levels": list(LEVELS),
+            "coverage_all": inside.mean(axis=0).round(4).tolist(),
+            "coverage_gapped": inside[gapped].mean(axis=0).round(4).tolist(),
+            "mean_width": (intervals[:, 1, :] - intervals[:, 0, :]).mean(axis=0).round(4).tolist(),
+            "half_widths": conformal.half_widths_.round(4).tolist(),
+            "fit_seconds": round(conformal_s, 1),
+        }
+        run = args.run or datetime.now(UTC).strftime("%Y-%m-%d")
+        reliability_plot(
+            levels,
+            {"all": inside.mean(axis=0), "gap > 0": inside[gapped].mean(axis=0)},
+            RESULTS / f"test-{run}" / "reliability.png",
+        )
+        record["default"] = args.default
+    else:
+        members = [
+            train(
+                ["classifier", "gapped_regressor"] if name == "composite" else ["two_heads"],
+                seed,
+                lists[train_idx],
+                y[train_idx],
+                2,
+            )
+            for seed in args.seeds
+        ]
+        models = [
+            composite(m, mode) if name == "composite" else m["two_heads"][0].set_params(mode=mode)
+            for m in members
+        ]
+        predictions = np.array([model.predict(lists[test_idx]) for model in models])
+        mean, spread = predictions.mean(axis=0), predictions.std(axis=0)
+        y_test = y[test_idx]
+        record["results"] = {
+            "default": args.default,
+            "seeds": args.seeds,
+            "members": [band_gap_report(y_test, p)["all"]["mae"] for p in predictions],
+            "ensemble": band_gap_report(y_test, mean),
+            "spearman_spread_vs_abs_error": float(spearmanr(spread, np.abs(mean - y_test))[0]),
+        }
+    run = args.run or datetime.now(UTC).strftime("%Y-%m-%d")
+    write_record(RESULTS / f"{args.phase}-{run}" / "record.json", record)
+
+
+if __name__ == "__main__":
+    main()
