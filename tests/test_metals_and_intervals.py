@@ -174,6 +174,7 @@ def test_two_head_model_learns_both_heads_and_zeros_metals(lists, gap, tmp_path)
     assert losses[0] > 1.5 * losses[-1]
     p_gapped, values = model.predict_heads(lists)
     assert ((p_gapped > 0) & (p_gapped < 1)).all() and (values >= 0).all()
+    np.testing.assert_array_equal(model.nonzero_probability(lists), p_gapped)
     y_pred = model.predict(lists)
     assert ((y_pred == 0) == (p_gapped < 0.5)).all()
     expected = model.set_params(mode="expected").predict(lists)
@@ -182,3 +183,77 @@ def test_two_head_model_learns_both_heads_and_zeros_metals(lists, gap, tmp_path)
     np.testing.assert_array_equal(loaded.predict(lists), expected)
     with pytest.raises(ValueError, match="both metals"):
         TwoHeadBandGapRegressor(max_epochs=1).fit(lists, np.zeros(200))
+
+
+# ------------------------------------------------------------------ the predict command
+def test_predict_command_writes_intervals_and_metal_probability(fitted, lists, tmp_path, capsys):
+    import pandas as pd
+    from pymatgen.core import Lattice, Structure
+
+    from sklearn_bandgap.cli import main
+
+    conformal = ConformalRegressor(
+        _zero_inflated(), confidence_level=(0.68, 0.9), lower_bound=0.0, random_state=0
+    )
+    conformal.estimator_ = fitted  # what fit makes, without a second training
+    conformal.half_widths_ = np.array([0.25, 0.5])
+    conformal.confidence_levels_ = np.array([0.68, 0.9])
+    conformal.n_conformalize_ = 40
+    path = save(
+        conformal,
+        tmp_path / "gap_with_intervals.safetensors",
+        metadata={"outputs": [{"name": "band_gap", "unit": "eV"}]},
+    )
+    nacl = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0] * 3, [0.5] * 3]
+    )
+    nacl.to(filename=str(tmp_path / "NaCl.cif"))
+    (tmp_path / "broken.cif").write_text("data_x\n_cell_length_a 3\n")
+    out = tmp_path / "out.csv"
+    status = main(
+        [
+            "predict",
+            str(tmp_path / "NaCl.cif"),
+            str(tmp_path / "broken.cif"),
+            "--model",
+            str(path),
+            "-o",
+            str(out),
+        ]
+    )
+    assert status == 1  # the broken file
+    table = pd.read_csv(out, keep_default_na=False)
+    assert list(table.columns) == [
+        "id",
+        "formula",
+        "band_gap",
+        "band_gap_low_68",
+        "band_gap_high_68",
+        "band_gap_low_90",
+        "band_gap_high_90",
+        "metal_probability",
+        "warning",
+        "error",
+    ]
+    row = table[table.formula == "NaCl"].iloc[0][2:8].astype(float)
+    neighbor_lists = NeighborListFeaturizer().transform([nacl])
+    y_pred, intervals = conformal.predict_interval(neighbor_lists)
+    assert row.band_gap == pytest.approx(y_pred[0], abs=1e-6)
+    assert row.band_gap_low_90 == pytest.approx(intervals[0, 0, 1], abs=1e-6)
+    assert row.band_gap_high_68 == pytest.approx(intervals[0, 1, 0], abs=1e-6)
+    assert row.metal_probability == pytest.approx(
+        1 - fitted.nonzero_probability(neighbor_lists)[0], abs=1e-6
+    )
+    assert 0 <= row.band_gap_low_90 <= row.band_gap_low_68 <= row.band_gap
+    broken = table[table.id.str.endswith("broken.cif")].iloc[0]
+    assert broken.error.startswith("cannot read") and broken.band_gap == ""
+
+
+def test_conformal_model_has_a_metal_probability_only_when_its_estimator_has_one(fitted, lists):
+    assert not hasattr(ConformalRegressor(LinearRegression()), "nonzero_probability")
+    conformal = ConformalRegressor(_zero_inflated())
+    assert hasattr(conformal, "nonzero_probability")
+    conformal.estimator_ = fitted
+    np.testing.assert_array_equal(
+        conformal.nonzero_probability(lists), fitted.nonzero_probability(lists)
+    )

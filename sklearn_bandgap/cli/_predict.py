@@ -19,14 +19,27 @@ FIRST_CHUNK = 32
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model to apply: its file and the names of its output columns."""
+    """A model to apply: its file and the names of the outputs it predicts."""
 
     path: str
     outputs: tuple[str, ...]
 
+    def columns(self) -> tuple[str, ...]:
+        """Its CSV columns (:func:`output_columns`); loads the model in this process."""
+        return output_columns(_model(self.path)[-1], self.outputs)
+
 
 def resolve_model(name_or_path: str) -> ModelSpec:
-    """A shipped model's name or a ``.safetensors`` path -> its file and output columns."""
+    """A shipped model's name or a ``.safetensors`` path -> its file and output columns.
+
+    The columns are the outputs the file names (its metadata), then, when the
+    model has them, its conformal interval bounds (``<output>_low_<level>`` and
+    ``<output>_high_<level>`` for each confidence level of a
+    :class:`~sklearn_bandgap.models.ConformalRegressor`) and its metal
+    probability (``metal_probability``, from a model with
+    ``nonzero_probability`` such as
+    :class:`~sklearn_bandgap.models.ZeroInflatedRegressor`).
+    """
     from sklearn_bandgap.io import read_metadata
     from sklearn_bandgap.pretrained import list_pretrained, pretrained_path
 
@@ -44,26 +57,71 @@ def resolve_model(name_or_path: str) -> ModelSpec:
     return ModelSpec(str(path), outputs)
 
 
+def _has_intervals(final: Any, n_outputs: int) -> bool:
+    return hasattr(final, "predict_interval") and n_outputs == 1
+
+
+def _has_zero_probability(final: Any, n_outputs: int) -> bool:
+    return hasattr(final, "nonzero_probability") and n_outputs == 1
+
+
+def output_columns(final: Any, outputs: tuple[str, ...]) -> tuple[str, ...]:
+    """The CSV columns of a model whose last step is ``final`` and whose outputs are named."""
+    columns = list(outputs)
+    if _has_intervals(final, len(outputs)):
+        for level in final.confidence_levels_:
+            columns += [f"{outputs[0]}_low_{100 * level:g}", f"{outputs[0]}_high_{100 * level:g}"]
+    if _has_zero_probability(final, len(outputs)):
+        name = outputs[0]
+        columns.append(
+            "metal_probability" if name.startswith("band_gap") else f"{name}_zero_probability"
+        )
+    return tuple(columns)
+
+
 _LOADED: dict[str, Any] = {}
 
 
-def _model(spec: ModelSpec) -> Any:
-    """The model of ``spec``, loaded once per process (each worker loads its own)."""
-    if spec.path not in _LOADED:
+def _model(path: str) -> Any:
+    """The model in ``path`` as a Pipeline, loaded once per process (each worker loads its own)."""
+    if path not in _LOADED:
         from sklearn.pipeline import Pipeline, make_pipeline
 
         from sklearn_bandgap.featurizers import NeighborListFeaturizer
         from sklearn_bandgap.io import load
 
-        model = load(spec.path)
+        model = load(path)
         if not isinstance(model, Pipeline):  # a bare regressor reads neighbour lists
             model = make_pipeline(NeighborListFeaturizer(), model)
-        _LOADED[spec.path] = model
-    return _LOADED[spec.path]
+        _LOADED[path] = model
+    return _LOADED[path]
 
 
-def predict_chunk(specs: list[ModelSpec], items: list[Item]) -> list[list[Any]]:
-    """Rows ``[id, formula, *predictions, warning, error]`` for one chunk of items.
+def predicted_columns(model: Any, structures: list[Any], n_outputs: int) -> Any:
+    """The values of :func:`output_columns` for ``structures``: shape (n, columns)."""
+    import numpy as np
+
+    final = model[-1]
+    X = model[:-1].transform(structures) if len(model) > 1 else structures
+    if _has_intervals(final, n_outputs):
+        y_pred, intervals = final.predict_interval(X)
+        blocks = [np.asarray(y_pred, dtype=np.float64).reshape(len(structures), -1)]
+        for k in range(intervals.shape[2]):
+            blocks += [intervals[:, 0, k, None], intervals[:, 1, k, None]]
+    else:
+        y_pred = np.asarray(final.predict(X), dtype=np.float64)
+        blocks = [y_pred.reshape(len(structures), -1)]
+    if _has_zero_probability(final, n_outputs):
+        blocks.append(1.0 - np.asarray(final.nonzero_probability(X)).reshape(-1, 1))
+    return np.hstack(blocks)
+
+
+def predict_chunk(specs: list[ModelSpec], items: list[Item]) -> tuple[list[str], list[list[Any]]]:
+    """The CSV header and rows ``[id, formula, *predictions, warning, error]`` of a chunk.
+
+    The header comes from the models themselves (:func:`output_columns`), as
+    they are loaded in the process that predicts, so the main process of a
+    parallel run never loads them.
 
     Items that cannot be read or are not valid crystals get their reason in the
     ``error`` column and empty predictions; the others are predicted together.
@@ -73,12 +131,11 @@ def predict_chunk(specs: list[ModelSpec], items: list[Item]) -> list[list[Any]]:
     """
     import warnings
 
-    import numpy as np
-
     from sklearn_bandgap.exceptions import OutOfDomainWarning, StructureProblem
     from sklearn_bandgap.utils._validation import read_periodic_arrays
 
-    n_outputs = sum(len(spec.outputs) for spec in specs)
+    header = ["id", "formula", *[c for spec in specs for c in spec.columns()], "warning", "error"]
+    n_outputs = len(header) - 4
     rows: list[list[Any]] = []
     valid, positions = [], []
     for item in items:
@@ -98,13 +155,13 @@ def predict_chunk(specs: list[ModelSpec], items: list[Item]) -> list[list[Any]]:
         valid.append(structure)
         positions.append(len(rows) - 1)
     if not valid:
-        return rows
+        return header, rows
     column = 2
     notes: dict[int, list[str]] = {}
     for spec in specs:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            predicted = np.asarray(_model(spec).predict(valid), dtype=np.float64)
+            predicted = predicted_columns(_model(spec.path), valid, len(spec.outputs))
         for record in caught:
             if isinstance(record.message, OutOfDomainWarning):
                 for problem in record.message.problems:
@@ -113,8 +170,7 @@ def predict_chunk(specs: list[ModelSpec], items: list[Item]) -> list[list[Any]]:
                     reasons = notes.setdefault(positions[problem.index], [])
                     if problem.reason not in reasons:  # the models may flag it alike
                         reasons.append(problem.reason)
-        predicted = predicted.reshape(len(valid), -1)
-        if predicted.shape[1] != len(spec.outputs):
+        if predicted.shape[1] != len(spec.columns()):
             raise SystemExit(
                 f"{spec.path} predicts {predicted.shape[1]} values per structure, but its file "
                 f"names {len(spec.outputs)} output(s) {list(spec.outputs)}; save it with "
@@ -122,10 +178,10 @@ def predict_chunk(specs: list[ModelSpec], items: list[Item]) -> list[list[Any]]:
             )
         for position, values in zip(positions, predicted, strict=True):
             rows[position][column : column + len(values)] = [f"{v:.6f}" for v in values]
-        column += len(spec.outputs)
+        column += len(spec.columns())
     for position, reasons in notes.items():
         rows[position][-2] = "outside the training domain: " + "; ".join(reasons)
-    return rows
+    return header, rows
 
 
 def _reason(exc: Exception) -> str:
@@ -156,8 +212,8 @@ def chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
 
 def predict_stream(
     specs: list[ModelSpec], items: Iterable[Item], *, n_jobs: int, chunk_size: int
-) -> Iterator[list[list[Any]]]:
-    """Rows chunk by chunk, in input order; with ``n_jobs`` > 1 chunks run in joblib workers.
+) -> Iterator[tuple[list[str], list[list[Any]]]]:
+    """(header, rows) chunk by chunk, in input order; ``n_jobs`` > 1 runs chunks in workers.
 
     Workers get chunks as they free up (at most two pending per worker), so
     memory stays bounded whatever the number of inputs; each worker loads the
@@ -200,7 +256,6 @@ def run(args: argparse.Namespace) -> int:
     if args.formation_energy:
         names.append("formation_energy_mp2018")
     specs = [resolve_model(name) for name in names]
-    columns = ["id", "formula", *[o for spec in specs for o in spec.outputs], "warning", "error"]
     items = iter_items(
         args.inputs,
         structure_column=args.structure_column,
@@ -213,16 +268,21 @@ def run(args: argparse.Namespace) -> int:
     n_rows = 0
     try:
         writer = csv.writer(out)
-        writer.writerow(columns)
+        header: list[str] | None = None
         with tqdm(unit=" structures", disable=not progress, file=sys.stderr) as bar:
-            for rows in predict_stream(
+            for columns, rows in predict_stream(
                 specs, items, n_jobs=args.n_jobs, chunk_size=max(args.chunk_size, 1)
             ):
+                if header is None:
+                    header = columns
+                    writer.writerow(header)
                 writer.writerows(rows)
                 out.flush()
                 n_rows += len(rows)
                 failures.extend(row for row in rows if row[-1])
                 bar.update(len(rows))
+        if header is None:  # no input at all: the header alone
+            writer.writerow(predict_chunk(specs, [])[0])
     finally:
         if out is not sys.stdout:
             out.close()

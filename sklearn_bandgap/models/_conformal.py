@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, _fit
 from sklearn.model_selection import GroupShuffleSplit
 from sklearn.utils import Tags, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from sklearn_bandgap.featurizers._neighbor_lists import NeighborLists
@@ -18,6 +19,15 @@ from sklearn_bandgap.model_selection import formula_groups
 from sklearn_bandgap.models._environments import composition_keys
 from sklearn_bandgap.utils import take
 from sklearn_bandgap.utils._validation import as_item_list, check_target
+
+
+def _estimator_has(method: str) -> Any:
+    """``available_if`` check: the wrapped estimator (fitted or not) has ``method``."""
+
+    def check(self: ConformalRegressor) -> bool:
+        return hasattr(getattr(self, "estimator_", self.estimator), method)
+
+    return check
 
 
 def composition_groups(X: Any) -> np.ndarray:
@@ -196,6 +206,25 @@ class ConformalRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             intervals = np.maximum(intervals, self.lower_bound)
             raw = np.maximum(raw, self.lower_bound)
         return raw, intervals
+
+    @available_if(_estimator_has("nonzero_probability"))
+    def nonzero_probability(self, X: Any) -> np.ndarray:
+        """The wrapped model's probability that ``y > 0`` (for band gaps: not a metal).
+
+        Only when ``estimator`` has it (:class:`ZeroInflatedRegressor`,
+        :class:`TwoHeadBandGapRegressor`).
+
+        Parameters
+        ----------
+        X : object
+            Input, as in ``fit``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        return np.asarray(self.estimator_.nonzero_probability(X), dtype=np.float64)
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()

@@ -202,6 +202,20 @@ class TwoHeadBandGapRegressor(NeighborLSTMMixin, RegressorMixin, BaseEstimator):
         gap = np.maximum(out[:, 1] * self.gap_scale_ + self.gap_mean_, 0.0)
         return p_gapped, gap
 
+    def nonzero_probability(self, X: NeighborLists) -> np.ndarray:
+        """``P(gap > 0)`` of each structure (not a metal), as ``ZeroInflatedRegressor`` has it.
+
+        Parameters
+        ----------
+        X : NeighborLists
+            Output of :class:`~sklearn_bandgap.featurizers.NeighborListFeaturizer`.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples,)
+        """
+        return self.predict_heads(X)[0]
+
     def predict(self, X: NeighborLists) -> np.ndarray:
         """Band gaps: 0 for structures the metal head calls metals.
 
