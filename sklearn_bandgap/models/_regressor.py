@@ -146,7 +146,7 @@ class NeighborLSTMRegressor(NeighborLSTMMixin, RegressorMixin, BaseEstimator):
         Number of targets.
     y_ndim_ : int
         Dimensions of the ``y`` given to ``fit`` (1 or 2); predictions have the same.
-    y_mean_, y_scale_ : ndarray of shape (n_outputs_,)
+    y_mean_, y_scale_ : ndarray of shape (n_outputs,)
         Target standardization.
     elements_seen_ : ndarray of int
         Atomic numbers present in the training data.
