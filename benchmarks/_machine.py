@@ -20,8 +20,30 @@ def cpu_model() -> str:
     return platform.processor()
 
 
+#: Every record lives in ``results/<benchmark>/<run>/record.json``, with its figures.
+RESULTS = Path(__file__).parent / "results"
+
+
+def run_dir(benchmark: str, run: str | None = None) -> Path:
+    """The folder of one run of a benchmark (``run`` defaults to today's date)."""
+    from datetime import UTC, datetime
+
+    return RESULTS / benchmark / (run or datetime.now(UTC).strftime("%Y-%m-%d"))
+
+
 def write_record(path: Path, record: dict[str, Any]) -> None:
-    """Write a benchmark's figures as indented JSON (numpy scalars as floats) and say where."""
+    """Write a benchmark's record as indented JSON (numpy scalars as floats) and say where.
+
+    The command, the git commit and the CPU are added when the record lacks
+    them, so that every record says how, from what and where it was made.
+    """
+    import sys
+    from datetime import UTC, datetime
+
+    record.setdefault("command", " ".join(["python", *sys.argv]))
+    record.setdefault("commit", git_commit())
+    record.setdefault("machine", {"cpu": cpu_model()})
+    record.setdefault("date", datetime.now(UTC).isoformat(timespec="seconds"))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2, default=float) + "\n")
     print(f"wrote {path}")

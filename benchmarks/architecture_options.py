@@ -11,7 +11,7 @@ Options are given as ``name:param=value,param=value``; each runs in its own
 process with one torch thread. ``--target a+b`` trains one multi-output model
 on both targets at once (multi-task); the selection figure is the first
 target's (band gaps clipped at 0), the others are reported beside it. Results
-are merged into ``benchmarks/results/architecture_options.json`` (keyed by
+are merged into ``benchmarks/results/architecture_options/default/record.json`` (keyed by
 target and option).
 
 Usage::
@@ -42,7 +42,7 @@ from sklearn_bandgap.metrics import regression_report
 from sklearn_bandgap.model_selection import formula_group_split
 from sklearn_bandgap.models import NeighborLSTMRegressor
 
-RESULTS = Path(__file__).parent / "results" / "architecture_options.json"
+RESULTS = Path(__file__).parent / "results" / "architecture_options" / "default" / "record.json"
 
 
 def parse_option(text):

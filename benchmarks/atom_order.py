@@ -9,7 +9,7 @@ same epochs and seed for each option of ``NeighborLSTMRegressor(atoms=...)``:
 
 Also measures how much ``site`` predictions move when the sites of the test
 structures are shuffled (the others are invariant by construction). Writes
-``benchmarks/results/atom_order.json``.
+``benchmarks/results/atom_order/default/record.json``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from sklearn_bandgap.model_selection import formula_group_split
 from sklearn_bandgap.models import NeighborLSTMRegressor
 from sklearn_bandgap.utils.estimator_checks import site_permuted
 
-RESULTS = Path(__file__).parent / "results" / "atom_order.json"
+RESULTS = Path(__file__).parent / "results" / "atom_order" / "default" / "record.json"
 
 
 def main():

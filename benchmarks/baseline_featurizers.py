@@ -4,7 +4,7 @@ Times each featurizer, wrapped in ``MatminerTransformer`` on one core, on a
 seeded random sample of the MP structures, and extrapolates to the 33,144
 structures of the set: is it worth adding to the comparison? The
 ``NeighborListFeaturizer`` is timed the same way for scale. Writes
-``benchmarks/results/baseline_featurizers.json``.
+``benchmarks/results/baseline_featurizers/default/record.json``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from sklearn_bandgap.baselines import MatminerTransformer, magpie_features
 from sklearn_bandgap.datasets import load_mp_gap_eform
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
 
-RESULTS = Path(__file__).parent / "results" / "baseline_featurizers.json"
+RESULTS = Path(__file__).parent / "results" / "baseline_featurizers" / "default" / "record.json"
 
 
 def featurizers():

@@ -5,8 +5,8 @@ formulas held out, seed 0 — one fold, the same for every estimator (the LSTM's
 early stopping uses a validation split of whole compositions inside the
 training part; nothing is selected on the test part). Featurizations of the
 baselines are cached with ``joblib.Memory`` (``--cache-dir``), so the second
-target reuses them. Writes ``benchmarks/results/compare_mp.json`` (merged per
-target) and ``benchmarks/results/compare_mp_<target>.png``.
+target reuses them. Writes ``benchmarks/results/compare_mp/<run>/record.json``
+(merged per target) and ``<target>.png`` beside it.
 
 Usage::
 
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from _machine import cpu_model, write_record
+from _machine import cpu_model, run_dir, write_record
 from sklearn.pipeline import make_pipeline
 from train_mp import parse_param
 
@@ -46,7 +46,7 @@ from sklearn_bandgap.metrics import regression_report
 from sklearn_bandgap.model_selection import formula_group_split
 from sklearn_bandgap.models import NeighborLSTMRegressor
 
-RESULTS = Path(__file__).parent / "results"
+TRAIN_MP = Path(__file__).parent / "results" / "train_mp"
 TARGETS = {"band_gap": "eV", "formation_energy_per_atom": "eV/atom"}
 ESTIMATORS = ["lstm", "rf_scm_magpie", "rf_magpie", "mean"]
 
@@ -58,8 +58,8 @@ def lstm_from_train_mp(target, y, test):
     NeighborLSTMRegressor(random_state=0))`` on the same split; reusing its
     saved test predictions avoids training the same model twice.
     """
-    figures = json.loads((RESULTS / "train_mp.json").read_text())["results"][target]
-    saved = np.load(RESULTS / f"train_mp_{target}_test_predictions.npz")
+    figures = json.loads((TRAIN_MP / "default" / "record.json").read_text())["results"][target]
+    saved = np.load(TRAIN_MP / "default" / f"{target}_test_predictions.npz")
     if not np.array_equal(saved["test_index"], test):
         raise SystemExit("train_mp.py's test split differs from this one: rerun it.")
     y_pred = saved["y_pred"]
@@ -94,6 +94,7 @@ def main():
         help="take the LSTM row from train_mp.py's saved run instead of training it again",
     )
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--run", default="default", help="run folder (targets merge into it)")
     parser.add_argument(
         "--lstm-param", type=parse_param, action="append", default=[], help="e.g. atom_hidden=64"
     )
@@ -114,7 +115,7 @@ def main():
     max_sites = max(len(s) for s in structures)
     lstm_params = dict(args.lstm_param)
 
-    output = RESULTS / "compare_mp.json"
+    output = run_dir("compare_mp", args.run) / "record.json"
     record = json.loads(output.read_text()) if output.is_file() else {"results": {}}
     for target in args.targets:
         column = list(TARGETS).index(target)
@@ -188,7 +189,7 @@ def main():
         full.attrs["details"] = ComparisonDetails(
             [(train, test)], pd.DataFrame(), {name: saved[name] for name in names}
         )
-        png = RESULTS / f"compare_mp_{target}.png"
+        png = output.parent / f"{target}.png"
         plot_comparison(full, y, path=png, target=target, unit=TARGETS[target])
         result["plot"] = png.name
     record.update(

@@ -58,7 +58,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--members", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--output", type=Path, default=RESULTS / "ensemble_inference.json")
+    parser.add_argument(
+        "--output", type=Path, default=RESULTS / "ensemble_inference" / "default" / "record.json"
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     torch.set_num_threads(args.threads)

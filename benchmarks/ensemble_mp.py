@@ -17,8 +17,8 @@ them again, so this script averages the saved test predictions of separate
 ``train_mp.py`` runs instead, one per seed, e.g.::
 
     python benchmarks/train_mp.py --targets band_gap --max-epochs 200 --patience 15 \\
-        --threads 1 --param random_state=1 --output benchmarks/results/train_mp_seed1.json
-    python benchmarks/ensemble_mp.py --runs train_mp train_mp_seed1 train_mp_seed2
+        --threads 1 --param random_state=1 --run seed1
+    python benchmarks/ensemble_mp.py --runs default seed1 seed2
 
 Multi-task members (``train_mp.py --auxiliary ...``) are averaged on the
 target's column, clipped at 0 in each member for the band gap, as
@@ -28,7 +28,7 @@ The members are all the runs given. Fix them (the seeds and their number)
 before seeing any test figure: the script cannot check that. It refuses runs
 whose split or parameters (other than ``random_state``, and ``max_epochs``
 where no run reached it) differ. It writes
-``benchmarks/results/ensemble_mp.json`` and a parity plot per target.
+``benchmarks/results/ensemble_mp/<run>/record.json`` and a parity plot per target.
 """
 
 from __future__ import annotations
@@ -40,22 +40,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from _machine import cpu_model, write_record
+from _machine import cpu_model, run_dir, write_record
 
 from sklearn_bandgap.datasets import load_mp_gap_eform
 from sklearn_bandgap.experiments import plot_parity
 from sklearn_bandgap.metrics import band_gap_report, regression_report
 from sklearn_bandgap.models import NeighborLSTMRegressor
 
-RESULTS = Path(__file__).parent / "results"
+TRAIN_MP = Path(__file__).parent / "results" / "train_mp"
 UNITS = {"band_gap": "eV", "formation_energy_per_atom": "eV/atom"}
 PER_MEMBER = ("random_state", "verbose")
 
 
 def load_member(stem: str, target: str) -> tuple[dict, np.ndarray, np.ndarray]:
     """One run's record for ``target`` and its saved (test_index, y_pred)."""
-    record = json.loads((RESULTS / f"{stem}.json").read_text())["results"][target]
-    saved = np.load(RESULTS / f"{stem}_{target}_test_predictions.npz")
+    record = json.loads((TRAIN_MP / stem / "record.json").read_text())["results"][target]
+    saved = np.load(TRAIN_MP / stem / f"{target}_test_predictions.npz")
     return record, saved["test_index"], saved["y_pred"]
 
 
@@ -147,16 +147,16 @@ def evaluate_target(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", nargs="+", required=True, help="train_mp.py output stems")
+    parser.add_argument("--runs", nargs="+", required=True, help="train_mp.py run folders")
     parser.add_argument("--targets", nargs="+", default=["band_gap", "formation_energy_per_atom"])
-    parser.add_argument("--output", type=Path, default=RESULTS / "ensemble_mp.json")
+    parser.add_argument("--run", default=None, help="run folder name (default: the date)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     columns = ["band_gap", "formation_energy_per_atom"]
     data = load_mp_gap_eform(target=columns, progress=False)
     results = {}
     for target in args.targets:
-        plot_path = args.output.with_name(f"{args.output.stem}_{target}.png")
+        plot_path = run_dir("ensemble_mp", args.run) / f"{target}.png"
         results[target] = evaluate_target(
             target, columns.index(target), args.runs, data.target, plot_path
         )
@@ -173,7 +173,7 @@ def main() -> None:
         "runs": args.runs,
         "results": results,
     }
-    write_record(args.output, record)
+    write_record(run_dir("ensemble_mp", args.run) / "record.json", record)
 
 
 if __name__ == "__main__":

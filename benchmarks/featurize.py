@@ -12,7 +12,7 @@ Both paths featurize the same structures of the Materials Project set on one cor
 
 Timing runs are plain; memory is measured in separate runs with ``tracemalloc``
 (which slows Python down) so that it does not distort the timings. Results are
-printed and written to ``benchmarks/results/featurize.json``.
+printed and written to ``benchmarks/results/featurize/default/record.json``.
 
 Usage::
 
@@ -40,7 +40,7 @@ from _machine import cpu_model, write_record
 from sklearn_bandgap.datasets import load_mp_gap_eform
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
 
-RESULTS = Path(__file__).parent / "results" / "featurize.json"
+RESULTS = Path(__file__).parent / "results" / "featurize" / "default" / "record.json"
 CGCNN_RADIUS = 8.0
 N_NEIGHBORS = 19
 

@@ -12,7 +12,7 @@ split seed, its ``StructureMatcher(ltol=0.2, stol=0.3, angle_tol=5)`` match rate
 and mean |volume error|, so the project's split can be placed in the spread.
 No model is fitted; nothing here selects anything.
 
-Writes ``benchmarks/results/nrel_split_difficulty.json``.
+Writes ``benchmarks/results/nrel_split_difficulty/default/record.json``.
 
 Usage::
 
@@ -35,7 +35,7 @@ from sklearn_bandgap.datasets import load_nrel_relaxation_pairs
 from sklearn_bandgap.model_selection import formula_group_split
 from sklearn_bandgap.translation import agreement_summary, structure_agreement
 
-RESULTS = Path(__file__).parent / "results" / "nrel_split_difficulty.json"
+RESULTS = Path(__file__).parent / "results" / "nrel_split_difficulty" / "default" / "record.json"
 
 
 def main():

@@ -4,8 +4,8 @@ The shipped band-gap model is the seed ensemble (0, 1, 2) of multi-task
 ``NeighborLSTMRegressor`` members, the formation-energy model the ensemble
 (0, 4, 1, 2) of single-task members, all trained on the project's split with
 one torch thread each. The same recipe was run before, member by member, by
-``benchmarks/train_mp.py`` (``ensemble_mp_multitask.json`` and
-``ensemble_mp.json``, 2026-11-23). This script puts each card's figures (the
+``benchmarks/train_mp.py`` (``ensemble_mp/multitask`` and
+``ensemble_mp/default``, 2026-11-23). This script puts each card's figures (the
 shipped ensemble and each member) beside those earlier runs' and records the
 differences. The goal: the band-gap ensemble within 0.005 eV.
 
@@ -26,8 +26,8 @@ from sklearn_bandgap.pretrained import model_card
 
 RESULTS = Path(__file__).parent / "results"
 EARLIER = {
-    "band_gap_mp2018": ("ensemble_mp_multitask.json", "band_gap"),
-    "formation_energy_mp2018": ("ensemble_mp.json", "formation_energy_per_atom"),
+    "band_gap_mp2018": ("ensemble_mp/multitask/record.json", "band_gap"),
+    "formation_energy_mp2018": ("ensemble_mp/default/record.json", "formation_energy_per_atom"),
 }
 
 

@@ -4,12 +4,13 @@ The project's split: GroupShuffleSplit on reduced formulas, 10 % of the formulas
 held out, seed 0. Inside the training part, early stopping and the learning-rate
 schedule use a validation split of whole compositions (seed from random_state=0);
 the test split is used only once, for the figures. Writes
-``benchmarks/results/train_mp.json`` and one parity PNG per target.
+``benchmarks/results/train_mp/<run>/record.json``, one parity PNG and the test
+predictions (NPZ, read by ``ensemble_mp.py``) per target.
 
 Usage::
 
     python benchmarks/train_mp.py                      # both targets, full set
-    python benchmarks/train_mp.py --max-epochs 3 --n 3000   # a quick look
+    python benchmarks/train_mp.py --max-epochs 3 --n 3000 --run quick   # a quick look
 """
 
 from __future__ import annotations
@@ -23,17 +24,14 @@ import time
 import warnings
 from datetime import UTC, datetime
 from importlib.metadata import version
-from pathlib import Path
 
 import numpy as np
 import torch
-from _machine import cpu_model, write_record
+from _machine import cpu_model, run_dir, write_record
 from joblib import Parallel, delayed
 
 from sklearn_bandgap.datasets import load_mp_gap_eform
 from sklearn_bandgap.experiments import train_and_evaluate
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def parse_param(text):
@@ -73,12 +71,12 @@ def run_target(target, column, args, threads):
             "verbose": 1,
             **dict(args.param),
         },
-        plot_path=args.output.with_name(f"{args.output.stem}_{target}.png"),
+        plot_path=args.output / f"{target}.png",
     )
     result["wall_seconds"] = round(time.perf_counter() - start, 1)
     test_index, y_pred = predictions
     np.savez(
-        args.output.with_name(f"{args.output.stem}_{target}_test_predictions.npz"),
+        args.output / f"{target}_test_predictions.npz",
         test_index=test_index,
         y_pred=y_pred,
     )
@@ -114,9 +112,10 @@ def main():
         help="a further target trained in the same model (multi-task), e.g. "
         "--targets band_gap --auxiliary formation_energy_per_atom",
     )
-    parser.add_argument("--output", type=Path, default=RESULTS / "train_mp.json")
+    parser.add_argument("--run", default=None, help="run folder name (default: the date)")
     args = parser.parse_args()
-    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output = run_dir("train_mp", args.run)
+    args.output.mkdir(parents=True, exist_ok=True)
 
     if args.parallel_targets:
         jobs = [delayed(run_target)(t, c, args, 1) for c, t in enumerate(args.targets)]
@@ -138,13 +137,14 @@ def main():
         "data": {"set": "mp_gap_eform", "subset": args.n},
         "results": dict(outcomes),
     }
-    if args.output.is_file():  # runs of other targets are kept: one JSON for the benchmark
-        previous = json.loads(args.output.read_text()).get("results", {})
+    record_path = args.output / "record.json"
+    if record_path.is_file():  # runs of other targets are kept: one record for the run
+        previous = json.loads(record_path.read_text()).get("results", {})
         record["results"] = {**previous, **record["results"]}
     for target, result in outcomes:
         print(target, json.dumps(result["test"], indent=2))
         print(json.dumps(result["seconds"]), json.dumps(result["structures_per_s"]))
-    write_record(args.output, record)
+    write_record(record_path, record)
 
 
 if __name__ == "__main__":

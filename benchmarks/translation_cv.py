@@ -12,7 +12,7 @@ each fold fits the identity, the isotropic-volume and the learned
 and mean displacement are given over all pairs (pooled) and per fold. Default
 settings only: nothing is selected here.
 
-Writes ``benchmarks/results/translation_cv.json``.
+Writes ``benchmarks/results/translation_cv/default/record.json``.
 
 Usage::
 
@@ -45,7 +45,7 @@ from sklearn_bandgap.translation import (
     structure_agreement,
 )
 
-RESULTS = Path(__file__).parent / "results" / "translation_cv.json"
+RESULTS = Path(__file__).parent / "results" / "translation_cv" / "default" / "record.json"
 
 
 def translators(epochs):

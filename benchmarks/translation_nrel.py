@@ -20,15 +20,15 @@ structure, so they run on a seeded random subset of the test pairs
 (``--potential-pairs``, seed 0), once from the unrelaxed structures and once from
 the learned translator's output; on that subset every translator's structure and
 energy figures are given again, with the optimizer steps each start needs.
-Writes ``benchmarks/results/translation_nrel.json`` and ``translation_nrel.png``.
+Writes ``benchmarks/results/translation_nrel/<run>/record.json`` and ``agreement.png``.
 
 Usage::
 
     python benchmarks/translation_nrel.py                  # full set
     python benchmarks/translation_nrel.py --n 1500 --max-epochs 5 --potential-pairs 20 \\
-        --output translation_nrel_quick                     # a quick look
+        --run quick                                         # a quick look
     python benchmarks/translation_nrel.py --translator-seeds 0 1 2 --n-jobs 2 \\
-        --potential-pairs 0 --output translation_nrel_ensemble
+        --potential-pairs 0 --run ensemble
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ def main():
         default=None,
         help="a SeedEnsembleTranslator of these seeds (trained with --n-jobs processes)",
     )
-    parser.add_argument("--output", default="translation_nrel")
+    parser.add_argument("--run", default="default", help="run folder name")
     parser.add_argument(
         "--plot-only", action="store_true", help="redraw the PNG from the existing JSON"
     )
@@ -216,8 +216,8 @@ def main():
     warnings.simplefilter("ignore")
     torch.set_num_threads(args.threads)
     if args.plot_only:
-        record = json.loads((RESULTS / f"{args.output}.json").read_text())
-        plot(record, RESULTS / f"{args.output}.png")
+        record = json.loads((RESULTS / "translation_nrel" / args.run / "record.json").read_text())
+        plot(record, RESULTS / "translation_nrel" / args.run / "agreement.png")
         return
 
     pairs = load_nrel_relaxation_pairs(progress=False)
@@ -328,8 +328,8 @@ def main():
         "R->T(U) / R->U": best / mae["R->U"],
         "R->T(U) / U->U": best / mae["U->U"],
     }
-    write_record(RESULTS / f"{args.output}.json", record)
-    plot(record, RESULTS / f"{args.output}.png")
+    write_record(RESULTS / "translation_nrel" / args.run / "record.json", record)
+    plot(record, RESULTS / "translation_nrel" / args.run / "agreement.png")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ The project's split (formula groups, 10 %, seed 0) holds out the test pairs; its
 training part is split again (formula groups, 10 %, seed 1) into fit and
 selection pairs. Settings are compared on the selection pairs only, so the test
 figures of ``translation_nrel.py`` stay unbiased. Writes
-``benchmarks/results/translation_options.json``, merged: a run replaces an
+``benchmarks/results/translation_options/default/record.json``, merged: a run replaces an
 earlier run of the same settings and keeps the others (each run has its date).
 
 Usage::
@@ -39,7 +39,7 @@ from sklearn_bandgap.translation import (
     structure_agreement,
 )
 
-RESULTS = Path(__file__).parent / "results" / "translation_options.json"
+RESULTS = Path(__file__).parent / "results" / "translation_options" / "default" / "record.json"
 
 
 def parse_settings(text):

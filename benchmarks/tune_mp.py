@@ -5,7 +5,7 @@ only the training part, scored on a 20 % formula-group holdout inside it
 (``tune``'s default), with the default setting as its first trial
 (``try_current=True``), so default and tuned are compared on validation only.
 Then both are trained on the whole training part and tested once. Writes
-``benchmarks/results/tune_mp.json``.
+``benchmarks/results/tune_mp/default/record.json``.
 
 Usage::
 
@@ -36,7 +36,7 @@ from sklearn_bandgap.model_selection import formula_group_split
 from sklearn_bandgap.models import NeighborLSTMRegressor
 from sklearn_bandgap.tuning import tune
 
-RESULTS = Path(__file__).parent / "results" / "tune_mp.json"
+RESULTS = Path(__file__).parent / "results" / "tune_mp" / "default" / "record.json"
 
 
 def main():
