@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from functools import partial
 from typing import Any
 
@@ -65,6 +67,21 @@ def content_key(structures: Sequence[IStructure]) -> str:
     return digest.hexdigest()
 
 
+@contextlib.contextmanager
+def _quiet_matminer() -> Iterator[None]:
+    """Silence what matminer's featurizers print on every call and the user cannot act on.
+
+    Magpie's ``ElementProperty`` warns on every structure that its data source
+    imputes NaNs; ``SineCoulombMatrix`` builds ``np.matrix`` objects and casts
+    complex eigenvalues to real (numpy warns each time). Failures still raise.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The data_source has been specified externally")
+        warnings.filterwarnings("ignore", message="Casting complex values to real")
+        warnings.filterwarnings("ignore", message="the matrix subclass is not the recommended way")
+        yield
+
+
 def _featurize_chunk(
     featurizer: BaseFeaturizer, chunk: Sequence[IStructure], start: int
 ) -> list[np.ndarray | StructureProblem]:
@@ -72,7 +89,8 @@ def _featurize_chunk(
     for offset, structure in enumerate(chunk):
         index = start + offset
         try:
-            row = np.asarray(featurizer.featurize(structure), dtype=np.float64).ravel()
+            with _quiet_matminer():
+                row = np.asarray(featurizer.featurize(structure), dtype=np.float64).ravel()
         except Exception as exc:
             reason = f"{type(featurizer).__name__} failed: {type(exc).__name__}: {exc}"
             rows.append(StructureProblem(index, _formula(structure), reason))

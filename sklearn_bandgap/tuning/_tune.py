@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,12 @@ from sklearn_bandgap.utils import take
 #: A RUNNING trial whose worker sent no heartbeat for this long (s) is marked
 #: failed and retried (RDB storages, e.g. SQLite or PostgreSQL).
 HEARTBEAT_INTERVAL, GRACE_PERIOD = 30, 120
+#: Optuna 4.9 renamed RDBStorage's ``failed_trial_callback`` (the old name warns).
+_STALE_TRIAL_CALLBACK = (
+    "heartbeat_stale_trial_callback"
+    if "heartbeat_stale_trial_callback" in inspect.signature(RDBStorage.__init__).parameters
+    else "failed_trial_callback"
+)
 #: Attempts at opening an RDB storage that another worker is creating.
 STORAGE_ATTEMPTS = 5
 
@@ -92,12 +100,19 @@ def make_storage(storage: str | os.PathLike[str] | BaseStorage | None) -> BaseSt
         # an IntegrityError or "database is locked"); the tables exist when it retries.
         for attempt in range(STORAGE_ATTEMPTS):
             try:
-                return RDBStorage(
-                    text,
-                    heartbeat_interval=HEARTBEAT_INTERVAL,
-                    grace_period=GRACE_PERIOD,
-                    failed_trial_callback=RetryFailedTrialCallback(max_retry=1),
-                )
+                with warnings.catch_warnings():
+                    # heartbeats and the retry callback are Optuna's "experimental" API,
+                    # chosen on purpose; it says so on every call
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    retry: dict[str, Any] = {
+                        _STALE_TRIAL_CALLBACK: RetryFailedTrialCallback(max_retry=1)
+                    }
+                    return RDBStorage(
+                        text,
+                        heartbeat_interval=HEARTBEAT_INTERVAL,
+                        grace_period=GRACE_PERIOD,
+                        **retry,
+                    )
             except SQLAlchemyError:
                 if attempt == STORAGE_ATTEMPTS - 1:
                     raise
@@ -169,7 +184,10 @@ class _Objective:
                 # after the estimator's own callbacks
                 key = f"{self.prune_prefix}callbacks"
                 own = list(model.get_params()[key] or [])
-                model.set_params(**{key: [*own, SkorchPruningCallback(trial, "valid_loss")]})
+                with warnings.catch_warnings():  # an "experimental" Optuna class, chosen
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    pruning = SkorchPruningCallback(trial, "valid_loss")
+                model.set_params(**{key: [*own, pruning]})
             model.fit(take(self.X, train), self.y[train])
             maes.append(
                 float(mean_absolute_error(self.y[valid], model.predict(take(self.X, valid))))
