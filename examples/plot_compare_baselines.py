@@ -61,5 +61,5 @@ print(table.round(3).to_string())
 # Parity plots and the errors
 # ---------------------------
 # On 200 structures the random forests win: the LSTM needs data (on the full
-# MP set see the README's comparison table).
+# MP set see the comparison table in the docs' design and measurements page).
 fig = plot_comparison(table, y, target="band gap", unit="eV", path="results/compare_baselines.png")

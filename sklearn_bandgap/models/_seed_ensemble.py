@@ -33,8 +33,9 @@ class SeedEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         )
 
     On the Materials Project test split, seed ensembles of three or four
-    members were 10–17 % more accurate than their mean member (README,
-    "Seed ensembles"), at one training and one prediction per member.
+    members were 10–17 % more accurate than their mean member (docs,
+    "Design choices and measurements", "Band-gap model"), at one training
+    and one prediction per member.
 
     Parameters
     ----------

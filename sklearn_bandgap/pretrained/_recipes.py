@@ -49,9 +49,9 @@ class Recipe:
     torch_threads: int = 1
 
 
-#: The README's headline band-gap setting: a seed ensemble of three multi-task
+#: The headline band-gap setting: a seed ensemble of three multi-task
 #: members (band gap and formation energy in one network; the band-gap column
-#: clipped at 0), seeds fixed in advance (README, "Seed ensembles").
+#: clipped at 0), seeds fixed in advance (docs, "Design choices and measurements").
 BAND_GAP = Recipe(
     name="band_gap_mp2018",
     description="DFT (GGA/GGA+U) band gap in eV, Materials Project 2018 set",
@@ -62,7 +62,7 @@ BAND_GAP = Recipe(
     random_states=(0, 1, 2),
 )
 
-#: The README's headline formation-energy setting: a seed ensemble of four
+#: The headline formation-energy setting: a seed ensemble of four
 #: single-task members, seeds fixed in advance (0, 4, 1, 2).
 FORMATION_ENERGY = Recipe(
     name="formation_energy_mp2018",

@@ -29,12 +29,12 @@ class SeedEnsembleTranslator(MetaEstimatorMixin, LearnedTranslator):
     atoms end closer than 0.5 Å. The neighbour vectors of the input are
     computed once for all members.
 
-    On the selection split of the NREL pairs (inside the training part; README,
-    "Unrelaxed inputs"), three seeds matched 87.7 % of the pairs against 86.7 %
-    for seed 0 alone and cut the mean volume error from 5.08 % to 4.07 %, at
-    three times the training and translation cost. On the test pairs it matched
-    71.1 % (seed 0 alone 69.6 %) with a mean volume error of 5.1 % (6.0 %), at
-    178 structures/s.
+    On the selection split of the NREL pairs (inside the training part; docs,
+    "Design choices and measurements", "Unrelaxed inputs"), three seeds
+    matched 87.7 % of the pairs against 86.7 % for seed 0 alone and cut the
+    mean volume error from 5.08 % to 4.07 %, at three times the training and
+    translation cost. On the test pairs it matched 71.1 % (seed 0 alone
+    69.6 %) with a mean volume error of 5.1 % (6.0 %), at 178 structures/s.
 
     Parameters
     ----------
