@@ -287,3 +287,12 @@ def test_command_compares_on_a_users_csv_of_cifs_and_paths(structures, gap, tmp_
     assert (out / "comparison.png").is_file()
     with pytest.raises(SystemExit, match="no column 'band_gap'"):
         compare_command([str(tmp_path / "mine.csv"), "--target", "band_gap"])
+
+
+def test_building_cloning_and_featurizing_magpie_prints_no_warning(nacl):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        model = make_rf_magpie(n_estimators=2)
+        clone(clone(model)).fit([nacl, nacl], [1.0, 2.0]).predict([nacl])

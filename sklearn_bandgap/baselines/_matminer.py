@@ -37,7 +37,8 @@ def _fresh_copy(featurizer: BaseFeaturizer) -> BaseFeaturizer:
     ``OrbitalFieldMatrix.period_tag``), which ``get_params`` and so ``clone`` need.
     """
     try:
-        return clone(featurizer)
+        with _quiet_matminer():  # Magpie's ElementProperty warns in its __init__
+            return clone(featurizer)
     except (AttributeError, RuntimeError, TypeError):
         return copy.deepcopy(featurizer)
 
@@ -301,6 +302,13 @@ class MatminerTransformer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         return self.feature_names_out_
+
+    def __sklearn_clone__(self) -> MatminerTransformer:
+        # cloning rebuilds the matminer featurizer (a scikit-learn estimator
+        # itself), whose __init__ may warn (Magpie's imputation notice)
+        with _quiet_matminer():
+            clone_: MatminerTransformer = super().__sklearn_clone__()
+        return clone_
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()

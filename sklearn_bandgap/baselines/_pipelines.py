@@ -11,7 +11,7 @@ from sklearn.dummy import DummyRegressor
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from sklearn_bandgap.baselines._matminer import MatminerTransformer
+from sklearn_bandgap.baselines._matminer import MatminerTransformer, _quiet_matminer
 
 
 class PaddedSineCoulombMatrix(SineCoulombMatrix):
@@ -67,7 +67,8 @@ def magpie_features(
     -------
     step : MatminerTransformer
     """
-    magpie = StructureComposition(ElementProperty.from_preset("magpie", impute_nan=True))
+    with _quiet_matminer():  # Magpie's imputation notice, printed by its __init__
+        magpie = StructureComposition(ElementProperty.from_preset("magpie", impute_nan=True))
     return MatminerTransformer(magpie, n_jobs=n_jobs, memory=memory)
 
 
