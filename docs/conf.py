@@ -4,6 +4,7 @@ import os
 
 project = "sklearn_bandgap"
 author = "sklearn_bandgap developers"
+copyright = f"2026, {author}"
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
@@ -44,3 +45,6 @@ intersphinx_mapping = (
 templates_path = ["_templates"]
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
+# wide enough for the estimators' signatures, the gallery's code and the
+# package name in the sidebar (the theme's 940 px cut all three)
+html_theme_options = {"page_width": "1200px", "sidebar_width": "260px"}
