@@ -82,3 +82,33 @@ def mp_sample():
 @pytest.fixture(scope="session")
 def nrel_sample():
     return load_nrel_relaxation_pairs(subset="sample100", progress=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """SQLAlchemy URL of a PostgreSQL server started for this test session (skips if none)."""
+    from _postgres import ServerUnavailable, postgres_server
+
+    server = postgres_server()
+    try:
+        url = server.__enter__()
+    except ServerUnavailable as exc:
+        pytest.skip(f"no PostgreSQL server here: {exc}")
+    yield url
+    server.__exit__(None, None, None)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def rdb_url(request, tmp_path):
+    """A fresh Optuna RDB database: a SQLite file, or a database on the session's server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'study.db'}"
+    import sqlalchemy
+
+    server = request.getfixturevalue("postgres_url")
+    name = f"t{os.getpid()}_{abs(hash(request.node.nodeid)) % 10**8}"
+    engine = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return server.rsplit("/", 1)[0] + f"/{name}"

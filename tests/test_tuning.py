@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import optuna
 import pytest
@@ -163,8 +162,8 @@ def test_storage_resumes_a_study(data, tmp_path):
     assert len(run(3).trials) == 3  # nothing left to do
 
 
-def test_two_worker_processes_share_one_study(tmp_path):
-    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+def test_two_worker_processes_share_one_study(rdb_url):
+    storage = rdb_url  # SQLite on one machine; PostgreSQL is how a study spans machines
     command = [
         sys.executable,
         "-m",
@@ -201,7 +200,6 @@ def test_two_worker_processes_share_one_study(tmp_path):
     assert study.best_value == best
     last = max(summaries, key=lambda s: s["n_complete"] + s["n_pruned"])
     assert last["best_validation_mae"] == pytest.approx(best)
-    assert Path(tmp_path / "shared.db").is_file()
 
 
 def test_a_killed_workers_study_resumes(data, tmp_path):
@@ -242,3 +240,57 @@ def test_a_killed_workers_study_resumes(data, tmp_path):
     assert resumed.n_complete + resumed.n_pruned == done + 1
     numbers = sorted(resumed.trials["number"])
     assert numbers == list(range(len(numbers)))  # numbering continued, nothing lost
+
+
+def test_a_killed_workers_trial_is_retried_through_its_heartbeat(data, rdb_url):
+    """A worker killed mid-trial leaves it RUNNING; once its heartbeat is older than the
+    grace period, the next worker's first trial marks it failed and runs its retry."""
+    from sklearn_bandgap.tuning import make_storage
+    from sklearn_bandgap.tuning._tune import RetryStaleTrial
+
+    X, y = data
+    command = [sys.executable, "-m", "sklearn_bandgap.tuning", "--storage", rdb_url]
+    command += ["--study-name", "gap", "--subset", "sample200", "--n-trials", "100"]
+    command += ["--max-epochs", "200"]  # long trials: it dies inside one
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    worker = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
+    killed_number = None
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and worker.poll() is None:
+            time.sleep(1)
+            try:
+                study = optuna.load_study(study_name="gap", storage=rdb_url)
+            except KeyError:  # not created yet
+                continue
+            running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if running:
+                killed_number = running[0].number
+                break
+    finally:
+        worker.kill()  # as a crash would: no clean-up, the trial stays RUNNING
+        worker.wait()
+    assert killed_number is not None, "the worker never started a trial"
+    study = optuna.load_study(study_name="gap", storage=rdb_url)
+    assert study.trials[killed_number].state == TrialState.RUNNING
+    time.sleep(3)  # its last heartbeat is now older than the grace period below
+    storage = make_storage(rdb_url, heartbeat_interval=1, grace_period=2)
+    result = tune(
+        pipeline(max_epochs=2),
+        X,
+        y,
+        space=None,  # the worker's (default) space: the retry repeats its parameters
+        n_trials=2,
+        storage=storage,
+        study_name="gap",
+        refit=False,
+    )
+    trials = result.study.get_trials(deepcopy=False)
+    assert trials[killed_number].state == TrialState.FAIL
+    retries = [t for t in trials if RetryStaleTrial.retried_trial_number(t) == killed_number]
+    assert len(retries) == 1 and retries[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    numbers = [t.number for t in trials]
+    assert len(numbers) == len(set(numbers))

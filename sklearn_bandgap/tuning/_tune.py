@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
-from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryFailedTrialCallback
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
@@ -38,6 +38,10 @@ _STALE_TRIAL_CALLBACK = (
     if "heartbeat_stale_trial_callback" in inspect.signature(RDBStorage.__init__).parameters
     else "failed_trial_callback"
 )
+try:  # Optuna >= 4.9 (its RetryFailedTrialCallback is deprecated there)
+    from optuna.storages import RetryHeartbeatStaleTrialCallback as RetryStaleTrial
+except ImportError:  # pragma: no cover - older Optuna
+    from optuna.storages import RetryFailedTrialCallback as RetryStaleTrial
 #: Attempts at opening an RDB storage that another worker is creating.
 STORAGE_ATTEMPTS = 5
 
@@ -73,7 +77,12 @@ class TuningResult:
     pruned_epochs_saved: int
 
 
-def make_storage(storage: str | os.PathLike[str] | BaseStorage | None) -> BaseStorage | None:
+def make_storage(
+    storage: str | os.PathLike[str] | BaseStorage | None,
+    *,
+    heartbeat_interval: int = HEARTBEAT_INTERVAL,
+    grace_period: int = GRACE_PERIOD,
+) -> BaseStorage | None:
     """Optuna storage from a URL, a journal file path, or a storage object.
 
     Parameters
@@ -82,9 +91,16 @@ def make_storage(storage: str | os.PathLike[str] | BaseStorage | None) -> BaseSt
         ``None``: in memory (one process). An RDB URL (``"sqlite:///study.db"``,
         ``"postgresql://user:pw@host/db"``): shared by workers on one machine
         (SQLite) or many (PostgreSQL/MySQL), with heartbeats so that a killed
-        worker's trial is marked failed and retried. Any other string or path:
-        an Optuna journal file (``JournalFileBackend``), shared by the
+        worker's trial is marked failed and retried once. Any other string or
+        path: an Optuna journal file (``JournalFileBackend``), shared by the
         processes that see the file.
+    heartbeat_interval : int, default=30
+        Seconds between the heartbeats a worker records for its running trial
+        (RDB storages).
+    grace_period : int, default=120
+        A running trial whose last heartbeat is older than this (s) counts as
+        the trial of a dead worker: the next trial any worker starts marks it
+        failed and enqueues its retry (RDB storages).
 
     Returns
     -------
@@ -104,13 +120,11 @@ def make_storage(storage: str | os.PathLike[str] | BaseStorage | None) -> BaseSt
                     # heartbeats and the retry callback are Optuna's "experimental" API,
                     # chosen on purpose; it says so on every call
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    retry: dict[str, Any] = {
-                        _STALE_TRIAL_CALLBACK: RetryFailedTrialCallback(max_retry=1)
-                    }
+                    retry: dict[str, Any] = {_STALE_TRIAL_CALLBACK: RetryStaleTrial(max_retry=1)}
                     return RDBStorage(
                         text,
-                        heartbeat_interval=HEARTBEAT_INTERVAL,
-                        grace_period=GRACE_PERIOD,
+                        heartbeat_interval=heartbeat_interval,
+                        grace_period=grace_period,
                         **retry,
                     )
             except SQLAlchemyError:
