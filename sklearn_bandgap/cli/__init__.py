@@ -71,6 +71,13 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-jobs", type=int, default=1, help="processes (default 1; -1: all cores)")
     p.add_argument("--chunk-size", type=int, default=512, help="structures per chunk")
     p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="a running Dask scheduler (e.g. tcp://host:8786): chunks run on its workers "
+        "instead of --n-jobs local processes (needs the dask extra)",
+    )
+    p.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,

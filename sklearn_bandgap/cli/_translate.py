@@ -16,7 +16,7 @@ import sys
 import warnings
 from typing import Any
 
-from sklearn_bandgap.cli._sources import iter_items, parse_item
+from sklearn_bandgap.screening._sources import iter_items, parse_item
 
 
 def _train(args: argparse.Namespace) -> Any:

@@ -66,7 +66,7 @@ def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...]) -
     return next((lower[name] for name in candidates if name in lower), None)
 
 
-def _table_item(row_id: str, value: Any, base: str) -> Item:
+def table_item(row_id: str, value: Any, base: str) -> Item:
     if isinstance(value, dict):
         return Item(row_id, value, "dict")
     if not isinstance(value, str) or not value.strip():
@@ -120,7 +120,7 @@ def _iter_table(path: Path, structure_column: str | None, id_column: str | None)
         for offset, value in enumerate(values):
             row = position + offset
             row_id = names[offset] if names is not None else f"{path}:{row}"
-            yield _table_item(row_id, value, base)
+            yield table_item(row_id, value, base)
         position += len(values)
 
 
