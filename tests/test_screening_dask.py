@@ -155,3 +155,11 @@ def test_chunks_stream_items_lazily():
     next(stream)
     assert len(produced) <= 33  # the first, small chunk; nothing read far ahead
     assert list(iter_items([])) == []
+
+
+def test_a_bag_of_structures_with_ids(client, model_path, mp_sample):
+    pairs = [(f"mp{k}", mp_sample.data[k]) for k in range(6)]
+    got = predict_dask(db.from_sequence(pairs, npartitions=2), model_path).compute()
+    assert list(got.id) == [f"mp{k}" for k in range(6)]
+    expected = _single_process(model_path, [Item(i, s, "structure") for i, s in pairs])
+    _assert_same_rows(got, expected)

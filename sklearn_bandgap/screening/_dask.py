@@ -47,18 +47,23 @@ def rows_to_frame(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> pd.Da
 
 
 def _item(element: Any) -> Item:
-    """A bag element as an item: a path, CIF/POSCAR text, a Structure dict or (id, source)."""
+    """A bag element as an item: a path, text, a Structure (or its dict), or (id, source)."""
     if isinstance(element, tuple) and len(element) == 2:
         row_id, source = element
         item = _item(source)
         return Item(str(row_id), item.source, item.kind, item.base, item.error)
+    if hasattr(element, "lattice") and hasattr(element, "sites"):  # a Structure or IStructure
+        return Item(f"structure-{_digest(repr(element.as_dict()))}", element, "structure")
     if isinstance(element, dict):
         return Item(f"dict-{_digest(repr(sorted(element.items())))}", element, "dict")
     if isinstance(element, str) and "\n" in element:
         return Item(f"text-{_digest(element)}", element, "text")
     if isinstance(element, str):
         return Item(element, element)
-    return Item(repr(element)[:60], error=f"not a path, CIF/POSCAR text or dict ({element!r:.40})")
+    return Item(
+        repr(element)[:60],
+        error=f"not a path, CIF/POSCAR text, Structure or dict ({element!r:.40})",
+    )
 
 
 def _digest(text: str) -> str:
@@ -103,8 +108,9 @@ def predict_dask(
     Parameters
     ----------
     structures : dask.bag.Bag or dask.dataframe.DataFrame
-        A bag of file paths, CIF or POSCAR texts, pymatgen Structure dicts or
-        ``(id, source)`` pairs; or a DataFrame with the structures (the same
+        A bag of file paths, CIF or POSCAR texts, pymatgen Structures or their
+        dicts, or ``(id, source)`` pairs (give ids to Structures: without, their
+        id is a digest of their content); or a DataFrame with the structures (the same
         kinds) in ``structure_column``.
     model : str, default="band_gap_mp2018"
         A shipped model's name or a ``.safetensors`` file every worker can read.

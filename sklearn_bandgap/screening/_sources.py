@@ -30,11 +30,11 @@ _TABLE_CHUNK = 2048
 
 @dataclass(frozen=True)
 class Item:
-    """One structure to read: ``source`` is a path, CIF/POSCAR text or a Structure dict."""
+    """One structure to read: a path, CIF/POSCAR text, a Structure dict or a Structure."""
 
     id: str
     source: Any = None
-    kind: str = "path"  # "path", "text", "dict"
+    kind: str = "path"  # "path", "text", "dict", "structure"
     base: str = ""  # folder of the table, for relative paths
     error: str | None = None
 
@@ -186,6 +186,8 @@ def parse_item(item: Item) -> Any:
 
     if item.error is not None:
         raise ValueError(item.error)
+    if item.kind == "structure":
+        return item.source
     if item.kind == "dict":
         return Structure.from_dict(item.source)
     if item.kind == "text":
