@@ -30,6 +30,30 @@ SKORCH_PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
 }
 
 
+def resolve_device(device: str) -> str:
+    """The torch device a net trains on: ``"auto"`` is CUDA when there is one, else the CPU.
+
+    Raises a ``ValueError`` naming the parameter for a string torch does not
+    take, and for a CUDA device on a machine (or a torch build) without CUDA,
+    before any training starts.
+    """
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(
+            f"device={device!r} is not a torch device ('cpu', 'cuda', 'cuda:1', ...) nor 'auto'."
+        ) from exc
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        build = "a CPU build of torch" if torch.version.cuda is None else "no visible GPU"
+        raise ValueError(
+            f"device={device!r}, but CUDA is not available here ({build}); "
+            "use device='cpu' or 'auto'."
+        )
+    return device
+
+
 class CompositionGroupSplit:
     """skorch ``train_split``: hold out whole compositions for validation.
 
@@ -136,5 +160,5 @@ def skorch_net_kwargs(estimator: Any, seed: int | None) -> dict[str, Any]:
         "train_split": train_split,
         "callbacks": callbacks + list(estimator.callbacks or []),
         "verbose": estimator.verbose,
-        "device": estimator.device,
+        "device": resolve_device(estimator.device),
     }

@@ -131,7 +131,9 @@ class NeighborLSTMRegressor(NeighborLSTMMixin, RegressorMixin, BaseEstimator):
         torch threads (across thread counts they differ by ~1e-7, from the
         order of floating-point sums).
     device : str, default="cpu"
-        Torch device.
+        Torch device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... or ``"auto"``
+        (CUDA when there is one, else the CPU; decided at ``fit``). A CUDA device
+        on a machine without one raises a ``ValueError`` before training.
     verbose : int, default=0
         1 prints skorch's table of epochs; 0 prints nothing.
     callbacks : list of skorch callbacks, default=None

@@ -78,7 +78,9 @@ class TwoHeadBandGapRegressor(NeighborLSTMMixin, RegressorMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds weights, shuffling and the validation split.
     device : str, default="cpu"
-        Torch device.
+        Torch device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... or ``"auto"``
+        (CUDA when there is one, else the CPU; decided at ``fit``). A CUDA device
+        on a machine without one raises a ``ValueError`` before training.
     verbose : int, default=0
         1 prints skorch's epoch table.
     callbacks : list of skorch callbacks, default=None

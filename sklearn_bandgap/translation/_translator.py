@@ -265,7 +265,9 @@ class RelaxationTranslator(LearnedTranslator):
     random_state : int, RandomState instance or None, default=None
         Seed of the weights, batches and validation split.
     device : str, default="cpu"
-        Torch device.
+        Torch device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... or ``"auto"``
+        (CUDA when there is one, else the CPU; decided at ``fit``). A CUDA device
+        on a machine without one raises a ``ValueError`` before training.
     verbose : int, default=0
         1 prints skorch's epoch table.
     callbacks : list of skorch callbacks or None, default=None

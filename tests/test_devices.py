@@ -1,0 +1,66 @@
+"""Devices: 'auto', a CUDA device where there is none, and (with a GPU) CUDA training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sklearn_bandgap.featurizers import NeighborListFeaturizer
+from sklearn_bandgap.models import NeighborLSTMClassifier, NeighborLSTMRegressor
+from sklearn_bandgap.translation import RelaxationTranslator
+
+TINY = dict(atom_hidden=8, crystal_hidden=8, head_hidden=8, max_epochs=2, random_state=0)
+no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+
+
+@pytest.fixture(scope="module")
+def lists(mp_sample):
+    return NeighborListFeaturizer().transform(mp_sample.data[:60])
+
+
+@pytest.fixture(scope="module")
+def gap(mp_sample):
+    return mp_sample.target[:60, 0]
+
+
+def test_auto_trains_on_the_cpu_without_cuda_and_equals_cpu(lists, gap):
+    expected_device = "cuda" if torch.cuda.is_available() else "cpu"
+    auto = NeighborLSTMRegressor(device="auto", **TINY).fit(lists, gap)
+    assert auto.device == "auto"  # the parameter stays as given
+    assert auto.net_.device == expected_device
+    if expected_device == "cpu":
+        cpu = NeighborLSTMRegressor(device="cpu", **TINY).fit(lists, gap)
+        np.testing.assert_array_equal(auto.predict(lists), cpu.predict(lists))
+
+
+@no_cuda
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: NeighborLSTMRegressor(device="cuda", **TINY),
+        lambda: NeighborLSTMClassifier(device="cuda:0", **TINY),
+        lambda: RelaxationTranslator(device="cuda", max_epochs=1),
+    ],
+)
+def test_a_cuda_device_without_cuda_is_named_before_training(make, lists, gap, nrel_sample):
+    model = make()
+    with pytest.raises(ValueError, match=r"device='cuda(:0)?', but CUDA is not available"):
+        if isinstance(model, RelaxationTranslator):
+            model.fit(nrel_sample.unrelaxed[:10], relaxed=nrel_sample.relaxed[:10])
+        else:
+            model.fit(lists, gap > 0 if isinstance(model, NeighborLSTMClassifier) else gap)
+
+
+def test_a_string_torch_does_not_take_is_named(lists, gap):
+    with pytest.raises(ValueError, match="device='gpu' is not a torch device"):
+        NeighborLSTMRegressor(device="gpu", **TINY).fit(lists, gap)
+
+
+@needs_cuda
+def test_cuda_training_predicts_like_the_cpu(lists, gap):  # pragma: no cover - GPU only
+    cuda = NeighborLSTMRegressor(device="cuda", **TINY).fit(lists, gap)
+    cpu = NeighborLSTMRegressor(device="cpu", **TINY).fit(lists, gap)
+    assert cuda.net_.device == "cuda"
+    np.testing.assert_allclose(cuda.predict(lists), cpu.predict(lists), atol=1e-3)
