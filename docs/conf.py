@@ -14,6 +14,8 @@ extensions = [
 ]
 autosummary_generate = True
 numpydoc_show_class_members = False
+
+
 def _data_available() -> bool:
     """The gallery runs only where the data folder is (not on Read the Docs)."""
     try:

@@ -64,3 +64,49 @@ def test_cuda_training_predicts_like_the_cpu(lists, gap):  # pragma: no cover - 
     cpu = NeighborLSTMRegressor(device="cpu", **TINY).fit(lists, gap)
     assert cuda.net_.device == "cuda"
     np.testing.assert_allclose(cuda.predict(lists), cpu.predict(lists), atol=1e-3)
+
+
+def test_training_through_accelerate_on_the_cpu(lists, gap, tmp_path):
+    """skorch's AccelerateMixin (accelerate's CPU mode here): trains, clones, pickles;
+    saving asks for the accelerator to be dropped, and the saved model predicts the same."""
+    import pickle
+
+    pytest.importorskip("accelerate")
+    from accelerate import Accelerator
+    from sklearn.base import clone
+
+    from sklearn_bandgap._nn._accelerate import AcceleratedNeuralNetRegressor
+    from sklearn_bandgap.io import load, save
+
+    model = NeighborLSTMRegressor(accelerator=Accelerator(cpu=True), **{**TINY, "max_epochs": 4})
+    model.fit(lists, gap)
+    assert isinstance(model.net_, AcceleratedNeuralNetRegressor)
+    losses = model.net_.history_[:, "train_loss"]
+    assert losses[-1] < losses[0]
+    y_pred = model.predict(lists)
+    assert np.isfinite(y_pred).all()
+    assert clone(model).accelerator is not None
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).predict(lists), y_pred)
+    with pytest.raises(
+        TypeError, match=r"estimator\.accelerator: .*set_params\(accelerator=None\)"
+    ):
+        save(model, tmp_path / "accelerated.safetensors")
+    model.set_params(accelerator=None)
+    loaded = load(save(model, tmp_path / "plain.safetensors"))
+    np.testing.assert_allclose(loaded.predict(lists), y_pred, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["classifier", "translator"])
+def test_the_classifier_and_the_translator_train_through_accelerate(kind, lists, gap, nrel_sample):
+    pytest.importorskip("accelerate")
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(cpu=True)
+    if kind == "classifier":
+        model = NeighborLSTMClassifier(accelerator=accelerator, **TINY).fit(lists, gap > 0)
+        assert np.isfinite(model.predict_proba(lists)).all()
+    else:
+        model = RelaxationTranslator(accelerator=accelerator, max_epochs=1, random_state=0)
+        model.fit(nrel_sample.unrelaxed[:12], relaxed=nrel_sample.relaxed[:12])
+        assert len(model.transform(nrel_sample.unrelaxed[12:14])) == 2
+    assert type(model.net_).__name__.startswith(("Accelerated", "_Accelerated"))

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import GroupShuffleSplit
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import HasMethods, Interval
 from skorch.callbacks import Callback, EarlyStopping, LRScheduler
 from skorch.dataset import Dataset
 from torch.utils.data import Subset
@@ -27,6 +27,7 @@ SKORCH_PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
     "device": [str],
     "verbose": ["verbose"],
     "callbacks": [list, None],
+    "accelerator": [HasMethods(["prepare"]), None],
 }
 
 
@@ -145,8 +146,10 @@ def skorch_net_kwargs(estimator: Any, seed: int | None) -> dict[str, Any]:
 
     AdamW with ``lr`` and ``weight_decay``, ``batch_size``, ``max_epochs``, the
     validation policy (:func:`validation_policy`) followed by the user's
-    ``callbacks``, ``verbose`` and ``device``. Each estimator adds its module,
-    loss and data loading.
+    ``callbacks``, ``verbose`` and ``device`` (or, with an ``accelerator``, no
+    device: accelerate places the module and the batches). Each estimator adds
+    its module, loss and data loading, and picks its net class with
+    :func:`net_class`.
     """
     train_split, callbacks = validation_policy(
         estimator.validation_fraction, estimator.patience, seed
@@ -160,5 +163,25 @@ def skorch_net_kwargs(estimator: Any, seed: int | None) -> dict[str, Any]:
         "train_split": train_split,
         "callbacks": callbacks + list(estimator.callbacks or []),
         "verbose": estimator.verbose,
-        "device": resolve_device(estimator.device),
+        **(
+            {"device": resolve_device(estimator.device)}
+            if getattr(estimator, "accelerator", None) is None
+            else {"accelerator": estimator.accelerator, "device": None}  # accelerate places it
+        ),
     }
+
+
+def net_class(base: type, accelerator: Any) -> type:
+    """``base``, or its subclass with skorch's ``AccelerateMixin`` when given an accelerator.
+
+    The accelerated classes are module-level classes (so fitted estimators
+    pickle); they exist for the net classes the package trains with.
+    """
+    if accelerator is None:
+        return base
+    from sklearn_bandgap._nn import _accelerate
+
+    try:
+        return _accelerate.ACCELERATED[base]
+    except KeyError:  # pragma: no cover - a net class of the package without a twin
+        raise TypeError(f"no accelerated twin of {base.__qualname__}") from None

@@ -87,6 +87,11 @@ class Encoder:
                 f"{where}.callbacks: skorch callbacks cannot be saved without pickle; they act "
                 "only in training, so set_params(callbacks=None) before saving."
             )
+        if params.get("accelerator") is not None:
+            raise EncodingError(
+                f"{where}.accelerator: an accelerate.Accelerator belongs to the machine that "
+                "trains, not to the model; set_params(accelerator=None) before saving."
+            )
         params = {key: self.value(value, f"{where}.{key}") for key, value in params.items()}
         fitted: dict[str, Any] = {}
         for attr, value in vars(estimator).items():

@@ -18,6 +18,7 @@ from skorch.callbacks import Callback
 
 from sklearn_bandgap._nn._training import (
     SKORCH_PARAMETER_CONSTRAINTS,
+    net_class,
     seed_torch,
     skorch_net_kwargs,
 )
@@ -80,6 +81,13 @@ class NeighborLSTMClassifier(NeighborLSTMMixin, ClassifierMixin, BaseEstimator):
         1 prints skorch's table of epochs.
     callbacks : list of skorch callbacks, default=None
         Extra callbacks.
+    accelerator : accelerate.Accelerator or None, default=None
+        Train through Hugging Face accelerate (skorch's ``AccelerateMixin``):
+        accelerate places the module and batches (``device`` is then unused),
+        mixed precision if the accelerator asks for it, and data-parallel
+        training on several GPUs when the script runs under ``accelerate
+        launch``. Not saved by :func:`sklearn_bandgap.io.save` (set it to None
+        first).
 
     Attributes
     ----------
@@ -133,6 +141,7 @@ class NeighborLSTMClassifier(NeighborLSTMMixin, ClassifierMixin, BaseEstimator):
         device: str = "cpu",
         verbose: int = 0,
         callbacks: list[Callback] | None = None,
+        accelerator: Any = None,
     ) -> None:
         self.embedding_dim = embedding_dim
         self.atom_hidden = atom_hidden
@@ -154,6 +163,7 @@ class NeighborLSTMClassifier(NeighborLSTMMixin, ClassifierMixin, BaseEstimator):
         self.device = device
         self.verbose = verbose
         self.callbacks = callbacks
+        self.accelerator = accelerator
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: NeighborLists, y: Any) -> NeighborLSTMClassifier:
@@ -229,7 +239,7 @@ class NeighborLSTMClassifier(NeighborLSTMMixin, ClassifierMixin, BaseEstimator):
         return self._input_tags(super().__sklearn_tags__())
 
     def _build_net(self, seed: int | None) -> NeuralNetClassifier:
-        return NeuralNetClassifier(
+        return net_class(NeuralNetClassifier, self.accelerator)(
             **self._module_kwargs(len(self.classes_)),
             criterion=torch.nn.CrossEntropyLoss,
             criterion__weight=torch.as_tensor(self.class_weight_, dtype=torch.float32),

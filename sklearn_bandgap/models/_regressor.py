@@ -17,6 +17,7 @@ from skorch.callbacks import Callback
 
 from sklearn_bandgap._nn._training import (
     SKORCH_PARAMETER_CONSTRAINTS,
+    net_class,
     seed_torch,
     skorch_net_kwargs,
 )
@@ -139,6 +140,13 @@ class NeighborLSTMRegressor(NeighborLSTMMixin, RegressorMixin, BaseEstimator):
     callbacks : list of skorch callbacks, default=None
         Extra callbacks, passed to the skorch net (e.g. ``Checkpoint``,
         Optuna's ``SkorchPruningCallback``).
+    accelerator : accelerate.Accelerator or None, default=None
+        Train through Hugging Face accelerate (skorch's ``AccelerateMixin``):
+        accelerate places the module and batches (``device`` is then unused),
+        mixed precision if the accelerator asks for it, and data-parallel
+        training on several GPUs when the script runs under ``accelerate
+        launch``. Not saved by :func:`sklearn_bandgap.io.save` (set it to None
+        first).
 
     Attributes
     ----------
@@ -213,6 +221,7 @@ class NeighborLSTMRegressor(NeighborLSTMMixin, RegressorMixin, BaseEstimator):
         device: str = "cpu",
         verbose: int = 0,
         callbacks: list[Callback] | None = None,
+        accelerator: Any = None,
     ) -> None:
         self.embedding_dim = embedding_dim
         self.atom_hidden = atom_hidden
@@ -236,6 +245,7 @@ class NeighborLSTMRegressor(NeighborLSTMMixin, RegressorMixin, BaseEstimator):
         self.device = device
         self.verbose = verbose
         self.callbacks = callbacks
+        self.accelerator = accelerator
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: NeighborLists, y: Any) -> NeighborLSTMRegressor:
@@ -327,7 +337,7 @@ class NeighborLSTMRegressor(NeighborLSTMMixin, RegressorMixin, BaseEstimator):
 
     def _build_net(self, seed: int | None) -> NeuralNetRegressor:
         criteria = {"l1": torch.nn.L1Loss, "mse": torch.nn.MSELoss, "huber": torch.nn.HuberLoss}
-        return NeuralNetRegressor(
+        return net_class(NeuralNetRegressor, self.accelerator)(
             **self._module_kwargs(self.n_outputs_),
             criterion=criteria[self.loss],
             iterator_train__collate_fn=collate_neighbor_lists,

@@ -13,9 +13,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.hf import AccelerateMixin
 
+from sklearn_bandgap._nn._accelerate import ACCELERATED
 from sklearn_bandgap._nn._training import (
     SKORCH_PARAMETER_CONSTRAINTS,
+    net_class,
     seed_torch,
     skorch_net_kwargs,
 )
@@ -46,6 +49,13 @@ class _TwoHeadLossNet(NeuralNet):
             return metal_loss
         gap_loss = torch.nn.functional.l1_loss(y_pred[mask, 1], y_true[mask, 1])
         return metal_loss + self.gap_weight * gap_loss
+
+
+class _AcceleratedTwoHeadLossNet(AccelerateMixin, _TwoHeadLossNet):
+    """``_TwoHeadLossNet`` trained through an ``accelerate.Accelerator``."""
+
+
+ACCELERATED[_TwoHeadLossNet] = _AcceleratedTwoHeadLossNet
 
 
 class TwoHeadBandGapRegressor(NeighborLSTMMixin, RegressorMixin, BaseEstimator):
@@ -85,6 +95,13 @@ class TwoHeadBandGapRegressor(NeighborLSTMMixin, RegressorMixin, BaseEstimator):
         1 prints skorch's epoch table.
     callbacks : list of skorch callbacks, default=None
         Extra callbacks.
+    accelerator : accelerate.Accelerator or None, default=None
+        Train through Hugging Face accelerate (skorch's ``AccelerateMixin``):
+        accelerate places the module and batches (``device`` is then unused),
+        mixed precision if the accelerator asks for it, and data-parallel
+        training on several GPUs when the script runs under ``accelerate
+        launch``. Not saved by :func:`sklearn_bandgap.io.save` (set it to None
+        first).
 
     Attributes
     ----------
@@ -129,6 +146,7 @@ class TwoHeadBandGapRegressor(NeighborLSTMMixin, RegressorMixin, BaseEstimator):
         device: str = "cpu",
         verbose: int = 0,
         callbacks: list[Callback] | None = None,
+        accelerator: Any = None,
     ) -> None:
         self.embedding_dim = embedding_dim
         self.atom_hidden = atom_hidden
@@ -152,6 +170,7 @@ class TwoHeadBandGapRegressor(NeighborLSTMMixin, RegressorMixin, BaseEstimator):
         self.device = device
         self.verbose = verbose
         self.callbacks = callbacks
+        self.accelerator = accelerator
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: NeighborLists, y: Any) -> TwoHeadBandGapRegressor:
@@ -239,7 +258,7 @@ class TwoHeadBandGapRegressor(NeighborLSTMMixin, RegressorMixin, BaseEstimator):
         return self._input_tags(super().__sklearn_tags__())
 
     def _build_net(self, seed: int | None) -> NeuralNet:
-        return _TwoHeadLossNet(
+        return net_class(_TwoHeadLossNet, self.accelerator)(
             **self._module_kwargs(2),
             criterion=torch.nn.L1Loss,  # unused: get_loss is overridden
             gap_weight=self.gap_weight,

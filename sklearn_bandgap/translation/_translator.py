@@ -13,10 +13,13 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.hf import AccelerateMixin
 from torch.utils.data import DataLoader, Sampler
 
+from sklearn_bandgap._nn._accelerate import ACCELERATED
 from sklearn_bandgap._nn._training import (
     SKORCH_PARAMETER_CONSTRAINTS,
+    net_class,
     seed_torch,
     skorch_net_kwargs,
 )
@@ -98,6 +101,13 @@ class _RelaxationLossNet(NeuralNet):
         )
         displacement_loss = (per_component * mask).sum() / mask.sum()
         return strain_loss + self.displacement_weight * displacement_loss
+
+
+class _AcceleratedRelaxationLossNet(AccelerateMixin, _RelaxationLossNet):
+    """``_RelaxationLossNet`` trained through an ``accelerate.Accelerator``."""
+
+
+ACCELERATED[_RelaxationLossNet] = _AcceleratedRelaxationLossNet
 
 
 def net_relaxations(
@@ -272,6 +282,13 @@ class RelaxationTranslator(LearnedTranslator):
         1 prints skorch's epoch table.
     callbacks : list of skorch callbacks or None, default=None
         Added to the early stopping and schedule.
+    accelerator : accelerate.Accelerator or None, default=None
+        Train through Hugging Face accelerate (skorch's ``AccelerateMixin``):
+        accelerate places the module and batches (``device`` is then unused),
+        mixed precision if the accelerator asks for it, and data-parallel
+        training on several GPUs when the script runs under ``accelerate
+        launch``. Not saved by :func:`sklearn_bandgap.io.save` (set it to None
+        first).
 
     Attributes
     ----------
@@ -326,6 +343,7 @@ class RelaxationTranslator(LearnedTranslator):
         device: str = "cpu",
         verbose: int = 0,
         callbacks: list[Callback] | None = None,
+        accelerator: Any = None,
     ) -> None:
         self.hidden = hidden
         self.n_layers = n_layers
@@ -342,6 +360,7 @@ class RelaxationTranslator(LearnedTranslator):
         self.device = device
         self.verbose = verbose
         self.callbacks = callbacks
+        self.accelerator = accelerator
 
     def _fit(self, unrelaxed: list[PeriodicArrays], relaxed: list[PeriodicArrays] | None) -> None:
         assert relaxed is not None
@@ -360,7 +379,7 @@ class RelaxationTranslator(LearnedTranslator):
         return net_relaxations(self.net_, geometry)
 
     def _build_net(self, seed: int | None) -> NeuralNet:
-        return _RelaxationLossNet(
+        return net_class(_RelaxationLossNet, self.accelerator)(
             module=RelaxationNet,
             module__hidden=self.hidden,
             module__n_layers=self.n_layers,
