@@ -134,7 +134,7 @@ def predict_dask(
     --------
     >>> import dask.bag as db  # doctest: +SKIP
     >>> from sklearn_bandgap.screening import predict_dask  # doctest: +SKIP
-    >>> paths = db.from_sequence(sorted(glob.glob("candidates/*.cif")), npartitions=64)
+    >>> paths = db.from_sequence(sorted(glob.glob("candidates/*.cif")), 64)  # doctest: +SKIP
     >>> predict_dask(paths).to_parquet("predictions/")  # doctest: +SKIP
     """
     import dask.bag as db
