@@ -140,7 +140,12 @@ def run(n: int, n_workers: int, partition: int, model: str) -> dict[str, Any]:
             done = sum(r["rows"] for r in results)
             if results and done % (20 * partition) == 0:
                 rate = done / (time.perf_counter() - began)
-                print(f"  {n_workers} worker(s): {done:,} of {n:,} ({rate:.0f}/s)", flush=True)
+                rss = [round(v / 2**20) for v in peak.values()]
+                print(
+                    f"  {n_workers} worker(s): {done:,} of {n:,} ({rate:.0f}/s; "
+                    f"peak RSS per worker so far {rss} MB)",
+                    flush=True,
+                )
         results += [future.result() for future in in_flight]
         wall = time.perf_counter() - began
         stop.set()
