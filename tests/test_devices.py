@@ -110,3 +110,18 @@ def test_the_classifier_and_the_translator_train_through_accelerate(kind, lists,
         model.fit(nrel_sample.unrelaxed[:12], relaxed=nrel_sample.relaxed[:12])
         assert len(model.transform(nrel_sample.unrelaxed[12:14])) == 2
     assert type(model.net_).__name__.startswith(("Accelerated", "_Accelerated"))
+
+
+@no_cuda
+def test_a_model_saved_for_cuda_loads_on_the_cpu_when_asked(lists, gap, tmp_path):
+    from sklearn_bandgap.io import ModelFileError, load, save
+
+    model = NeighborLSTMRegressor(**TINY).fit(lists, gap)
+    y_pred = model.predict(lists)
+    path = save(model.set_params(device="cuda"), tmp_path / "trained_on_a_gpu.safetensors")
+    with pytest.raises(ModelFileError, match="CUDA is not available"):
+        load(path)
+    loaded = load(path, device="cpu")
+    assert loaded.device == "cpu"
+    np.testing.assert_array_equal(loaded.predict(lists), y_pred)
+    assert load(path, device="auto").net_.device == "cpu"

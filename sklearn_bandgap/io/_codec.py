@@ -159,8 +159,9 @@ class DecodingError(ValueError):
 class Decoder:
     """Builds estimators back from the tree and the tensors."""
 
-    def __init__(self, tensors: dict[str, np.ndarray]) -> None:
+    def __init__(self, tensors: dict[str, np.ndarray], device: str | None = None) -> None:
         self.tensors = tensors
+        self.device = device
 
     def estimator(self, node: dict[str, Any], where: str) -> Any:
         """Build one estimator, fitted if the file says so."""
@@ -179,6 +180,8 @@ class Decoder:
                 f"{where}: {name} has no parameter(s) {unknown} in this version of the package "
                 "(the file was written by a version whose estimator differs)."
             )
+        if self.device is not None and "device" in params:
+            params["device"] = self.device  # load(..., device=): where it runs now
         estimator = cls(**params)
         nets: dict[str, dict[str, Any]] = {}
         reloads: dict[str, str] = {}

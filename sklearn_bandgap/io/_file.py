@@ -213,13 +213,18 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ModelFileError(path, f"its header is damaged: {exc}") from exc
 
 
-def load(path: str | os.PathLike[str]) -> Any:
+def load(path: str | os.PathLike[str], *, device: str | None = None) -> Any:
     """Build the estimator saved in a file by :func:`save`; never unpickles.
 
     Parameters
     ----------
     path : str or path-like
         The ``.safetensors`` file.
+    device : str or None, default=None
+        Where the loaded networks run: sets the ``device`` parameter of every
+        estimator in the file that has one (``"cpu"``, ``"cuda"``, ``"auto"``).
+        None keeps the saved one; a model trained with ``device="cuda"`` needs
+        ``device="cpu"`` (or ``"auto"``) on a machine without CUDA.
 
     Returns
     -------
@@ -250,7 +255,7 @@ def load(path: str | os.PathLike[str]) -> Any:
         )
     try:
         tree = json.loads(texts["estimator"])
-        return Decoder(tensors).estimator(tree, "estimator")
+        return Decoder(tensors, device).estimator(tree, "estimator")
     except (DecodingError, KeyError, TypeError, ValueError) as exc:
         versions = json.loads(texts["versions"] or "{}")
         raise ModelFileError(
