@@ -14,6 +14,8 @@ from skorch.callbacks import Callback, EarlyStopping, LRScheduler
 from skorch.dataset import Dataset
 from torch.utils.data import Subset
 
+from sklearn_bandgap._nn._accelerate import ACCELERATED
+
 #: Constraints of the parameters every skorch-backed estimator of the package has;
 #: each merges them with its own (``{**SKORCH_PARAMETER_CONSTRAINTS, ...}``).
 SKORCH_PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
@@ -179,9 +181,7 @@ def net_class(base: type, accelerator: Any) -> type:
     """
     if accelerator is None:
         return base
-    from sklearn_bandgap._nn import _accelerate
-
     try:
-        return _accelerate.ACCELERATED[base]
+        return ACCELERATED[base]
     except KeyError:  # pragma: no cover - a net class of the package without a twin
         raise TypeError(f"no accelerated twin of {base.__qualname__}") from None

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from scipy.special import expit
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils import Tags
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -219,7 +220,7 @@ class TwoHeadBandGapRegressor(NeighborLSTMMixin, RegressorMixin, BaseEstimator):
         X = self._check_lists(X)
         self._check_domain(X)
         out = self.net_.predict(self._model_input(X)).astype(np.float64)
-        p_gapped = 1.0 / (1.0 + np.exp(-out[:, 0]))
+        p_gapped = expit(out[:, 0])  # scipy's logistic: no overflow for large logits
         gap = np.maximum(out[:, 1] * self.gap_scale_ + self.gap_mean_, 0.0)
         return p_gapped, gap
 
