@@ -80,6 +80,7 @@ MAX_EPOCHS: dict[str, Any] = {}
 def components(seed: int) -> dict[str, Any]:
     """The models the alternatives are made of, with one seed (defaults otherwise)."""
     return {
+        "regressor": NeighborLSTMRegressor(random_state=seed, nonnegative=True, **MAX_EPOCHS),
         "classifier": NeighborLSTMClassifier(random_state=seed, **MAX_EPOCHS),
         "gapped_regressor": NeighborLSTMRegressor(
             random_state=seed, nonnegative=True, **MAX_EPOCHS
@@ -99,6 +100,31 @@ def train(names: list[str], seed: int, lists: Any, y: np.ndarray, n_jobs: int) -
     }
     done = Parallel(n_jobs=n_jobs)(delayed(fit_one)(*jobs[name]) for name in names)
     return {name: result for name, result in zip(names, done, strict=True)}
+
+
+#: Members of the final phase, fitted once and kept (local training state, never shipped).
+WORK = Path.home() / ".cache" / "sklearn_bandgap" / "metals_work" / "final"
+
+
+def fit_saved(name: str, seed: int, lists: Any, y: np.ndarray) -> str:
+    """Fit one component (the gapped regressor on y > 0) and keep it in ``WORK``."""
+    import json
+
+    import joblib
+
+    model = components(seed)[name]
+    rows = np.flatnonzero(y > 0) if name == "gapped_regressor" else np.arange(len(y))
+    target = y[rows] > 0 if name == "classifier" else y[rows]
+    fitted, seconds = fit_one(model, lists[rows], target)
+    WORK.mkdir(parents=True, exist_ok=True)
+    joblib.dump(fitted, WORK / f"{name}-seed{seed}.joblib")
+    info = {
+        "fit_seconds": round(seconds, 1),
+        "epochs": len(fitted.net_.history_),
+        "n_fit": len(rows),
+    }
+    (WORK / f"{name}-seed{seed}.json").write_text(json.dumps(info))
+    return f"{name}-seed{seed}: {info}"
 
 
 def composite(fitted: dict, mode: str) -> ZeroInflatedRegressor:
@@ -166,12 +192,17 @@ def reliability_plot(levels: np.ndarray, covered: dict[str, np.ndarray], path: P
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--phase", choices=["selection", "test", "ensemble"], required=True)
+    parser.add_argument(
+        "--phase", choices=["selection", "test", "ensemble", "fit", "final"], required=True
+    )
     parser.add_argument("--default", default="composite:hard", help="NAME:MODE of the default")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--n", type=int, default=None, help="seeded subset (quick look only)")
     parser.add_argument("--max-epochs", type=int, default=None, help="quick look only")
     parser.add_argument("--run", default=None)
+    parser.add_argument(
+        "--members", nargs="+", default=[], help="--phase fit: NAME:SEED to fit and keep"
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     data = load_mp_gap_eform(target="band_gap", n_jobs=2, progress=False)
@@ -204,6 +235,16 @@ def main() -> None:
         fitted = train(["classifier", "gapped_regressor"], 0, lists[fit], y[fit], n_jobs=2)
         fitted.update(train(["two_heads"], 0, lists[fit], y[fit], n_jobs=1))
         record["results"] = evaluate(fitted, lists[select], y[select])
+    elif args.phase == "fit":
+        # the final phase's members: fitted on the selection phase's fit part
+        fit_pos, _ = formula_group_split(formulas[train_idx], random_state=1)
+        fit = train_idx[fit_pos]
+        todo = [(m.partition(":")[0], int(m.partition(":")[2])) for m in args.members]
+        for line in Parallel(n_jobs=2)(
+            delayed(fit_saved)(name, seed, lists[fit], y[fit]) for name, seed in todo
+        ):
+            print(line, flush=True)
+        return
     elif args.phase == "test":
         record["split"] = {"n_train": len(train_idx), "n_test": len(test_idx), "seed": 0}
         fitted = train(["classifier", "gapped_regressor"], 0, lists[train_idx], y[train_idx], 2)
