@@ -6,6 +6,7 @@ import pickle
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.pipeline import make_pipeline
@@ -127,6 +128,76 @@ def test_conformalization_holds_out_whole_groups():
     model = ConformalRegressor(LinearRegression(), conformalize_size=0.25, random_state=0)
     model.fit(X, y, groups=groups)
     assert model.n_conformalize_ % 10 == 0 and model.n_conformalize_ == 150
+
+
+def _metals_and_gapped(n, seed):
+    """x < 0.4: metals (y = 0); above, y = 2x with noise of sd 0.3."""
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(0, 1, size=(n, 1))
+    y = np.where(X[:, 0] < 0.4, 0.0, 2.0 * X[:, 0] + rng.normal(scale=0.3, size=n))
+    return X, np.maximum(y, 0.0)
+
+
+def _coverage(intervals, y, level=1):
+    return np.mean((intervals[:, 0, level] <= y) & (y <= intervals[:, 1, level]))
+
+
+def test_separate_zeros_keeps_the_coverage_of_each_part():
+    from sklearn.linear_model import LogisticRegression
+
+    zero_inflated = ZeroInflatedRegressor(LogisticRegression(C=100.0), LinearRegression())
+    X, y = _metals_and_gapped(4000, seed=0)
+    X_new, y_new = _metals_and_gapped(20000, seed=1)
+    pooled = ConformalRegressor(zero_inflated, lower_bound=0.0, random_state=0)
+    separate = clone(pooled).set_params(separate_zeros=True)
+    _, pooled_intervals = pooled.fit(X, y, groups=np.arange(len(y))).predict_interval(X_new)
+    y_pred, intervals = separate.fit(X, y, groups=np.arange(len(y))).predict_interval(X_new)
+    zero = y_pred == 0
+    assert 0.3 < zero.mean() < 0.5
+    # pooled: the metals' zero residuals let the gapped crystals fall below 90 %
+    assert _coverage(pooled_intervals[~zero], y_new[~zero]) < 0.87
+    # separate: each part covered on its own, the metals' intervals much narrower
+    assert abs(_coverage(intervals[~zero], y_new[~zero]) - 0.9) < 0.03
+    assert _coverage(intervals[zero], y_new[zero]) >= 0.87
+    assert (separate.zero_half_widths_ < separate.half_widths_ / 3).all()
+    np.testing.assert_array_equal(intervals[zero, 0, :], 0.0)
+    np.testing.assert_allclose(
+        intervals[zero, 1, :], np.broadcast_to(separate.zero_half_widths_, (zero.sum(), 2))
+    )
+    assert not hasattr(pooled, "zero_half_widths_")
+
+
+def test_separate_zeros_needs_enough_of_each_part():
+    X, y = _noisy_line(200, seed=3)  # a line: nothing predicted 0
+    model = ConformalRegressor(LinearRegression(), lower_bound=0.0, separate_zeros=True)
+    with pytest.raises(ValueError, match="only 0 of the 40 conformalization rows are predicted 0"):
+        model.fit(X, y, groups=np.arange(len(y)))
+
+
+def test_prefit_conformalizes_a_fitted_model_without_training_it():
+    from sklearn.exceptions import NotFittedError
+
+    X, y = _noisy_line(2000, seed=4)
+    regressor = LinearRegression().fit(X[:1000], y[:1000])
+    coef = regressor.coef_.copy()
+    model = ConformalRegressor(regressor, prefit=True).fit(X[1000:], y[1000:])
+    assert model.estimator_ is regressor and model.n_conformalize_ == 1000
+    np.testing.assert_array_equal(regressor.coef_, coef)
+    X_new, y_new = _noisy_line(20000, seed=5)
+    _, intervals = model.predict_interval(X_new)
+    assert abs(_coverage(intervals, y_new) - 0.9) < 0.03
+    with pytest.raises(NotFittedError):
+        ConformalRegressor(LinearRegression(), prefit=True).fit(X, y)
+
+
+def test_separate_zeros_persists(fitted, lists, gap, tmp_path):
+    model = pickle.loads(pickle.dumps(fitted))  # half of the sample classified metals:
+    model.set_params(threshold=float(np.median(model.nonzero_probability(lists))))
+    conformal = ConformalRegressor(model, lower_bound=0.0, separate_zeros=True, prefit=True)
+    _, intervals = conformal.fit(lists, gap).predict_interval(lists)
+    loaded = load(save(conformal, tmp_path / "separate.safetensors"))
+    np.testing.assert_array_equal(loaded.zero_half_widths_, conformal.zero_half_widths_)
+    np.testing.assert_array_equal(loaded.predict_interval(lists)[1], intervals)
 
 
 def test_band_gap_intervals_contain_the_prediction_and_stay_non_negative(mp_sample, gap, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from numbers import Real
 from typing import Any, ClassVar
@@ -37,6 +38,23 @@ def composition_groups(X: Any) -> np.ndarray:
     return formula_groups([item for item in as_item_list(X)])
 
 
+def _half_widths(estimator: Any, X: Any, y: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """MAPIE's split-conformal half width of a fitted ``estimator`` at each level."""
+    from mapie.regression import SplitConformalRegressor
+
+    conformal = SplitConformalRegressor(
+        estimator=estimator, confidence_level=levels.tolist(), prefit=True
+    )
+    with warnings.catch_warnings():
+        # MAPIE guesses fittedness from attributes such as coef_; the caller checked it
+        warnings.filterwarnings("ignore", message="Estimator does not appear fitted")
+        conformal.conformalize(X, y)
+    # The absolute-residual score gives [ŷ - q, ŷ + q]: keep q per level and drop
+    # MAPIE's object, so that the fitted model is plain data (and persists safely).
+    y_pred, bounds = conformal.predict_interval(take(X, np.arange(1)))
+    return np.asarray(bounds[0, 1, :] - y_pred[0], dtype=float)
+
+
 class ConformalRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     """Prediction intervals with a coverage guarantee, by split conformal prediction.
 
@@ -61,15 +79,30 @@ class ConformalRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     lower_bound : float or None, default=None
         Intervals (and point predictions) are cut at this value; 0.0 for band
         gaps.
+    separate_zeros : bool, default=False
+        Conformalize the crystals predicted exactly 0 (after the cut at
+        ``lower_bound``: the metals of a :class:`ZeroInflatedRegressor`)
+        apart from the others (Mondrian conformal prediction, with the
+        predicted class as the category). Each part then keeps its coverage on
+        its own: predicted metals get their own, narrow intervals, and the
+        gapped crystals are not covered at the metals' expense.
+    prefit : bool, default=False
+        ``estimator`` is already fitted (a shipped model, say): ``fit`` uses
+        all of ``X, y`` for conformalization and trains nothing. They must be
+        crystals the model never saw in training.
     random_state : int or None, default=None
         Seed of the held-out split.
 
     Attributes
     ----------
     estimator_ : regressor
-        ``estimator`` fitted on the part not held out.
+        ``estimator`` fitted on the part not held out (``estimator`` itself
+        with ``prefit``).
     half_widths_ : ndarray of shape (n_levels,)
-        ``q`` of each confidence level (in the target's unit).
+        ``q`` of each confidence level (in the target's unit); with
+        ``separate_zeros``, of the crystals not predicted 0.
+    zero_half_widths_ : ndarray of shape (n_levels,)
+        With ``separate_zeros`` only: ``q`` of the crystals predicted 0.
     confidence_levels_ : ndarray of shape (n_levels,)
         The levels, in the order of ``half_widths_``.
     n_conformalize_ : int
@@ -102,6 +135,8 @@ class ConformalRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         "confidence_level": [Interval(Real, 0, 1, closed="neither"), "array-like"],
         "conformalize_size": [Interval(Real, 0, 1, closed="neither")],
         "lower_bound": [Real, None],
+        "separate_zeros": ["boolean"],
+        "prefit": ["boolean"],
         "random_state": ["random_state"],
     }
 
@@ -112,12 +147,16 @@ class ConformalRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         confidence_level: float | Sequence[float] = (0.68, 0.9),
         conformalize_size: float = 0.2,
         lower_bound: float | None = None,
+        separate_zeros: bool = False,
+        prefit: bool = False,
         random_state: int | None = None,
     ) -> None:
         self.estimator = estimator
         self.confidence_level = confidence_level
         self.conformalize_size = conformalize_size
         self.lower_bound = lower_bound
+        self.separate_zeros = separate_zeros
+        self.prefit = prefit
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -132,36 +171,54 @@ class ConformalRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             Targets.
         groups : array-like of shape (n_samples,), default=None
             Group labels of the held-out split; by default the reduced formula
-            of each structure (:func:`composition_groups`).
+            of each structure (:func:`composition_groups`). Unused with
+            ``prefit``.
 
         Returns
         -------
         self : ConformalRegressor
             The fitted model.
         """
-        from mapie.regression import SplitConformalRegressor
-
         y = check_target(y, len(X), multi_output=False).ravel()
         levels = np.atleast_1d(np.asarray(self.confidence_level, dtype=float))
         if levels.ndim != 1 or ((levels <= 0) | (levels >= 1)).any():
             raise ValueError(f"confidence_level must lie in (0, 1), got {self.confidence_level}.")
-        groups = composition_groups(X) if groups is None else np.asarray(groups)
-        if len(groups) != len(y):
+        if not self.prefit:
+            groups = composition_groups(X) if groups is None else np.asarray(groups)
+        if not self.prefit and len(groups) != len(y):
             raise ValueError(f"groups has {len(groups)} labels for {len(y)} rows.")
-        splitter = GroupShuffleSplit(
-            n_splits=1, test_size=self.conformalize_size, random_state=self.random_state
-        )
-        train, held_out = next(splitter.split(np.zeros(len(y)), y, groups))
-        self.estimator_ = clone(self.estimator).fit(take(X, train), y[train])
-        conformal = SplitConformalRegressor(
-            estimator=self.estimator_, confidence_level=levels.tolist(), prefit=True
-        )
-        X_held_out = take(X, held_out)
-        conformal.conformalize(X_held_out, y[held_out])
-        # The absolute-residual score gives [ŷ - q, ŷ + q]: keep q per level and drop
-        # MAPIE's object, so that the fitted model is plain data (and persists safely).
-        y_pred, bounds = conformal.predict_interval(take(X_held_out, np.arange(1)))
-        self.half_widths_ = (bounds[0, 1, :] - y_pred[0]).astype(float)
+        if self.prefit:
+            check_is_fitted(self.estimator)
+            self.estimator_ = self.estimator
+            held_out = np.arange(len(y))
+        else:
+            splitter = GroupShuffleSplit(
+                n_splits=1, test_size=self.conformalize_size, random_state=self.random_state
+            )
+            train, held_out = next(splitter.split(np.zeros(len(y)), y, groups))
+            self.estimator_ = clone(self.estimator).fit(take(X, train), y[train])
+        X_held_out, y_held_out = take(X, held_out), y[held_out]
+        if self.separate_zeros:
+            zero = self._is_zero(self.estimator_.predict(X_held_out))
+            parts = {"not predicted 0": ~zero, "predicted 0": zero}
+            for part, rows in parts.items():
+                if rows.sum() < np.ceil(1 / (1 - levels.max())):
+                    raise ValueError(
+                        f"separate_zeros: only {rows.sum()} of the {len(held_out)} "
+                        f"conformalization rows are {part}; a {levels.max():.0%} interval "
+                        f"needs at least {np.ceil(1 / (1 - levels.max())):.0f}. Hold out more "
+                        "(conformalize_size) or set separate_zeros=False."
+                    )
+            rows = np.flatnonzero(~zero)
+            self.half_widths_ = _half_widths(
+                self.estimator_, take(X_held_out, rows), y_held_out[rows], levels
+            )
+            rows = np.flatnonzero(zero)
+            self.zero_half_widths_ = _half_widths(
+                self.estimator_, take(X_held_out, rows), y_held_out[rows], levels
+            )
+        else:
+            self.half_widths_ = _half_widths(self.estimator_, X_held_out, y_held_out, levels)
         self.confidence_levels_ = levels
         self.n_conformalize_ = len(held_out)
         return self
@@ -199,13 +256,23 @@ class ConformalRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         raw = np.asarray(self.estimator_.predict(X), dtype=np.float64).ravel()
-        intervals = np.stack(
-            [raw[:, None] - self.half_widths_, raw[:, None] + self.half_widths_], axis=1
-        )
+        half_widths = np.broadcast_to(self.half_widths_, (len(raw), len(self.half_widths_)))
+        if self.separate_zeros:
+            half_widths = np.where(
+                self._is_zero(raw)[:, None], self.zero_half_widths_, self.half_widths_
+            )
+        intervals = np.stack([raw[:, None] - half_widths, raw[:, None] + half_widths], axis=1)
         if self.lower_bound is not None:
             intervals = np.maximum(intervals, self.lower_bound)
             raw = np.maximum(raw, self.lower_bound)
         return raw, intervals
+
+    def _is_zero(self, raw: Any) -> np.ndarray:
+        """Which raw predictions are 0 once cut at ``lower_bound``."""
+        cut = np.asarray(raw, dtype=np.float64).ravel()
+        if self.lower_bound is not None:
+            cut = np.maximum(cut, self.lower_bound)
+        return np.asarray(cut == 0)
 
     @available_if(_estimator_has("nonzero_probability"))
     def nonzero_probability(self, X: Any) -> np.ndarray:
