@@ -42,7 +42,7 @@ import numpy as np
 from _machine import cpu_model, git_commit, write_record
 from joblib import Parallel, delayed
 from scipy.stats import spearmanr
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.metrics import roc_auc_score
 
 from sklearn_bandgap.datasets import load_mp_gap_eform
@@ -103,7 +103,11 @@ def train(names: list[str], seed: int, lists: Any, y: np.ndarray, n_jobs: int) -
 
 
 #: Members of the final phase, fitted once and kept (local training state, never shipped).
-WORK = Path.home() / ".cache" / "sklearn_bandgap" / "metals_work" / "final"
+WORK = Path(
+    os.environ.get(
+        "METALS_WORK", Path.home() / ".cache" / "sklearn_bandgap" / "metals_work" / "final"
+    )
+)
 
 
 def fit_saved(name: str, seed: int, lists: Any, y: np.ndarray) -> str:
@@ -190,6 +194,180 @@ def reliability_plot(levels: np.ndarray, covered: dict[str, np.ndarray], path: P
     plt.close(fig)
 
 
+class MeanOfMembers(RegressorMixin, BaseEstimator):
+    """The seed ensemble of composites: mean metal probability, mean gapped value.
+
+    Built from members already fitted (``fit`` only records them), so that
+    ``ConformalRegressor(prefit=True)`` can conformalize the ensemble.
+    """
+
+    def __init__(self, classifiers: list, regressors: list, mode: str = "hard") -> None:
+        self.classifiers = classifiers
+        self.regressors = regressors
+        self.mode = mode
+
+    def fit(self, X: Any = None, y: Any = None) -> MeanOfMembers:
+        self.members_ = list(zip(self.classifiers, self.regressors, strict=True))
+        return self
+
+    def nonzero_probability(self, X: Any) -> np.ndarray:
+        return np.mean([c.predict_proba(X)[:, 1] for c, _ in self.members_], axis=0)
+
+    def predict(self, X: Any, return_std: bool = False) -> Any:
+        p = self.nonzero_probability(X)
+        gap = np.mean([r.predict(X).ravel() for _, r in self.members_], axis=0)
+        y_pred = np.where(p >= 0.5, gap, 0.0) if self.mode == "hard" else p * gap
+        if not return_std:
+            return y_pred
+        members = []
+        for c, r in self.members_:
+            p_k = c.predict_proba(X)[:, 1]
+            g_k = r.predict(X).ravel()
+            members.append(np.where(p_k >= 0.5, g_k, 0.0) if self.mode == "hard" else p_k * g_k)
+        return y_pred, np.std(members, axis=0)
+
+
+def coverage_table(y: np.ndarray, intervals: np.ndarray, rows: dict[str, np.ndarray]) -> dict:
+    """Observed coverage and mean width at each level, for each subset of rows."""
+    inside = (intervals[:, 0, :] <= y[:, None]) & (y[:, None] <= intervals[:, 1, :])
+    width = intervals[:, 1, :] - intervals[:, 0, :]
+    return {
+        name: {
+            "n": int(mask.sum()),
+            "coverage": inside[mask].mean(axis=0).round(4).tolist(),
+            "mean_width": width[mask].mean(axis=0).round(4).tolist(),
+        }
+        for name, mask in rows.items()
+    }
+
+
+def final_phase(
+    lists: Any, y: np.ndarray, fit: np.ndarray, select: np.ndarray, test: np.ndarray, run: str
+) -> dict:
+    """Figures of the members kept by ``--phase fit``: single, ensemble, intervals, time."""
+    import json
+
+    import joblib
+
+    kept = {path.stem: joblib.load(path) for path in sorted(WORK.glob("*.joblib"))}
+    info = {path.stem: json.loads(path.read_text()) for path in sorted(WORK.glob("*.json"))}
+    seeds = sorted(
+        int(key.rpartition("seed")[2])
+        for key in kept
+        if key.startswith("classifier-") and f"gapped_regressor-{key.partition('-')[2]}" in kept
+    )
+    X_test, y_test = lists[test], y[test]
+    gapped = y_test > 0
+    out: dict[str, Any] = {"members": info, "seeds": seeds}
+
+    single = {
+        "classifier": (kept["classifier-seed0"], 0.0),
+        "gapped_regressor": (kept["gapped_regressor-seed0"], 0.0),
+    }
+    out["single"] = evaluate(single, X_test, y_test)
+    out["single"].pop("fit_seconds"), out["single"].pop("epochs")
+    out["single"]["classifier_roc_auc"] = float(
+        roc_auc_score(gapped, kept["classifier-seed0"].predict_proba(X_test)[:, 1])
+    )
+    if "regressor-seed0" in kept:
+        plain = kept["regressor-seed0"].predict(X_test).ravel()
+        out["single"]["plain_regressor"] = band_gap_report(y_test, plain)
+        seconds = {
+            k: info[f"{k}-seed0"]["fit_seconds"]
+            for k in ("classifier", "gapped_regressor", "regressor")
+        }
+        out["training_time"] = {
+            "fit_seconds": seconds,
+            "composite_over_plain": round(
+                (seconds["classifier"] + seconds["gapped_regressor"]) / seconds["regressor"], 3
+            ),
+            "note": "each member on one torch thread, two members at a time on the 2 cores",
+        }
+
+    ensemble = MeanOfMembers(
+        [kept[f"classifier-seed{k}"] for k in seeds],
+        [kept[f"gapped_regressor-seed{k}"] for k in seeds],
+    ).fit()
+    mean, spread = ensemble.predict(X_test, return_std=True)
+    error = np.abs(mean - y_test)
+    gap_spread = np.std(
+        [kept[f"gapped_regressor-seed{k}"].predict(X_test).ravel() for k in seeds], axis=0
+    )
+    out["ensemble"] = {
+        "seeds": seeds,
+        "scores": scores(y_test, mean, ensemble.nonzero_probability(X_test)),
+        "members_mae": [
+            float(
+                np.mean(
+                    np.abs(
+                        composite(
+                            {
+                                "classifier": (kept[f"classifier-seed{k}"], 0),
+                                "gapped_regressor": (kept[f"gapped_regressor-seed{k}"], 0),
+                            },
+                            "hard",
+                        ).predict(X_test)
+                        - y_test
+                    )
+                )
+            )
+            for k in seeds
+        ],
+        "spearman_spread_vs_abs_error": {
+            "all": float(spearmanr(spread, error)[0]),
+            "gap_positive": float(spearmanr(spread[gapped], error[gapped])[0]),
+            "gapped_regressors_spread_on_gap_positive": float(
+                spearmanr(gap_spread[gapped], error[gapped])[0]
+            ),
+        },
+    }
+
+    # split conformal: conformalized on the selection part (never fitted on), measured on test
+    X_cal, y_cal = lists[select], y[select]
+    rows = {"all": np.ones(len(y_test), bool), "gap_positive": gapped, "metals": ~gapped}
+    models = {"single": composite(single, "hard"), "ensemble": ensemble}
+    intervals_out: dict[str, Any] = {
+        "method": "MAPIE split conformal (absolute residual), prefit on the fit part, "
+        "conformalized on the selection part (formula groups never fitted on)",
+        "n_conformalize": len(select),
+        "levels": list(LEVELS),
+    }
+    curves = {}
+    for name, model in models.items():
+        for separate in (False, True):
+            conformal = ConformalRegressor(
+                model,
+                confidence_level=LEVELS,
+                lower_bound=0.0,
+                prefit=True,
+                separate_at=0.0 if separate else None,
+            ).fit(X_cal, y_cal)
+            y_pred, intervals = conformal.predict_interval(X_test)
+            key = f"{name}:{'separate_zeros' if separate else 'pooled'}"
+            table = coverage_table(
+                y_test,
+                intervals,
+                {**rows, "predicted_0": y_pred == 0, "predicted_gapped": y_pred > 0},
+            )
+            table["half_widths"] = conformal.half_widths_.round(4).tolist()
+            if separate:
+                table["zero_half_widths"] = conformal.low_half_widths_.round(4).tolist()
+            intervals_out[key] = table
+            curves[f"{key}, all"] = np.array(table["all"]["coverage"])
+            curves[f"{key}, gap > 0"] = np.array(table["gap_positive"]["coverage"])
+    out["intervals"] = intervals_out
+    reliability_plot(
+        np.asarray(LEVELS),
+        {
+            k: v
+            for k, v in curves.items()
+            if k.startswith(("single:separate", "ensemble:separate", "single:pooled"))
+        },
+        RESULTS / f"final-{run}" / "reliability.png",
+    )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -245,6 +423,17 @@ def main() -> None:
         ):
             print(line, flush=True)
         return
+    elif args.phase == "final":
+        fit_pos, select_pos = formula_group_split(formulas[train_idx], random_state=1)
+        fit, select = train_idx[fit_pos], train_idx[select_pos]
+        record["split"] = {
+            "fit": len(fit),
+            "selection_used_to_conformalize": len(select),
+            "test": len(test_idx),
+            "seeds": "test: formula groups 10 %, seed 0; selection: 10 % of the rest, seed 1",
+        }
+        run = args.run or datetime.now(UTC).strftime("%Y-%m-%d")
+        record["results"] = final_phase(lists, y, fit, select, test_idx, run)
     elif args.phase == "test":
         record["split"] = {"n_train": len(train_idx), "n_test": len(test_idx), "seed": 0}
         fitted = train(["classifier", "gapped_regressor"], 0, lists[train_idx], y[train_idx], 2)

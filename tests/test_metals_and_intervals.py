@@ -142,14 +142,14 @@ def _coverage(intervals, y, level=1):
     return np.mean((intervals[:, 0, level] <= y) & (y <= intervals[:, 1, level]))
 
 
-def test_separate_zeros_keeps_the_coverage_of_each_part():
+def test_separate_at_keeps_the_coverage_of_each_part():
     from sklearn.linear_model import LogisticRegression
 
     zero_inflated = ZeroInflatedRegressor(LogisticRegression(C=100.0), LinearRegression())
     X, y = _metals_and_gapped(4000, seed=0)
     X_new, y_new = _metals_and_gapped(20000, seed=1)
     pooled = ConformalRegressor(zero_inflated, lower_bound=0.0, random_state=0)
-    separate = clone(pooled).set_params(separate_zeros=True)
+    separate = clone(pooled).set_params(separate_at=0.0)
     _, pooled_intervals = pooled.fit(X, y, groups=np.arange(len(y))).predict_interval(X_new)
     y_pred, intervals = separate.fit(X, y, groups=np.arange(len(y))).predict_interval(X_new)
     zero = y_pred == 0
@@ -159,18 +159,27 @@ def test_separate_zeros_keeps_the_coverage_of_each_part():
     # separate: each part covered on its own, the metals' intervals much narrower
     assert abs(_coverage(intervals[~zero], y_new[~zero]) - 0.9) < 0.03
     assert _coverage(intervals[zero], y_new[zero]) >= 0.87
-    assert (separate.zero_half_widths_ < separate.half_widths_ / 3).all()
+    assert (separate.low_half_widths_ < separate.half_widths_ / 3).all()
     np.testing.assert_array_equal(intervals[zero, 0, :], 0.0)
     np.testing.assert_allclose(
-        intervals[zero, 1, :], np.broadcast_to(separate.zero_half_widths_, (zero.sum(), 2))
+        intervals[zero, 1, :], np.broadcast_to(separate.low_half_widths_, (zero.sum(), 2))
     )
-    assert not hasattr(pooled, "zero_half_widths_")
+    assert not hasattr(pooled, "low_half_widths_")
+    # a plain regressor: its small predictions separated at a threshold
+    plain = ConformalRegressor(LinearRegression(), lower_bound=0.0, separate_at=0.9)
+    y_pred, intervals = plain.fit(X, y, groups=np.arange(len(y))).predict_interval(X_new)
+    low = y_pred <= 0.9
+    assert 0.3 < low.mean() < 0.7
+    for rows in (low, ~low):
+        assert abs(_coverage(intervals[rows], y_new[rows]) - 0.9) < 0.03
 
 
-def test_separate_zeros_needs_enough_of_each_part():
+def test_separate_at_needs_enough_of_each_part():
     X, y = _noisy_line(200, seed=3)  # a line: nothing predicted 0
-    model = ConformalRegressor(LinearRegression(), lower_bound=0.0, separate_zeros=True)
-    with pytest.raises(ValueError, match="only 0 of the 40 conformalization rows are predicted 0"):
+    model = ConformalRegressor(LinearRegression(), lower_bound=0.0, separate_at=0.0)
+    with pytest.raises(
+        ValueError, match="only 0 of the 40 conformalization rows are predicted at or below 0"
+    ):
         model.fit(X, y, groups=np.arange(len(y)))
 
 
@@ -190,13 +199,13 @@ def test_prefit_conformalizes_a_fitted_model_without_training_it():
         ConformalRegressor(LinearRegression(), prefit=True).fit(X, y)
 
 
-def test_separate_zeros_persists(fitted, lists, gap, tmp_path):
+def test_separate_at_persists(fitted, lists, gap, tmp_path):
     model = pickle.loads(pickle.dumps(fitted))  # half of the sample classified metals:
     model.set_params(threshold=float(np.median(model.nonzero_probability(lists))))
-    conformal = ConformalRegressor(model, lower_bound=0.0, separate_zeros=True, prefit=True)
+    conformal = ConformalRegressor(model, lower_bound=0.0, separate_at=0.0, prefit=True)
     _, intervals = conformal.fit(lists, gap).predict_interval(lists)
     loaded = load(save(conformal, tmp_path / "separate.safetensors"))
-    np.testing.assert_array_equal(loaded.zero_half_widths_, conformal.zero_half_widths_)
+    np.testing.assert_array_equal(loaded.low_half_widths_, conformal.low_half_widths_)
     np.testing.assert_array_equal(loaded.predict_interval(lists)[1], intervals)
 
 

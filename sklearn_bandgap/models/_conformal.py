@@ -79,13 +79,15 @@ class ConformalRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     lower_bound : float or None, default=None
         Intervals (and point predictions) are cut at this value; 0.0 for band
         gaps.
-    separate_zeros : bool, default=False
-        Conformalize the crystals predicted exactly 0 (after the cut at
-        ``lower_bound``: the metals of a :class:`ZeroInflatedRegressor`)
-        apart from the others (Mondrian conformal prediction, with the
-        predicted class as the category). Each part then keeps its coverage on
-        its own: predicted metals get their own, narrow intervals, and the
-        gapped crystals are not covered at the metals' expense.
+    separate_at : float or None, default=None
+        Conformalize the crystals predicted at or below this value (after the
+        cut at ``lower_bound``) apart from the others: Mondrian conformal
+        prediction with the predicted class as the category. Each part then
+        keeps its coverage on its own: predicted metals get their own, narrow
+        intervals, and the gapped crystals are not covered at the metals'
+        expense. ``0.0`` separates the metals of a
+        :class:`ZeroInflatedRegressor` (predicted exactly 0); for a plain
+        band-gap regressor a small gap such as ``0.1`` (eV) does the same.
     prefit : bool, default=False
         ``estimator`` is already fitted (a shipped model, say): ``fit`` uses
         all of ``X, y`` for conformalization and trains nothing. They must be
@@ -100,9 +102,10 @@ class ConformalRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         with ``prefit``).
     half_widths_ : ndarray of shape (n_levels,)
         ``q`` of each confidence level (in the target's unit); with
-        ``separate_zeros``, of the crystals not predicted 0.
-    zero_half_widths_ : ndarray of shape (n_levels,)
-        With ``separate_zeros`` only: ``q`` of the crystals predicted 0.
+        ``separate_at``, of the crystals predicted above it.
+    low_half_widths_ : ndarray of shape (n_levels,)
+        With ``separate_at`` only: ``q`` of the crystals predicted at or
+        below it.
     confidence_levels_ : ndarray of shape (n_levels,)
         The levels, in the order of ``half_widths_``.
     n_conformalize_ : int
@@ -135,7 +138,7 @@ class ConformalRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         "confidence_level": [Interval(Real, 0, 1, closed="neither"), "array-like"],
         "conformalize_size": [Interval(Real, 0, 1, closed="neither")],
         "lower_bound": [Real, None],
-        "separate_zeros": ["boolean"],
+        "separate_at": [Real, None],
         "prefit": ["boolean"],
         "random_state": ["random_state"],
     }
@@ -147,7 +150,7 @@ class ConformalRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         confidence_level: float | Sequence[float] = (0.68, 0.9),
         conformalize_size: float = 0.2,
         lower_bound: float | None = None,
-        separate_zeros: bool = False,
+        separate_at: float | None = None,
         prefit: bool = False,
         random_state: int | None = None,
     ) -> None:
@@ -155,7 +158,7 @@ class ConformalRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         self.confidence_level = confidence_level
         self.conformalize_size = conformalize_size
         self.lower_bound = lower_bound
-        self.separate_zeros = separate_zeros
+        self.separate_at = separate_at
         self.prefit = prefit
         self.random_state = random_state
 
@@ -198,23 +201,24 @@ class ConformalRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             train, held_out = next(splitter.split(np.zeros(len(y)), y, groups))
             self.estimator_ = clone(self.estimator).fit(take(X, train), y[train])
         X_held_out, y_held_out = take(X, held_out), y[held_out]
-        if self.separate_zeros:
-            zero = self._is_zero(self.estimator_.predict(X_held_out))
-            parts = {"not predicted 0": ~zero, "predicted 0": zero}
+        if self.separate_at is not None:
+            low = self._is_low(self.estimator_.predict(X_held_out))
+            at = f"{self.separate_at:g}"
+            parts = {f"predicted above {at}": ~low, f"predicted at or below {at}": low}
             for part, rows in parts.items():
                 if rows.sum() < np.ceil(1 / (1 - levels.max())):
                     raise ValueError(
-                        f"separate_zeros: only {rows.sum()} of the {len(held_out)} "
+                        f"separate_at={at}: only {rows.sum()} of the {len(held_out)} "
                         f"conformalization rows are {part}; a {levels.max():.0%} interval "
                         f"needs at least {np.ceil(1 / (1 - levels.max())):.0f}. Hold out more "
-                        "(conformalize_size) or set separate_zeros=False."
+                        "(conformalize_size) or set separate_at=None."
                     )
-            rows = np.flatnonzero(~zero)
+            rows = np.flatnonzero(~low)
             self.half_widths_ = _half_widths(
                 self.estimator_, take(X_held_out, rows), y_held_out[rows], levels
             )
-            rows = np.flatnonzero(zero)
-            self.zero_half_widths_ = _half_widths(
+            rows = np.flatnonzero(low)
+            self.low_half_widths_ = _half_widths(
                 self.estimator_, take(X_held_out, rows), y_held_out[rows], levels
             )
         else:
@@ -257,9 +261,9 @@ class ConformalRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         raw = np.asarray(self.estimator_.predict(X), dtype=np.float64).ravel()
         half_widths = np.broadcast_to(self.half_widths_, (len(raw), len(self.half_widths_)))
-        if self.separate_zeros:
+        if self.separate_at is not None:
             half_widths = np.where(
-                self._is_zero(raw)[:, None], self.zero_half_widths_, self.half_widths_
+                self._is_low(raw)[:, None], self.low_half_widths_, self.half_widths_
             )
         intervals = np.stack([raw[:, None] - half_widths, raw[:, None] + half_widths], axis=1)
         if self.lower_bound is not None:
@@ -267,12 +271,13 @@ class ConformalRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             raw = np.maximum(raw, self.lower_bound)
         return raw, intervals
 
-    def _is_zero(self, raw: Any) -> np.ndarray:
-        """Which raw predictions are 0 once cut at ``lower_bound``."""
+    def _is_low(self, raw: Any) -> np.ndarray:
+        """Which raw predictions are at or below ``separate_at`` once cut at ``lower_bound``."""
         cut = np.asarray(raw, dtype=np.float64).ravel()
         if self.lower_bound is not None:
             cut = np.maximum(cut, self.lower_bound)
-        return np.asarray(cut == 0)
+        assert self.separate_at is not None  # called only with separate_at set
+        return np.asarray(cut <= self.separate_at)
 
     @available_if(_estimator_has("nonzero_probability"))
     def nonzero_probability(self, X: Any) -> np.ndarray:
