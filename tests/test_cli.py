@@ -91,9 +91,15 @@ def test_predictions_equal_the_pipeline_and_n_jobs_does_not_change_them(folder, 
     one, two = pd.read_csv(out1), pd.read_csv(out2)
     pd.testing.assert_frame_equal(one, two)
     files = sorted(EXAMPLES.glob("*.cif"))
-    expected = load_pretrained("band_gap_mp2018").predict([str(p) for p in files])
+    expected, spread = load_pretrained("band_gap_mp2018").predict(
+        [str(p) for p in files], return_std=True
+    )
     got = one.set_index(one["id"].map(lambda i: Path(i).name)).loc[[p.name for p in files]]
     np.testing.assert_allclose(got["band_gap"], expected, atol=5e-7)  # written with 6 decimals
+    # the shipped model is a seed ensemble: its members' spread comes beside the mean
+    assert list(one.columns) == ["id", "formula", "band_gap", "band_gap_std", "warning", "error"]
+    np.testing.assert_allclose(got["band_gap_std"], spread, atol=5e-7)
+    assert (spread > 0).all()
 
 
 @pytest.mark.parametrize("name", ["my_crystal", "ZnO.vasp", "POSCAR_relaxed"])

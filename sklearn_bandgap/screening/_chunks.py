@@ -37,7 +37,9 @@ def resolve_model(name_or_path: str) -> ModelSpec:
     """A shipped model's name or a ``.safetensors`` path -> its file and output columns.
 
     The columns are the outputs the file names (its metadata), then, when the
-    model has them, its conformal interval bounds (``<output>_low_<level>`` and
+    model has them, the spread of a seed ensemble's members (``<output>_std``,
+    :meth:`~sklearn_bandgap.models.SeedEnsembleRegressor.predict` with
+    ``return_std=True``), its conformal interval bounds (``<output>_low_<level>`` and
     ``<output>_high_<level>`` for each confidence level of a
     :class:`~sklearn_bandgap.models.ConformalRegressor`) and its metal
     probability (``metal_probability``, from a model with
@@ -65,6 +67,12 @@ def _has_intervals(final: Any, n_outputs: int) -> bool:
     return hasattr(final, "predict_interval") and n_outputs == 1
 
 
+def _has_std(final: Any) -> bool:
+    from sklearn_bandgap.models import SeedEnsembleRegressor
+
+    return isinstance(final, SeedEnsembleRegressor)
+
+
 def _has_zero_probability(final: Any, n_outputs: int) -> bool:
     return hasattr(final, "nonzero_probability") and n_outputs == 1
 
@@ -72,6 +80,8 @@ def _has_zero_probability(final: Any, n_outputs: int) -> bool:
 def output_columns(final: Any, outputs: tuple[str, ...]) -> tuple[str, ...]:
     """The CSV columns of a model whose last step is ``final`` and whose outputs are named."""
     columns = list(outputs)
+    if _has_std(final):
+        columns += [f"{name}_std" for name in outputs]
     if _has_intervals(final, len(outputs)):
         for level in final.confidence_levels_:
             columns += [f"{outputs[0]}_low_{100 * level:g}", f"{outputs[0]}_high_{100 * level:g}"]
@@ -112,6 +122,11 @@ def predicted_columns(model: Any, structures: list[Any], n_outputs: int) -> Any:
         blocks = [np.asarray(y_pred, dtype=np.float64).reshape(len(structures), -1)]
         for k in range(intervals.shape[2]):
             blocks += [intervals[:, 0, k, None], intervals[:, 1, k, None]]
+    elif _has_std(final):
+        y_pred, y_std = final.predict(X, return_std=True)
+        blocks = [
+            np.asarray(v, dtype=np.float64).reshape(len(structures), -1) for v in (y_pred, y_std)
+        ]
     else:
         y_pred = np.asarray(final.predict(X), dtype=np.float64)
         blocks = [y_pred.reshape(len(structures), -1)]
