@@ -7,7 +7,10 @@
    set (reduced formulas held out by GroupShuffleSplit, 10 %, seed 0): the
    shipped models were trained on the other 90 % only, so these are honest
    figures, and they must equal the ones on the models' cards.
-4. Writes a parity plot and the figures (JSON) to ``--output-dir``.
+4. Their uncertainty on the same split: how well the members' spread ranks the
+   errors (Spearman), and split-conformal intervals conformalized on half of
+   the test formulas and measured on the other half.
+5. Writes a parity plot and the figures (JSON) to ``--output-dir``.
 
 Training from scratch is ``sklearn-bandgap train`` (about 30 minutes on 2
 cores for one model; ``--seeds 0 1 2`` for the shipped setting).
@@ -29,6 +32,39 @@ UNITS = {"band_gap": "eV", "formation_energy_per_atom": "eV/atom"}
 
 def _headline(report: dict[str, Any]) -> float:
     return float(report["all"]["mae"] if "all" in report else report["mae"])
+
+
+def _uncertainty(
+    model: Any, X: Any, y: Any, y_pred: Any, y_std: Any, formulas: Any, gap: bool
+) -> dict[str, Any]:
+    """Spread-error rank correlation and split-conformal coverage on half the test formulas."""
+    import numpy as np
+    from scipy.stats import spearmanr
+    from sklearn.model_selection import GroupShuffleSplit
+
+    from sklearn_bandgap.models import ConformalRegressor
+    from sklearn_bandgap.utils import take
+
+    calibrate, measure = next(
+        GroupShuffleSplit(n_splits=1, test_size=0.5, random_state=0).split(y, y, formulas)
+    )
+    conformal = ConformalRegressor(
+        model, confidence_level=(0.68, 0.9), lower_bound=0.0 if gap else None, prefit=True
+    ).fit(take(X, calibrate), y[calibrate])
+    _, intervals = conformal.predict_interval(take(X, measure))
+    y_new = y[measure][:, None]
+    inside = (intervals[:, 0, :] <= y_new) & (y_new <= intervals[:, 1, :])
+    return {
+        "spearman_spread_vs_abs_error": float(spearmanr(y_std, np.abs(y_pred - y))[0]),
+        "conformal": {
+            "levels": [0.68, 0.9],
+            "half_widths": conformal.half_widths_.round(4).tolist(),
+            "coverage": inside.mean(axis=0).round(4).tolist(),
+            "n_conformalize": len(calibrate),
+            "n_measured": len(measure),
+            "split": "test formulas halved by GroupShuffleSplit, seed 0",
+        },
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,19 +96,30 @@ def run(args: argparse.Namespace) -> int:
     structures = [read_structure_file(p) for p in files]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        example_predictions = {t: m.predict(structures) for t, m in models.items()}
+        example_predictions = {t: m.predict(structures, return_std=True) for t, m in models.items()}
     print(f"\nShipped example crystals ({EXAMPLES}):")
-    print(f"  {'file':22s} {'formula':8s} {'band gap':>9s} {'E_form':>12s}  formula in training")
+    print(
+        f"  {'file':22s} {'formula':8s} {'band gap ± spread':>18s} {'E_form':>12s}  "
+        "formula in training"
+    )
     examples = []
     for k, (path, structure) in enumerate(zip(files, structures, strict=True)):
         formula = structure.composition.reduced_formula
-        gap = float(example_predictions["band_gap"][k])
-        eform = float(example_predictions["formation_energy_per_atom"][k])
+        gap, gap_std = (float(v[k]) for v in example_predictions["band_gap"])
+        eform = float(example_predictions["formation_energy_per_atom"][0][k])
         print(
-            f"  {path.name:22s} {formula:8s} {gap:6.2f} eV {eform:7.3f} eV/atom  "
-            f"{'yes' if formula in seen else 'no'}"
+            f"  {path.name:22s} {formula:8s} {gap:6.2f} ± {gap_std:4.2f} eV   "
+            f"{eform:7.3f} eV/atom  {'yes' if formula in seen else 'no'}"
         )
-        examples.append({"file": path.name, "formula": formula, "band_gap": gap, "e_form": eform})
+        examples.append(
+            {
+                "file": path.name,
+                "formula": formula,
+                "band_gap": gap,
+                "band_gap_std": gap_std,
+                "e_form": eform,
+            }
+        )
 
     test_structures = [data.data[i] for i in test]
     figures: dict[str, Any] = {}
@@ -84,10 +131,18 @@ def run(args: argparse.Namespace) -> int:
     for column, (target, model) in enumerate(models.items()):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            y_pred = model[1:].predict(lists) if same else model.predict(test_structures)
-        y_true = data.target[test, column]
+            tail, X = (model[1:], lists) if same else (model, test_structures)
+            y_pred, y_std = tail.predict(X, return_std=True)
+            y_true = data.target[test, column]
+            uncertainty = _uncertainty(
+                tail, X, y_true, y_pred, y_std, data.formula[test], gap=target == "band_gap"
+            )
         report = (band_gap_report if target == "band_gap" else regression_report)(y_true, y_pred)
-        figures[target] = {"test": report, "card": cards[target]["test"]}
+        figures[target] = {
+            "test": report,
+            "card": cards[target]["test"],
+            "uncertainty": uncertainty,
+        }
         title = f"{MODELS[target]}, test split\nMAE {_headline(report):.3f}"
         panels.append((title, y_true, y_pred, UNITS[target]))
     predict_s = time.perf_counter() - t0
@@ -107,8 +162,20 @@ def run(args: argparse.Namespace) -> int:
         mae, card_mae = _headline(figures[target]["test"]), _headline(figures[target]["card"])
         status = "as on its card" if abs(mae - card_mae) < 5e-4 else f"card says {card_mae:.4f}"
         print(f"  {MODELS[target]}: {mae:.4f} {UNITS[target]}, {status}")
+    print("Uncertainty (the members' spread, and split-conformal intervals measured on half")
+    print("of the test formulas after conformalizing on the other half):")
+    for target in MODELS:
+        u = figures[target]["uncertainty"]
+        c = u["conformal"]
+        widths, covered = c["half_widths"], c["coverage"]
+        print(
+            f"  {MODELS[target]}: spread-error Spearman {u['spearman_spread_vs_abs_error']:.2f}; "
+            f"90 % interval ± {widths[1]:.3g} {UNITS[target]} covers {covered[1]:.1%}, "
+            f"68 % ± {widths[0]:.3g} covers {covered[0]:.1%}"
+        )
     print(
-        f"Predicted {2 * len(test)} structure-model pairs in {predict_s:.1f} s; "
+        f"Predicted {2 * len(test)} structure-model pairs with their uncertainty in "
+        f"{predict_s:.1f} s; "
         f"wall time {time.perf_counter() - start:.0f} s."
     )
     args.output_dir.mkdir(parents=True, exist_ok=True)
