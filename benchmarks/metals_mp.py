@@ -11,16 +11,19 @@ selection part:
 - ``two_heads``: ``TwoHeadBandGapRegressor`` (one network, shared body), hard
   and expected.
 
-``--phase test --default NAME:MODE`` (once the default is chosen): the project's
-split (10 % of the formulas held out, seed 0), single models: the classifier's
-ROC-AUC, the gapped-only regressor's MAE on the gapped test crystals (the seed's
-setting), the default's MAE on every test crystal, and its split-conformal
-intervals (``ConformalRegressor``, 20 % of the training formulas held out):
-coverage at 68 % and 90 %, mean width, and a reliability plot.
-
-``--phase ensemble --default NAME:MODE --seeds 0 1 2``: the same default as a
-seed ensemble: MAE, and the Spearman correlation between the members' spread
-and the absolute error.
+``--phase fit --members NAME:SEED ...`` then ``--phase final`` (the chosen
+composite, hard zeros, measured once): on the same fit part, each member
+(``classifier``, ``gapped_regressor``, and the plain ``regressor`` for
+comparison) is fitted and kept in ``$METALS_WORK`` (local training state, never
+shipped); ``final`` then scores on the project's test split (10 % of the
+formulas, seed 0, never used for a choice): the classifier's ROC-AUC, the
+gapped-only regressor's MAE on the gapped test crystals (the seed's setting),
+the composite's MAE on all of them, single (seed 0) and as a seed ensemble
+(mean probability, mean gap; the members' spread against the error), the
+training time against the plain regressor's, and split-conformal intervals
+(``ConformalRegressor(prefit=True)``) conformalized on the selection part,
+which no member was fitted on: coverage and width at each level, pooled and
+with ``separate_at=0.0`` (predicted metals apart), and a reliability plot.
 
 Each member trains in its own process with one torch thread (two at a time).
 Writes ``benchmarks/results/metals_mp/<phase>-<run>/record.json`` (and PNGs).
@@ -56,7 +59,6 @@ from sklearn_bandgap.models import (
     TwoHeadBandGapRegressor,
     ZeroInflatedRegressor,
 )
-from sklearn_bandgap.models._environments import composition_keys
 
 RESULTS = Path(__file__).parent / "results" / "metals_mp"
 LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.68, 0.7, 0.8, 0.9, 0.95)
@@ -370,11 +372,7 @@ def final_phase(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--phase", choices=["selection", "test", "ensemble", "fit", "final"], required=True
-    )
-    parser.add_argument("--default", default="composite:hard", help="NAME:MODE of the default")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--phase", choices=["selection", "fit", "final"], required=True)
     parser.add_argument("--n", type=int, default=None, help="seeded subset (quick look only)")
     parser.add_argument("--max-epochs", type=int, default=None, help="quick look only")
     parser.add_argument("--run", default=None)
@@ -405,7 +403,6 @@ def main() -> None:
         "versions": {p: version(p) for p in ("sklearn_bandgap", "torch", "mapie")},
         "data": {"set": "mp_gap_eform", "n_structures": len(structures)},
     }
-    name, _, mode = args.default.partition(":")
     if args.phase == "selection":
         fit_pos, select_pos = formula_group_split(formulas[train_idx], random_state=1)
         fit, select = train_idx[fit_pos], train_idx[select_pos]
@@ -434,72 +431,6 @@ def main() -> None:
         }
         run = args.run or datetime.now(UTC).strftime("%Y-%m-%d")
         record["results"] = final_phase(lists, y, fit, select, test_idx, run)
-    elif args.phase == "test":
-        record["split"] = {"n_train": len(train_idx), "n_test": len(test_idx), "seed": 0}
-        fitted = train(["classifier", "gapped_regressor"], 0, lists[train_idx], y[train_idx], 2)
-        if name == "two_heads":
-            fitted.update(train(["two_heads"], 0, lists[train_idx], y[train_idx], 1))
-        record["results"] = evaluate(fitted, lists[test_idx], y[test_idx])
-        template = (
-            ZeroInflatedRegressor(
-                components(0)["classifier"], components(0)["gapped_regressor"], mode=mode
-            )
-            if name == "composite"
-            else components(0)["two_heads"].set_params(mode=mode)
-        )
-        # conformal: a fresh fit on 80 % of the training formulas, 20 % held out
-        conformal = ConformalRegressor(
-            template, confidence_level=LEVELS, lower_bound=0.0, random_state=0
-        )
-        start = time.perf_counter()
-        conformal.fit(lists[train_idx], y[train_idx], groups=composition_keys(lists[train_idx]))
-        conformal_s = time.perf_counter() - start
-        _, intervals = conformal.predict_interval(lists[test_idx])
-        y_test = y[test_idx]
-        inside = (intervals[:, 0, :] <= y_test[:, None]) & (y_test[:, None] <= intervals[:, 1, :])
-        gapped = y_test > 0
-        levels = np.asarray(LEVELS)
-        record["intervals"] = {
-            "method": "split conformal (MAPIE), 20 % of the training formulas held out",
-            "levels": list(LEVELS),
-            "coverage_all": inside.mean(axis=0).round(4).tolist(),
-            "coverage_gapped": inside[gapped].mean(axis=0).round(4).tolist(),
-            "mean_width": (intervals[:, 1, :] - intervals[:, 0, :]).mean(axis=0).round(4).tolist(),
-            "half_widths": conformal.half_widths_.round(4).tolist(),
-            "fit_seconds": round(conformal_s, 1),
-        }
-        run = args.run or datetime.now(UTC).strftime("%Y-%m-%d")
-        reliability_plot(
-            levels,
-            {"all": inside.mean(axis=0), "gap > 0": inside[gapped].mean(axis=0)},
-            RESULTS / f"test-{run}" / "reliability.png",
-        )
-        record["default"] = args.default
-    else:
-        members = [
-            train(
-                ["classifier", "gapped_regressor"] if name == "composite" else ["two_heads"],
-                seed,
-                lists[train_idx],
-                y[train_idx],
-                2,
-            )
-            for seed in args.seeds
-        ]
-        models = [
-            composite(m, mode) if name == "composite" else m["two_heads"][0].set_params(mode=mode)
-            for m in members
-        ]
-        predictions = np.array([model.predict(lists[test_idx]) for model in models])
-        mean, spread = predictions.mean(axis=0), predictions.std(axis=0)
-        y_test = y[test_idx]
-        record["results"] = {
-            "default": args.default,
-            "seeds": args.seeds,
-            "members": [band_gap_report(y_test, p)["all"]["mae"] for p in predictions],
-            "ensemble": band_gap_report(y_test, mean),
-            "spearman_spread_vs_abs_error": float(spearmanr(spread, np.abs(mean - y_test))[0]),
-        }
     run = args.run or datetime.now(UTC).strftime("%Y-%m-%d")
     write_record(RESULTS / f"{args.phase}-{run}" / "record.json", record)
 
