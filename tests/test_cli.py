@@ -231,3 +231,23 @@ def test_a_structure_outside_the_training_domain_is_predicted_with_a_warning(tmp
     assert "holds Ar, unseen in fit" in rows["Ar_fcc.cif"]["warning"]
     assert rows["Ar_fcc.cif"]["band_gap"] != "" and rows["Ar_fcc.cif"]["error"] == ""
     assert rows["Cu_fcc.cif"]["warning"] == ""
+
+
+def test_demo_uncertainty_measures_coverage_on_unseen_formulas():
+    from sklearn.linear_model import LinearRegression
+
+    from sklearn_bandgap.cli._demo import _uncertainty
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(2000, 1))
+    noise = rng.uniform(0.05, 0.5, size=2000)  # the "spread" is the true noise scale
+    y = 3.0 * X[:, 0] + rng.normal(scale=noise)
+    model = LinearRegression().fit(X, y)
+    y_pred = model.predict(X)
+    formulas = np.array([f"A{k // 2}" for k in range(2000)])  # polymorph pairs
+    figures = _uncertainty(model, X, y, y_pred, noise, formulas, gap=False)
+    conformal = figures["conformal"]
+    assert conformal["n_conformalize"] + conformal["n_measured"] == 2000
+    assert conformal["n_conformalize"] % 2 == 0  # whole formulas on one side
+    np.testing.assert_allclose(conformal["coverage"], [0.68, 0.9], atol=0.04)
+    assert figures["spearman_spread_vs_abs_error"] > 0.2
