@@ -15,8 +15,8 @@ they never saw. On it:
   also with ``separate_at=0.1`` (crystals predicted at most 0.1 eV, nearly all
   metals, conformalized apart from the rest).
 
-Writes ``benchmarks/results/intervals_pretrained/<run>/record.json`` and
-``spread_vs_error.png``.
+Writes ``benchmarks/results/intervals_pretrained/<run>/record.json``,
+``spread_vs_error.png`` and ``reliability.png``.
 """
 
 from __future__ import annotations
@@ -108,6 +108,33 @@ def spread_plot(panels: list[tuple[str, np.ndarray, np.ndarray, str]], path: Any
     plt.close(fig)
 
 
+def reliability_plot(results: dict[str, Any], path: Any) -> None:
+    """Observed against nominal coverage over the whole test split (both halves measured)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(4.4 * len(results), 4.2), squeeze=False)
+    for ax, entry in zip(axes[0], results.values(), strict=True):
+        ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="ideal")
+        for option, halves in entry["conformal_halves"].items():
+            for subset in ("all", "gap_positive"):
+                if subset not in halves["a_to_b"]:
+                    continue
+                n = np.array([halves[h][subset]["n"] for h in ("a_to_b", "b_to_a")])
+                covered = np.array([halves[h][subset]["coverage"] for h in ("a_to_b", "b_to_a")])
+                label = f"{option}, {'gap > 0' if subset == 'gap_positive' else 'all'}"
+                ax.plot(LEVELS, n @ covered / n.sum(), marker="o", ms=3, label=label)
+        ax.set_xlabel("nominal coverage")
+        ax.set_ylabel("observed coverage (test split, other half)")
+        ax.set_title(f"{entry['model']}: split-conformal intervals", fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", default=None)
@@ -157,6 +184,7 @@ def main() -> None:
         panels.append((f"{MODELS[target]}, test split (Spearman {rho:.2f})", spread, error, unit))
     out = run_dir("intervals_pretrained", args.run)
     spread_plot(panels, out / "spread_vs_error.png")
+    reliability_plot(results, out / "reliability.png")
     record = {
         "benchmark": "intervals_pretrained",
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count()},

@@ -176,20 +176,24 @@ def evaluate(fitted: dict, lists: Any, y: np.ndarray) -> dict:
     return out
 
 
-def reliability_plot(levels: np.ndarray, covered: dict[str, np.ndarray], path: Path) -> None:
+def reliability_plot(
+    levels: np.ndarray, panels: dict[str, dict[str, np.ndarray]], path: Path
+) -> None:
+    """Observed against nominal coverage, one panel per model, one line per subset."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(4.4, 4.2))
-    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="ideal")
-    for name, values in covered.items():
-        ax.plot(levels, values, marker="o", label=name)
-    ax.set_xlabel("nominal coverage")
-    ax.set_ylabel("observed coverage on the test split")
-    ax.set_title("Split-conformal band-gap intervals", fontsize=9)
-    ax.legend(fontsize=8)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 4.2), squeeze=False)
+    for ax, (title, covered) in zip(axes[0], panels.items(), strict=True):
+        ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="ideal")
+        for name, values in covered.items():
+            ax.plot(levels, values, marker="o", ms=3, label=name)
+        ax.set_xlabel("nominal coverage")
+        ax.set_ylabel("observed coverage on the test split")
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
@@ -334,7 +338,7 @@ def final_phase(
         "n_conformalize": len(select),
         "levels": list(LEVELS),
     }
-    curves = {}
+    curves: dict[str, dict[str, np.ndarray]] = {}
     for name, model in models.items():
         for separate in (False, True):
             conformal = ConformalRegressor(
@@ -345,7 +349,8 @@ def final_phase(
                 separate_at=0.0 if separate else None,
             ).fit(X_cal, y_cal)
             y_pred, intervals = conformal.predict_interval(X_test)
-            key = f"{name}:{'separate_zeros' if separate else 'pooled'}"
+            option = "separate_at=0" if separate else "pooled"
+            key = f"{name}:{option}"
             table = coverage_table(
                 y_test,
                 intervals,
@@ -355,18 +360,11 @@ def final_phase(
             if separate:
                 table["zero_half_widths"] = conformal.low_half_widths_.round(4).tolist()
             intervals_out[key] = table
-            curves[f"{key}, all"] = np.array(table["all"]["coverage"])
-            curves[f"{key}, gap > 0"] = np.array(table["gap_positive"]["coverage"])
+            panel = curves.setdefault(f"{name} composite, conformalized on the selection part", {})
+            panel[f"{option}, all"] = np.array(table["all"]["coverage"])
+            panel[f"{option}, gap > 0"] = np.array(table["gap_positive"]["coverage"])
     out["intervals"] = intervals_out
-    reliability_plot(
-        np.asarray(LEVELS),
-        {
-            k: v
-            for k, v in curves.items()
-            if k.startswith(("single:separate", "ensemble:separate", "single:pooled"))
-        },
-        RESULTS / f"final-{run}" / "reliability.png",
-    )
+    reliability_plot(np.asarray(LEVELS), curves, RESULTS / f"final-{run}" / "reliability.png")
     return out
 
 
