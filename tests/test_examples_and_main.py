@@ -49,7 +49,11 @@ def test_main_job_seed_ensemble_is_the_mean_of_its_members(tmp_path, mp_sample, 
     assert summary["random_states"] == [0, 1]
     assert [m["random_state"] for m in summary["members"]] == [0, 1]
     assert summary["epochs"] == 4 and summary["model_params"]["nonnegative"] == [0]
-    assert "2 NeighborLSTMRegressors (seeds 0, 1" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 NeighborLSTMRegressors (seeds 0, 1" in out
+    # the members' spread is reported beside the figures
+    assert summary["spread"]["mean"] > 0 and -1 <= summary["spread"]["spearman_vs_abs_error"] <= 1
+    assert "Members' spread (band gap): mean" in out
 
 
 def test_seed_ensemble_training_averages_the_single_models(mp_sample):

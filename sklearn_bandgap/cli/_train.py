@@ -104,6 +104,11 @@ def train_job(
         )
     if "roc_auc" in test:
         print(f"Metal / non-metal ROC-AUC of the predicted gap: {test['roc_auc']:.3f}")
+    if "spread" in result:
+        print(
+            f"Members' spread (band gap): mean {result['spread']['mean']:.3f} eV, Spearman "
+            f"correlation with the absolute error {result['spread']['spearman_vs_abs_error']:.2f}"
+        )
     for name, figures in result["auxiliary_test"].items():
         print(
             f"{name} (trained in the same model): MAE {figures['mae']:.3f}, "

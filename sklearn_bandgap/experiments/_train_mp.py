@@ -167,7 +167,12 @@ def train_and_evaluate(
         )
     test_structures = [structures[i] for i in test]
     start = time.perf_counter()
-    y_pred = pipeline.predict(test_structures)
+    y_std = None
+    if random_states is not None:  # a seed ensemble: its members' spread comes free
+        y_pred, y_std = pipeline.predict(test_structures, return_std=True)
+        y_std = np.asarray(y_std).reshape(len(test), -1)[:, 0]
+    else:
+        y_pred = pipeline.predict(test_structures)
     predict_s = time.perf_counter() - start
     auxiliary_test = {}
     if multitask:
@@ -224,6 +229,14 @@ def train_and_evaluate(
         },
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3, 1),
     }
+    if y_std is not None:
+        from scipy.stats import spearmanr
+
+        error = np.abs(np.ravel(y_pred) - y[test])
+        results["spread"] = {
+            "mean": float(y_std.mean()),
+            "spearman_vs_abs_error": float(spearmanr(y_std, error)[0]),
+        }
     if random_states is not None:
         results["random_states"] = [int(seed) for seed in random_states]
         results["members"] = [
