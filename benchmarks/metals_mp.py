@@ -84,6 +84,11 @@ def components(seed: int) -> dict[str, Any]:
     return {
         "regressor": NeighborLSTMRegressor(random_state=seed, nonnegative=True, **MAX_EPOCHS),
         "classifier": NeighborLSTMClassifier(random_state=seed, **MAX_EPOCHS),
+        # regularized options against the classifier's early memorization
+        "classifier_dropout": NeighborLSTMClassifier(random_state=seed, dropout=0.3, **MAX_EPOCHS),
+        "classifier_decay": NeighborLSTMClassifier(
+            random_state=seed, weight_decay=1e-3, **MAX_EPOCHS
+        ),
         "gapped_regressor": NeighborLSTMRegressor(
             random_state=seed, nonnegative=True, **MAX_EPOCHS
         ),
@@ -120,7 +125,7 @@ def fit_saved(name: str, seed: int, lists: Any, y: np.ndarray) -> str:
 
     model = components(seed)[name]
     rows = np.flatnonzero(y > 0) if name == "gapped_regressor" else np.arange(len(y))
-    target = y[rows] > 0 if name == "classifier" else y[rows]
+    target = y[rows] > 0 if name.startswith("classifier") else y[rows]
     fitted, seconds = fit_one(model, lists[rows], target)
     WORK.mkdir(parents=True, exist_ok=True)
     joblib.dump(fitted, WORK / f"{name}-seed{seed}.joblib")
@@ -370,7 +375,9 @@ def final_phase(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--phase", choices=["selection", "fit", "final"], required=True)
+    parser.add_argument(
+        "--phase", choices=["selection", "fit", "final", "classifier-options"], required=True
+    )
     parser.add_argument("--n", type=int, default=None, help="seeded subset (quick look only)")
     parser.add_argument("--max-epochs", type=int, default=None, help="quick look only")
     parser.add_argument("--run", default=None)
@@ -418,6 +425,25 @@ def main() -> None:
         ):
             print(line, flush=True)
         return
+    elif args.phase == "classifier-options":
+        import joblib
+
+        fit_pos, select_pos = formula_group_split(formulas[train_idx], random_state=1)
+        select = train_idx[select_pos]
+        record["split"] = {"fit": len(fit_pos), "selection": len(select), "seeds": [0, 1]}
+        out: dict[str, Any] = {}
+        for path in sorted(WORK.glob("classifier*-seed0.joblib")):
+            model = joblib.load(path)
+            history = model.net_.history_
+            p_gapped = model.predict_proba(lists[select])[:, 1]
+            out[path.stem] = {
+                "selection_roc_auc": float(roc_auc_score(y[select] > 0, p_gapped)),
+                "params": {k: model.get_params()[k] for k in ("dropout", "weight_decay")},
+                "epochs": len(history),
+                "best_valid_loss": float(min(history[:, "valid_loss"])),
+                "best_valid_acc": float(max(history[:, "valid_acc"])),
+            }
+        record["results"] = out
     elif args.phase == "final":
         fit_pos, select_pos = formula_group_split(formulas[train_idx], random_state=1)
         fit, select = train_idx[fit_pos], train_idx[select_pos]
