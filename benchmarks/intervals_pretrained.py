@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 from _machine import cpu_model, run_dir, write_record
+from mapie.metrics.regression import regression_coverage_score, regression_mean_width_score
 from scipy.stats import spearmanr
 from sklearn.model_selection import GroupShuffleSplit
 
@@ -44,12 +45,10 @@ MODELS = {"band_gap": "band_gap_mp2018", "formation_energy_per_atom": "formation
 
 def coverage(y: np.ndarray, intervals: np.ndarray, rows: np.ndarray) -> dict[str, Any]:
     """Share of ``y`` inside its interval, and the mean width, at each level."""
-    inside = (intervals[:, 0, :] <= y[:, None]) & (y[:, None] <= intervals[:, 1, :])
-    width = intervals[:, 1, :] - intervals[:, 0, :]
     return {
         "n": int(rows.sum()),
-        "coverage": inside[rows].mean(axis=0).round(4).tolist(),
-        "mean_width": width[rows].mean(axis=0).round(4).tolist(),
+        "coverage": regression_coverage_score(y[rows], intervals[rows]).round(4).tolist(),
+        "mean_width": regression_mean_width_score(intervals[rows]).round(4).tolist(),
     }
 
 

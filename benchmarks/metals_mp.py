@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 from _machine import cpu_model, git_commit, write_record
 from joblib import Parallel, delayed
+from mapie.metrics.regression import regression_coverage_score, regression_mean_width_score
 from scipy.stats import spearmanr
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.metrics import roc_auc_score
@@ -240,13 +241,11 @@ class MeanOfMembers(RegressorMixin, BaseEstimator):
 
 def coverage_table(y: np.ndarray, intervals: np.ndarray, rows: dict[str, np.ndarray]) -> dict:
     """Observed coverage and mean width at each level, for each subset of rows."""
-    inside = (intervals[:, 0, :] <= y[:, None]) & (y[:, None] <= intervals[:, 1, :])
-    width = intervals[:, 1, :] - intervals[:, 0, :]
     return {
         name: {
             "n": int(mask.sum()),
-            "coverage": inside[mask].mean(axis=0).round(4).tolist(),
-            "mean_width": width[mask].mean(axis=0).round(4).tolist(),
+            "coverage": regression_coverage_score(y[mask], intervals[mask]).round(4).tolist(),
+            "mean_width": regression_mean_width_score(intervals[mask]).round(4).tolist(),
         }
         for name, mask in rows.items()
     }
@@ -260,8 +259,17 @@ def final_phase(
 
     import joblib
 
-    kept = {path.stem: joblib.load(path) for path in sorted(WORK.glob("*.joblib"))}
-    info = {path.stem: json.loads(path.read_text()) for path in sorted(WORK.glob("*.json"))}
+    used = ("classifier-", "gapped_regressor-", "regressor-")  # not the classifier options
+    kept = {
+        path.stem: joblib.load(path)
+        for path in sorted(WORK.glob("*.joblib"))
+        if path.stem.startswith(used)
+    }
+    info = {
+        path.stem: json.loads(path.read_text())
+        for path in sorted(WORK.glob("*.json"))
+        if path.stem.startswith(used)
+    }
     seeds = sorted(
         int(key.rpartition("seed")[2])
         for key in kept
