@@ -16,7 +16,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 from train_pretrained import checkpoint_paths, finished_member
 
@@ -25,6 +24,7 @@ from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.io import load, save
 from sklearn_bandgap.metrics import band_gap_report, regression_report
 from sklearn_bandgap.models import NeighborLSTMRegressor, SeedEnsembleRegressor
+from sklearn_bandgap.models._base import ARCHITECTURE_VERSION
 from sklearn_bandgap.pretrained._recipes import Recipe
 from sklearn_bandgap.pretrained._registry import MODELS_DIR
 from sklearn_bandgap.utils._seeds import seeded_clones
@@ -44,12 +44,7 @@ MAX_BYTES = 8 * 1024 * 1024
 
 
 def assemble(recipe: Recipe, work_dir: Path, lists_train: Any) -> tuple[Any, list[dict[str, Any]]]:
-    """The fitted pipeline of a recipe's checkpointed members, and their training records.
-
-    Members checkpointed before the regressor recorded its domain (the elements,
-    list width and distance range of its training lists, issue 18) get it from
-    the same training lists here: what their ``fit`` would have recorded.
-    """
+    """The fitted pipeline of a recipe's checkpointed members, and their training records."""
     n_train = len(lists_train)
     template = NeighborLSTMRegressor(**recipe.regressor_params)
     ensemble = SeedEnsembleRegressor(template, random_states=list(recipe.random_states))
@@ -59,13 +54,7 @@ def assemble(recipe: Recipe, work_dir: Path, lists_train: Any) -> tuple[Any, lis
         if not finished_member(work_dir, recipe, seed, n_train):
             raise RuntimeError(f"{recipe.name}: member with seed {seed} is not trained yet.")
         model_path, info_path = checkpoint_paths(work_dir, recipe, seed)
-        _alias_moved_classes()
-        member = joblib.load(model_path)  # our own local checkpoint, never shipped
-        for name, default in NeighborLSTMRegressor().get_params().items():
-            if not hasattr(member, name):  # a parameter added after the member was trained
-                setattr(member, name, default)
-        if not hasattr(member, "distance_range_"):
-            member._learn_domain(lists_train)
+        member = load(model_path)
         if member.get_params() != unfitted.get_params():
             raise RuntimeError(f"{recipe.name}: member {seed} was trained with other settings.")
         members.append(member)
@@ -82,20 +71,6 @@ def training_wall_seconds(infos: list[dict[str, Any]]) -> float:
     ends = [datetime.fromisoformat(info["date"]).timestamp() for info in infos]
     starts = [end - info["fit_seconds"] for end, info in zip(ends, infos, strict=True)]
     return round(max(ends) - min(starts), 1)
-
-
-def _alias_moved_classes() -> None:
-    """Let checkpoints pickled before the training helpers moved find them again.
-
-    Members trained before issue 18 pickled their skorch ``train_split`` as
-    ``sklearn_bandgap.models._regressor.CompositionGroupSplit``; it now lives in
-    ``sklearn_bandgap._nn._training``. Only these local checkpoints need this.
-    """
-    import sklearn_bandgap.models._regressor as regressor
-    from sklearn_bandgap._nn._training import CompositionGroupSplit
-
-    if not hasattr(regressor, "CompositionGroupSplit"):
-        regressor.CompositionGroupSplit = CompositionGroupSplit  # type: ignore[attr-defined]
 
 
 def export_recipe(
@@ -152,6 +127,19 @@ def export_recipe(
             f"Pipeline(NeighborListFeaturizer(), SeedEnsembleRegressor("
             f"{len(recipe.random_states)} x NeighborLSTMRegressor))"
         ),
+        "architecture": {
+            "version": ARCHITECTURE_VERSION,
+            "neighbors": shipped[-1].estimators_[0].neighbors,
+            "atoms": shipped[-1].estimators_[0].atoms,
+            "continuous_in_positions": bool(
+                shipped[-1].estimators_[0].neighbors == "shells"
+                and shipped[-1].estimators_[0].atoms == "pooled"
+            ),
+            "note": "smooth radial shells per atom and symmetric pooling over atoms: "
+            "predictions are continuous in the positions and the lattice and exactly "
+            "invariant to site order, supercells, rotation, translation and cell choice "
+            "(benchmarks/robustness.py, tests/test_properties.py)",
+        },
         "data": DATA,
         "split": record["split"],
         "trained_on": "the training part of the split only (90 % of the formulas); "

@@ -7,8 +7,10 @@ the README's headline seed ensembles), this script
    on reduced formulas, 10 % of the formulas held out, seed 0);
 2. trains one ``NeighborLSTMRegressor`` per seed on the 90 % part, one torch
    thread each, two members at a time (joblib processes); each finished member
-   is checkpointed in ``--work-dir``, so an interrupted run resumes where it
-   stopped;
+   is saved with :func:`sklearn_bandgap.io.save` (safetensors, no pickle) in
+   ``--work-dir`` (default ``benchmarks/results/train_pretrained/members/``,
+   committed, so that a run cut by the end of a session resumes in the next one
+   on another machine where it stopped);
 3. puts the members of each recipe into the ``SeedEnsembleRegressor`` they make
    (the ensemble ``fit`` would train exactly these clones, one per seed) after a
    ``NeighborListFeaturizer``, measures the pipeline once on the 10 % test split
@@ -40,22 +42,24 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 from _machine import cpu_model, git_commit, write_record
 from joblib import Parallel, delayed
 
-from sklearn_bandgap.datasets import get_cache_dir, load_mp_gap_eform
+from sklearn_bandgap.datasets import load_mp_gap_eform
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
+from sklearn_bandgap.io import save
 from sklearn_bandgap.model_selection import (
     SPLIT_RANDOM_STATE,
     SPLIT_TEST_SIZE,
     formula_group_split,
 )
 from sklearn_bandgap.models import NeighborLSTMRegressor
+from sklearn_bandgap.models._base import ARCHITECTURE_VERSION
 from sklearn_bandgap.pretrained._recipes import RECIPES, Recipe
 
 RESULTS = Path(__file__).parent / "results" / "train_pretrained"
+MEMBERS = RESULTS / "members"
 
 
 def member_settings(recipe: Recipe, seed: int, n_train: int) -> dict[str, Any]:
@@ -65,6 +69,7 @@ def member_settings(recipe: Recipe, seed: int, n_train: int) -> dict[str, Any]:
         "columns": list(recipe.columns),
         "regressor_params": {**recipe.regressor_params, "random_state": seed},
         "torch_threads": recipe.torch_threads,
+        "architecture_version": ARCHITECTURE_VERSION,
         "n_train": n_train,
         "split_seed": SPLIT_RANDOM_STATE,
         "sklearn_bandgap": version("sklearn_bandgap"),
@@ -72,9 +77,9 @@ def member_settings(recipe: Recipe, seed: int, n_train: int) -> dict[str, Any]:
 
 
 def checkpoint_paths(work_dir: Path, recipe: Recipe, seed: int) -> tuple[Path, Path]:
-    """The member's checkpoint (a local joblib file, never shipped) and its JSON."""
+    """The member's checkpoint (a model file of :func:`sklearn_bandgap.io.save`) and its JSON."""
     stem = work_dir / f"{recipe.name}_seed{seed}"
-    return stem.with_suffix(".joblib"), stem.with_suffix(".json")
+    return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
 
 
 def train_member(
@@ -101,7 +106,7 @@ def train_member(
     }
     model_path, info_path = checkpoint_paths(work_dir, recipe, seed)
     member.set_params(verbose=0)
-    joblib.dump(member, model_path)
+    save(member, model_path)
     info_path.write_text(json.dumps(info, indent=2) + "\n")
     print(f"{recipe.name} seed {seed}: {info['epochs']} epochs in {seconds:.0f} s", flush=True)
     return info
@@ -127,7 +132,7 @@ def main() -> None:
         "--max-epochs", type=int, default=None, help="override, for a quick look only"
     )
     args = parser.parse_args()
-    work_dir = args.work_dir or get_cache_dir() / "pretrained_work"
+    work_dir = args.work_dir or MEMBERS
     work_dir.mkdir(parents=True, exist_ok=True)
     warnings.simplefilter("ignore")
     started = time.perf_counter()

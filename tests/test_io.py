@@ -358,3 +358,56 @@ def test_what_cannot_be_saved_is_named(tmp_path, mp_sample):
     with pytest.raises(TypeError, match=r"estimator\.memory: .*cannot be saved"):
         save(make_pipeline(NeighborListFeaturizer(), memory=joblib.Memory(None)), tmp_path / "c")
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def _seed_design_file(mp_sample, tmp_path):
+    """A file as written before the continuous design (no version, no ``neighbors``)."""
+    lists = NeighborListFeaturizer().transform(mp_sample.data[:40])
+    y = mp_sample.target[:40, 0]
+    model = NeighborLSTMRegressor(**LSTM, random_state=0, neighbors="sequence", atoms="distinct")
+    model.fit(lists, y)
+    path = save(model, tmp_path / "new.safetensors")
+    tree = json.loads(_header(path)["estimator"])
+    assert tree.pop("architecture_version") == 2
+    del tree["params"]["neighbors"]
+    old = _rewrite(
+        path,
+        tmp_path / "seed_design.safetensors",
+        header={"estimator": json.dumps(tree)},
+        keep_digest=False,
+    )
+    return model, lists, old, tree
+
+
+def test_a_file_of_the_seed_design_loads_as_the_seed_design(mp_sample, tmp_path):
+    model, lists, old, _ = _seed_design_file(mp_sample, tmp_path)
+    loaded = load(old)
+    assert loaded.neighbors == "sequence" and loaded.atoms == "distinct"  # not today's defaults
+    np.testing.assert_array_equal(loaded.predict(lists), model.predict(lists))
+
+
+def test_a_file_of_a_newer_design_is_refused(mp_sample, tmp_path):
+    _, _, old, tree = _seed_design_file(mp_sample, tmp_path)
+    tree["architecture_version"] = 99
+    bad = _rewrite(
+        old,
+        tmp_path / "future.safetensors",
+        header={"estimator": json.dumps(tree)},
+        keep_digest=False,
+    )
+    with pytest.raises(ModelFileError, match=r"network design version 99.*upgrade"):
+        load(bad)
+
+
+def test_the_shipped_files_of_the_seed_design_would_load_as_it(tmp_path):
+    """Today's files say their design; the two released before it carry none."""
+    from sklearn_bandgap.pretrained._registry import MODELS_DIR
+
+    for path in sorted(MODELS_DIR.glob("*.safetensors")):
+        tree = json.loads(_header(path)["estimator"])
+        members = tree["params"]["steps"][1]["__tuple__"][1]["fitted"]["estimators_"]
+        for member in members:
+            if "architecture_version" not in member:
+                assert "neighbors" not in member["params"]  # loads with neighbors="sequence"
+            else:
+                assert member["params"]["neighbors"] == "shells"

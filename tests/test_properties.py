@@ -5,8 +5,13 @@ supercells, rotations, translations and site orders. Properties: the neighbour
 lists equal a brute-force search; the pipeline's predictions do not depend on
 rotation, translation, site order or supercell (default ``atoms``); no input
 raises anything but the package's documented errors; a saved and loaded model
-predicts the same. The CI profile runs 50 examples per property (200 in all);
-``benchmarks/property_tests.py`` runs the ``long`` profile (1,000 per property).
+predicts the same. Every shipped model, on generated and on real crystals:
+noise of σ = 1e-4 Å on every position moves no prediction by more than 0.01 eV
+(band gap) or 0.001 eV/atom (formation energy), and supercells, site order,
+rotation, translation and the choice of cell (primitive, conventional, Niggli)
+move none by more than 1e-4. The CI profile runs 50 examples per property and
+200 for the shipped models' bounds; ``benchmarks/property_tests.py`` runs the
+``long`` profile (1,000 per property).
 """
 
 from __future__ import annotations
@@ -29,7 +34,14 @@ from sklearn_bandgap.exceptions import InvalidStructureError
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.io import load, save
 from sklearn_bandgap.models import NeighborLSTMRegressor
-from sklearn_bandgap.utils.estimator_checks import rotated, site_permuted, translated
+from sklearn_bandgap.pretrained import list_pretrained, load_pretrained
+from sklearn_bandgap.utils.estimator_checks import (
+    cell_choices,
+    perturbed,
+    rotated,
+    site_permuted,
+    translated,
+)
 from tests.test_featurizer_real_data import reference_by_get_all_neighbors
 
 settings.register_profile(
@@ -181,6 +193,93 @@ def test_no_input_raises_anything_but_the_documented_errors(items):
 def test_a_saved_and_loaded_model_predicts_the_same(structures):
     model, loaded = fitted_model()
     np.testing.assert_array_equal(_predict(loaded, structures), _predict(model, structures))
+
+
+# ------------------------------------------------- the shipped models' bounds
+#: Largest move allowed under noise of 1e-4 Å, per shipped model (its unit).
+NOISE_BOUNDS = {"band_gap_mp2018": 0.01, "formation_energy_mp2018": 0.001}
+#: Largest move allowed under supercells, site order, rotation, translation, cell choice.
+EXACT_BOUND = 1e-4
+#: The shipped models' bounds run at least 200 examples (the long profile: more).
+SHIPPED_EXAMPLES = max(200, settings.default.max_examples)
+
+
+@functools.cache
+def shipped_models():
+    return {name: load_pretrained(name) for name in list_pretrained()}
+
+
+@functools.cache
+def real_crystals():
+    return load_mp_gap_eform(subset="sample200", progress=False).data
+
+
+def test_every_shipped_model_has_its_bounds():
+    assert set(shipped_models()) == set(NOISE_BOUNDS)
+
+
+def _assert_noise_bound(structure, seed):
+    noisy = perturbed(structure, 1e-4, seed=seed)
+    for name, model in shipped_models().items():
+        before, after = _predict(model, [structure, noisy])
+        assert abs(after - before) <= NOISE_BOUNDS[name], (name, structure.formula, before, after)
+
+
+def _assert_exact(structure, variants):
+    for name, model in shipped_models().items():
+        y_pred = _predict(model, [structure, *variants.values()])
+        moved = np.abs(y_pred[1:] - y_pred[0])
+        assert moved.max() <= EXACT_BOUND, (
+            name,
+            structure.formula,
+            dict(zip(variants, moved, strict=True)),
+        )
+
+
+@settings(max_examples=SHIPPED_EXAMPLES)
+@given(crystals(max_sites=12), st.integers(0, 2**16))
+def test_shipped_models_barely_move_under_noise_on_generated_crystals(structure, seed):
+    _assert_noise_bound(structure, seed)
+
+
+@settings(max_examples=SHIPPED_EXAMPLES)
+@given(st.integers(0, 199), st.integers(0, 2**16))
+def test_shipped_models_barely_move_under_noise_on_real_crystals(index, seed):
+    _assert_noise_bound(real_crystals()[index], seed)
+
+
+def _exact_variants(structure, seed, repeats, shift):
+    return {
+        "rotation": rotated(structure, seed=seed),
+        "translation": translated(structure, shift),
+        "site order": site_permuted(structure, seed=seed),
+        "supercell": structure * repeats,
+        **cell_choices(structure),
+    }
+
+
+@settings(max_examples=SHIPPED_EXAMPLES)
+@given(
+    crystals(max_sites=10),
+    st.integers(0, 2**16),
+    st.tuples(st.integers(1, 2), st.integers(1, 2), st.integers(1, 2)),
+    st.tuples(*[st.floats(-5.0, 5.0)] * 3),
+)
+def test_shipped_models_are_exact_under_cell_and_frame_on_generated_crystals(
+    structure, seed, repeats, shift
+):
+    _assert_exact(structure, _exact_variants(structure, seed, repeats, shift))
+
+
+@settings(max_examples=SHIPPED_EXAMPLES)
+@given(
+    st.integers(0, 199),
+    st.integers(0, 2**16),
+    st.tuples(st.integers(1, 2), st.integers(1, 2), st.integers(1, 2)),
+)
+def test_shipped_models_are_exact_under_cell_and_frame_on_real_crystals(index, seed, repeats):
+    structure = real_crystals()[index]
+    _assert_exact(structure, _exact_variants(structure, seed, repeats, (0.7, -1.3, 2.1)))
 
 
 def test_the_ci_profile_is_in_use_unless_asked_otherwise():

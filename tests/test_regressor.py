@@ -29,6 +29,7 @@ from sklearn_bandgap.models import (
     distinct_environments,
 )
 from sklearn_bandgap.models._base import ModelInput
+from sklearn_bandgap.models._module import neighbor_envelope
 from sklearn_bandgap.utils.estimator_checks import check_structure_estimator
 
 FAST = dict(
@@ -47,11 +48,26 @@ def gap(mp_sample):
 
 
 # ------------------------------------------------------------------- the module
-@pytest.mark.parametrize("atoms", ["distinct", "site"])
-def test_crystal_alone_equals_crystal_in_a_batch_with_a_much_larger_one(lists, atoms):
+DESIGNS = [
+    ("shells", "pooled"),
+    ("shells", "distinct"),
+    ("sequence", "pooled"),
+    ("sequence", "distinct"),
+    ("sequence", "site"),
+]
+
+
+def _module_for(regressor: NeighborLSTMRegressor, n_outputs: int = 1) -> NeighborLSTM:
+    kwargs = regressor._module_kwargs(n_outputs)
+    kwargs.pop("module")
+    return NeighborLSTM(**{k.removeprefix("module__"): v for k, v in kwargs.items()}).eval()
+
+
+@pytest.mark.parametrize(("neighbors", "atoms"), DESIGNS)
+def test_crystal_alone_equals_crystal_in_a_batch_with_a_much_larger_one(lists, neighbors, atoms):
     torch.manual_seed(0)
-    module = NeighborLSTM(with_shares=atoms == "distinct").eval()
-    regressor = NeighborLSTMRegressor(atoms=atoms)
+    regressor = NeighborLSTMRegressor(neighbors=neighbors, atoms=atoms, attention_pooling=True)
+    module = _module_for(regressor)
     small, large = int(np.argmin(lists.n_atoms)), int(np.argmax(lists.n_atoms))
     data = regressor._model_input(lists[[small, large]])
     alone, _ = collate_neighbor_lists([(data[0], 0.0)])
@@ -64,10 +80,16 @@ def test_crystal_alone_equals_crystal_in_a_batch_with_a_much_larger_one(lists, a
 
 
 def test_module_output_shape_and_padding_index():
-    module = NeighborLSTM(n_outputs=2)
+    module = NeighborLSTM(n_outputs=2, with_shares=True)
     batch = [
-        ((np.full((3, 5), 8, np.uint8), np.ones((3, 5), np.float32), None), [0.0, 1.0]),
-        ((np.full((1, 5), 26, np.uint8), np.ones((1, 5), np.float32), None), [1.0, 2.0]),
+        (
+            (np.full((3, 5), 8, np.uint8), np.ones((3, 5), np.float32), np.ones(3, np.float32) / 3),
+            [0.0, 1.0],
+        ),
+        (
+            (np.full((1, 5), 26, np.uint8), np.ones((1, 5), np.float32), np.ones(1, np.float32)),
+            [1.0, 2.0],
+        ),
     ]
     X, y = collate_neighbor_lists(batch)
     assert module(**X).shape == (2, 2) and y.shape == (2, 2)
@@ -82,46 +104,76 @@ def test_gaussian_expansion_peaks_at_its_centres():
     assert expanded[3].max() < 1e-30  # far beyond the last centre
 
 
-def test_distance_expansion_widens_the_atom_lstm_input_and_is_masked_the_same(lists):
-    torch.manual_seed(0)
-    module = NeighborLSTM(embedding_dim=8, distance_expansion=16, with_shares=True).eval()
-    assert module.atom_lstm.input_size == 8 + 16
-    regressor = NeighborLSTMRegressor()
-    small, large = int(np.argmin(lists.n_atoms)), int(np.argmax(lists.n_atoms))
-    data = regressor._model_input(lists[[small, large]])
-    alone, _ = collate_neighbor_lists([(data[0], 0.0)])
-    together, _ = collate_neighbor_lists([(data[0], 0.0), (data[1], 0.0)])
-    with torch.no_grad():
-        torch.testing.assert_close(module(**alone)[0], module(**together)[0], rtol=1e-5, atol=1e-6)
-    with pytest.raises(ValueError, match="at least 2 Gaussians"):
-        NeighborLSTM(distance_expansion=1)
+def test_the_envelope_is_one_inside_zero_at_the_last_neighbour_and_smooth():
+    d = torch.tensor([[1.0, 2.0, 3.0, 3.9, 4.0]])
+    w = neighbor_envelope(d)
+    assert w[0, 0] == w[0, 1] == w[0, 2] == 1.0  # up to 0.75 x the last distance
+    assert 0.0 < w[0, 3] < 1.0 and w[0, 4] == 0.0
+    # a neighbour a hair inside the edge weighs almost nothing: no jump when it leaves
+    assert neighbor_envelope(torch.tensor([[1.0, 4.0 - 1e-4, 4.0]]))[0, 1] < 1e-6
 
 
-@pytest.mark.parametrize("atoms", ["distinct", "site"])
-def test_attention_pooling_widens_the_head_and_is_masked_the_same(lists, atoms):
+def test_shell_and_sequence_inputs_have_their_sizes_and_validation():
+    shells = NeighborLSTM(embedding_dim=8, distance_expansion=16, with_shares=True)
+    assert shells.atom_lstm.input_size == 8 + 1  # a shell's sum of embeddings and its occupancy
+    sequence = NeighborLSTM(
+        embedding_dim=8, distance_expansion=16, neighbors="sequence", crystal="lstm"
+    )
+    assert sequence.atom_lstm.input_size == 8 + 16
+    with pytest.raises(ValueError, match="at least 2 shells"):
+        NeighborLSTM(distance_expansion=0, with_shares=True)
+    with pytest.raises(ValueError, match="0 or"):
+        NeighborLSTM(distance_expansion=1, neighbors="sequence", crystal="lstm")
+    with pytest.raises(ValueError, match="with_shares"):
+        NeighborLSTM(with_shares=False)
+
+
+def test_equidistant_neighbours_in_either_order_give_the_same_atom_with_shells_only():
+    """Noise that flips the order of a tie of two elements: the seed's design jumps."""
     torch.manual_seed(0)
-    module = NeighborLSTM(
-        atom_hidden=16, crystal_hidden=8, attention_pooling=True, with_shares=atoms == "distinct"
-    ).eval()
-    assert module.head[0].in_features == 8 + 16
-    small, large = int(np.argmin(lists.n_atoms)), int(np.argmax(lists.n_atoms))
-    data = NeighborLSTMRegressor(atoms=atoms)._model_input(lists[[small, large]])
-    alone, _ = collate_neighbor_lists([(data[0], 0.0)])
-    together, _ = collate_neighbor_lists([(data[0], 0.0), (data[1], 0.0)])
+    numbers = torch.tensor([[[8, 11, 17, 11, 17]]])
+    swapped = torch.tensor([[[8, 17, 11, 17, 11]]])
+    distances = torch.tensor([[[0.0, 2.0, 2.0, 3.0, 3.0]]])
+    inputs = dict(distances=distances, n_atoms=torch.tensor([1]), shares=torch.ones(1, 1))
     with torch.no_grad():
-        torch.testing.assert_close(module(**alone)[0], module(**together)[0], rtol=1e-5, atol=1e-6)
+        for neighbors, crystal, moves in [("shells", "pooled", False), ("sequence", "lstm", True)]:
+            module = NeighborLSTM(neighbors=neighbors, crystal=crystal, with_shares=True).eval()
+            a = module(atomic_numbers=numbers, **inputs)
+            b = module(atomic_numbers=swapped, **inputs)
+            assert bool((a - b).abs().max() > 1e-4) is moves, (neighbors, crystal)
+
+
+def test_pooling_over_merged_rows_weighs_them_by_their_shares():
+    torch.manual_seed(0)
+    module = NeighborLSTM(atom_hidden=4, crystal_hidden=4, with_shares=True)
+    a, b = torch.randn(4), torch.randn(4)
+    every_atom = module._pool(
+        torch.stack([a, b, b]), torch.ones(1, 3, dtype=torch.bool), torch.full((3,), 1 / 3)
+    )
+    merged = module._pool(
+        torch.stack([a, b]), torch.ones(1, 2, dtype=torch.bool), torch.tensor([1 / 3, 2 / 3])
+    )
+    torch.testing.assert_close(merged, every_atom)
+    unweighted = module._pool(
+        torch.stack([a, b]), torch.ones(1, 2, dtype=torch.bool), torch.tensor([0.5, 0.5])
+    )
+    assert not torch.allclose(every_atom, unweighted)  # the shares count, not just the rows
 
 
 def test_attention_over_merged_rows_weighs_them_by_their_shares():
     torch.manual_seed(0)
-    module = NeighborLSTM(atom_hidden=4, attention_pooling=True, with_shares=True)
+    module = NeighborLSTM(atom_hidden=4, attention_pooling=True, with_shares=True, crystal="lstm")
     a, b = torch.randn(4), torch.randn(4)
-    every_atom = module._attend(torch.stack([a, b, b]), torch.ones(1, 3, dtype=torch.bool), None)
-    merged = module._attend(
-        torch.stack([a, b]), torch.ones(1, 2, dtype=torch.bool), torch.tensor([[1 / 3, 2 / 3]])
+    scores = module.attention(torch.stack([a, b])).squeeze(1)
+    weights = module._softmax_rows(
+        scores, torch.ones(1, 2, dtype=torch.bool), torch.tensor([1 / 3, 2 / 3])
     )
-    torch.testing.assert_close(merged, every_atom)
-    assert not torch.allclose(every_atom, (a + b) / 2)  # the shares count, not just the rows
+    every = module._softmax_rows(
+        module.attention(torch.stack([a, b, b])).squeeze(1),
+        torch.ones(1, 3, dtype=torch.bool),
+        None,
+    )
+    torch.testing.assert_close(weights, torch.stack([every[0], every[1] + every[2]]))
 
 
 def test_distinct_environments_merge_equivalent_atoms(lists, mp_sample):

@@ -104,7 +104,11 @@ class Encoder:
                 fitted[attr] = self.skorch_net(value, path)
             else:
                 fitted[attr] = self.value(value, path)
-        return {"__estimator__": name, "params": params, "fitted": fitted}
+        node = {"__estimator__": name, "params": params, "fitted": fitted}
+        version = getattr(type(estimator), "_architecture_version", None)
+        if version is not None:
+            node["architecture_version"] = version
+        return node
 
     def skorch_net(self, net: Any, where: str) -> dict[str, Any]:
         """A trained skorch net: module weights as tensors, epoch history as JSON."""
@@ -173,6 +177,7 @@ class Decoder:
             )
         cls = _resolve(name)
         params = {key: self.value(value, f"{where}.{key}") for key, value in node["params"].items()}
+        params = self._architecture_params(cls, node, params, where)
         accepted = set(inspect.signature(cls).parameters)
         unknown = sorted(set(params) - accepted)
         if unknown:
@@ -199,6 +204,32 @@ class Decoder:
         for attr, value in nets.items():
             setattr(estimator, attr, self.skorch_net(estimator, value, f"{where}.{attr}"))
         return estimator
+
+    @staticmethod
+    def _architecture_params(
+        cls: type, node: dict[str, Any], params: dict[str, Any], where: str
+    ) -> dict[str, Any]:
+        """Parameters that rebuild the network design the file was written with.
+
+        A class with an ``_architecture_version`` writes it into each node; a
+        node without one predates it (version 1). Parameters added with a later
+        design are absent from older files: they get the values of
+        ``cls._legacy_parameters`` (the old design), never today's defaults,
+        so an old file loads as the old design. A file of a newer design than
+        this version builds is refused.
+        """
+        current = getattr(cls, "_architecture_version", None)
+        if current is None:
+            return params
+        written = node.get("architecture_version", 1)
+        if not isinstance(written, int) or written > current:
+            raise DecodingError(
+                f"{where}: written with network design version {written!r}, but this version "
+                f"of sklearn_bandgap builds designs up to {current}: upgrade the package to "
+                "load it."
+            )
+        legacy: dict[str, Any] = getattr(cls, "_legacy_parameters", {})
+        return {**{k: v for k, v in legacy.items() if k not in params}, **params}
 
     def skorch_net(self, owner: Any, node: dict[str, Any], where: str) -> Any:
         """Rebuild the owner's skorch net from its parameters, then load the weights."""

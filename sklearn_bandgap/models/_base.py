@@ -1,16 +1,34 @@
-"""What the neighbour-list LSTM estimators share: inputs, architecture, domain."""
+"""One base for the neighbour-list LSTM estimators: parameters, inputs, fit/predict template.
+
+In the manner of scikit-learn's ``BaseForest``: the shared parameters, their
+constraints and docstrings, the input and domain checks and the fit/predict
+template live here once; each estimator (regressor, classifier, two-head)
+chooses its target encoding (:meth:`BaseNeighborLSTM._encode_targets`), its
+net class and loss (:meth:`BaseNeighborLSTM._net_settings`) and how it turns
+the network's outputs into predictions.
+"""
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import Tags
 from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from skorch.callbacks import Callback
 
+from sklearn_bandgap._nn._training import (
+    SKORCH_PARAMETER_CONSTRAINTS,
+    net_class,
+    seed_torch,
+    skorch_net_kwargs,
+)
 from sklearn_bandgap.featurizers._neighbor_lists import NeighborLists
-from sklearn_bandgap.models._collate import CrystalItem
+from sklearn_bandgap.models._collate import CrystalItem, collate_neighbor_lists
 from sklearn_bandgap.models._domain import (
     domain_problems,
     neighbor_distance_range,
@@ -31,10 +49,136 @@ ARCHITECTURE_CONSTRAINTS: dict[str, list[Any]] = {
     "head_hidden": [Interval(Integral, 1, None, closed="left")],
     "dropout": [Interval(Real, 0, 1, closed="left")],
     "distance_expansion": [Options(Integral, {0}), Interval(Integral, 2, None, closed="left")],
-    "atoms": [StrOptions({"distinct", "sorted", "site"})],
+    "neighbors": [StrOptions({"shells", "sequence"})],
+    "atoms": [StrOptions({"pooled", "distinct", "sorted", "site"})],
     "attention_pooling": ["boolean"],
     "handle_unknown": [StrOptions({"warn", "error"})],
 }
+
+#: The values that reproduce the network of files written before a parameter
+#: existed (model files carry ``architecture_version``; see ``io``).
+LEGACY_PARAMETERS: dict[str, Any] = {"neighbors": "sequence"}
+
+#: Version of the network design; written into model files and model cards.
+#: 1: distance-ordered neighbour sequence and a crystal LSTM over sorted rows
+#: (not continuous in the positions); 2: smooth radial shells and pooled atoms.
+ARCHITECTURE_VERSION = 2
+
+#: The numpydoc entries of the shared parameters, pasted into each estimator's
+#: docstring where it says ``{architecture_parameters}`` or ``{training_parameters}``.
+SHARED_PARAMETER_DOCS = {
+    "architecture_parameters": """\
+embedding_dim : int, default=32
+    Size of the element embedding.
+atom_hidden : int, default=48
+    Hidden size of the LSTM over each atom's neighbours (the bulk of the
+    compute).
+crystal_hidden : int, default=128
+    Width of the crystal level: the transform of each atom vector before
+    pooling (``atoms="pooled"``) or the hidden size of the crystal LSTM.
+head_hidden : int, default=128
+    Width of the dense head's hidden layer. 48, 128 and 128 were better than
+    32, 64 and 64 on the selection split inside the MP training part
+    (``benchmarks/architecture_options.py``).
+dropout : float, default=0.0
+    Dropout in the head.
+distance_expansion : int, default=16
+    Gaussians evenly spaced on 0–8 Å. With ``neighbors="shells"`` they are
+    the radial shells the atom LSTM steps through (at least 2); with
+    ``"sequence"`` they are appended to each neighbour's input (0: none, the
+    seed's design).
+neighbors : {"shells", "sequence"}, default="shells"
+    How the atom LSTM reads an atom's neighbours. ``"shells"``: the centre,
+    then a fixed grid of radial shells, each a smooth sum over the neighbours
+    (embedding × 1/distance × shell Gaussian × an envelope that takes the
+    neighbours to 0 at the last listed one): continuous in the positions and
+    symmetric among equidistant neighbours. ``"sequence"``: the seed's design,
+    one step per neighbour nearest first, ties ordered by element; *not
+    continuous*: noise of 1e-4 Å that breaks a tie or moves the last
+    neighbour across the cut changes the input.
+atoms : {"pooled", "distinct", "sorted", "site"}, default="pooled"
+    How a crystal's atom vectors become one vector. ``"pooled"``: a
+    share-weighted mean and an attention-weighted sum of the transformed atom
+    vectors (symmetric, continuous; rows equal bit for bit are merged, which
+    changes nothing but the cost). The others are the seed's crystal LSTM,
+    *not continuous*: it reads ``"site"`` every atom in site order (depends on
+    site order), ``"sorted"`` every atom in a canonical order, ``"distinct"``
+    atoms with neighbour lists equal on a 1e-3 Å grid merged into one row with
+    their share, in the canonical order.
+attention_pooling : bool, default=False
+    With a crystal LSTM (``atoms`` other than ``"pooled"``, which always
+    has it): the head also reads an attention-weighted sum of the atom vectors.""",
+    "training_parameters": """\
+lr : float, default=2e-3
+    AdamW learning rate.
+weight_decay : float, default=1e-5
+    AdamW weight decay.
+batch_size : int, default=128
+    Crystals per batch.
+max_epochs : int, default=200
+    Upper bound on training epochs.
+patience : int, default=15
+    Early stopping: epochs without a better validation loss before stopping;
+    the learning rate halves after ``patience // 3`` of them. The best
+    epoch's weights are restored at the end.
+validation_fraction : float, default=0.1
+    Fraction of the training compositions held out for early stopping and
+    the learning-rate schedule (whole compositions: polymorphs never sit on
+    both sides). 0 disables validation, early stopping and the schedule.
+handle_unknown : {"warn", "error"}, default="warn"
+    What prediction does with structures unlike any seen in ``fit``:
+    elements whose embedding was never trained, or neighbour distances far
+    outside the range of the training data (below 0.75 x its shortest
+    nearest-neighbour distance or above 1.25 x its longest neighbour
+    distance). ``"warn"`` predicts and emits one
+    :class:`~sklearn_bandgap.exceptions.OutOfDomainWarning` for the batch
+    (its ``problems`` name every such structure); ``"error"`` raises
+    :class:`~sklearn_bandgap.exceptions.InvalidStructureError` instead.
+    Neighbour lists of another ``n_neighbors`` than in ``fit`` always raise.
+random_state : int, RandomState instance or None, default=None
+    Seeds weights, shuffling, dropout and the validation split: the same
+    value gives identical predictions on the CPU with the same number of
+    torch threads (across thread counts they differ by ~1e-7).
+device : str, default="cpu"
+    Torch device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... or ``"auto"``
+    (CUDA when there is one, else the CPU; decided at ``fit``). A CUDA device
+    on a machine without one raises a ``ValueError`` before training.
+verbose : int, default=0
+    1 prints skorch's table of epochs; 0 prints nothing.
+callbacks : list of skorch callbacks, default=None
+    Extra callbacks, passed to the skorch net (e.g. ``Checkpoint``, Optuna's
+    ``SkorchPruningCallback``).
+accelerator : accelerate.Accelerator or None, default=None
+    Train through Hugging Face accelerate (skorch's ``AccelerateMixin``):
+    accelerate places the module and batches (``device`` is then unused),
+    mixed precision if the accelerator asks for it, and data-parallel
+    training on several GPUs under ``accelerate launch``. Not saved by
+    :func:`sklearn_bandgap.io.save` (set it to None first).""",
+    "domain_attributes": """\
+elements_seen_ : ndarray of int
+    Atomic numbers present in the training data.
+n_neighbors_ : int
+    Neighbours per atom of the training lists (each row has one more).
+distance_range_ : ndarray of shape (2,)
+    Shortest nearest-neighbour and longest neighbour distance (Å) of the
+    training lists: with ``elements_seen_``, the domain prediction checks.""",
+}
+
+_Cls = TypeVar("_Cls", bound=type)
+
+
+def fill_shared_docs(cls: _Cls) -> _Cls:
+    """Paste :data:`SHARED_PARAMETER_DOCS` into ``cls.__doc__`` (class decorator)."""
+    doc = cls.__doc__ or ""
+    for key, text in SHARED_PARAMETER_DOCS.items():
+        marker = "{" + key + "}"
+        at = doc.find(marker)
+        if at < 0:
+            continue
+        indent = doc[doc.rfind("\n", 0, at) + 1 : at]
+        doc = doc.replace(marker, text.replace("\n", "\n" + indent))
+    cls.__doc__ = doc
+    return cls
 
 
 class ModelInput:
@@ -61,24 +205,130 @@ class ModelInput:
         return (self.lists.atomic_numbers[start:stop], self.lists.distances[start:stop], shares)
 
 
-class NeighborLSTMMixin:
-    """Inputs, network settings and fitted domain of the neighbour-list LSTM estimators.
+class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
+    """Base of the estimators that train a :class:`NeighborLSTM` on neighbour lists.
 
-    The regressor and the classifier differ in their head's loss and targets
-    only: both read :class:`~sklearn_bandgap.featurizers.NeighborLists`, build
-    the same :class:`NeighborLSTM` and check the same domain in ``predict``.
+    Do not use it directly: use :class:`NeighborLSTMRegressor`,
+    :class:`NeighborLSTMClassifier` or :class:`TwoHeadBandGapRegressor`.
+
+    ``fit`` checks the lists, asks the subclass for the targets the net trains
+    on (:meth:`_encode_targets`), records the domain, builds the skorch net
+    from the parameters and the subclass's net settings (:meth:`_net_settings`)
+    and trains it; :meth:`_net_outputs` is the shared first half of every
+    prediction (fitted check, list and domain checks, the net's raw outputs).
     """
 
-    embedding_dim: int
-    atom_hidden: int
-    crystal_hidden: int
-    head_hidden: int
-    dropout: float
-    distance_expansion: int
-    atoms: str
-    attention_pooling: bool
-    handle_unknown: str
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **SKORCH_PARAMETER_CONSTRAINTS,
+        **ARCHITECTURE_CONSTRAINTS,
+    }
+    #: Written into model files by :func:`sklearn_bandgap.io.save`; files
+    #: without it (version 1) get :data:`LEGACY_PARAMETERS` for what they lack.
+    _architecture_version: ClassVar[int] = ARCHITECTURE_VERSION
+    _legacy_parameters: ClassVar[dict[str, Any]] = LEGACY_PARAMETERS
 
+    @abstractmethod
+    def __init__(
+        self,
+        *,
+        embedding_dim: int = 32,
+        atom_hidden: int = 48,
+        crystal_hidden: int = 128,
+        head_hidden: int = 128,
+        dropout: float = 0.0,
+        distance_expansion: int = 16,
+        neighbors: str = "shells",
+        atoms: str = "pooled",
+        attention_pooling: bool = False,
+        lr: float = 2e-3,
+        weight_decay: float = 1e-5,
+        batch_size: int = 128,
+        max_epochs: int = 200,
+        patience: int = 15,
+        validation_fraction: float = 0.1,
+        handle_unknown: str = "warn",
+        random_state: int | np.random.RandomState | None = None,
+        device: str = "cpu",
+        verbose: int = 0,
+        callbacks: list[Callback] | None = None,
+        accelerator: Any = None,
+    ) -> None:
+        self.embedding_dim = embedding_dim
+        self.atom_hidden = atom_hidden
+        self.crystal_hidden = crystal_hidden
+        self.head_hidden = head_hidden
+        self.dropout = dropout
+        self.distance_expansion = distance_expansion
+        self.neighbors = neighbors
+        self.atoms = atoms
+        self.attention_pooling = attention_pooling
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.handle_unknown = handle_unknown
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.callbacks = callbacks
+        self.accelerator = accelerator
+
+    # ------------------------------------------------------------------ template
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: NeighborLists, y: Any) -> Any:
+        """Train on neighbour lists ``X`` and targets ``y``.
+
+        Parameters
+        ----------
+        X : NeighborLists
+            Output of :class:`~sklearn_bandgap.featurizers.NeighborListFeaturizer`.
+        y : array-like
+            Targets, as the estimator takes them (see its class docstring).
+
+        Returns
+        -------
+        self : estimator
+            The fitted estimator.
+        """
+        X = self._check_lists(X)
+        self._check_architecture()
+        targets = self._encode_targets(y, len(X))
+        self._learn_domain(X)
+        self.net_ = self._build_net(seed_torch(self.random_state))
+        self.net_.fit(self._model_input(X), targets)
+        return self
+
+    @abstractmethod
+    def _encode_targets(self, y: Any, n_samples: int) -> np.ndarray:
+        """Validate ``y``, set the target's fitted attributes, return what the net fits."""
+
+    @abstractmethod
+    def _net_settings(self) -> dict[str, Any]:
+        """The subclass's net: ``{"net": class, "n_outputs": int, **net kwargs}``."""
+
+    def _net_outputs(self, X: NeighborLists, method: str = "predict") -> np.ndarray:
+        """The net's raw outputs on ``X`` after the fitted, list and domain checks."""
+        check_is_fitted(self)
+        X = self._check_lists(X)
+        self._check_domain(X)
+        outputs: np.ndarray = getattr(self.net_, method)(self._model_input(X))
+        return outputs.astype(np.float64)
+
+    def _build_net(self, seed: int | None) -> Any:
+        settings = self._net_settings()
+        base = settings.pop("net")
+        return net_class(base, self.accelerator)(
+            **self._module_kwargs(settings.pop("n_outputs")),
+            iterator_train__collate_fn=collate_neighbor_lists,
+            iterator_train__shuffle=True,
+            iterator_valid__collate_fn=collate_neighbor_lists,
+            **settings,
+            **skorch_net_kwargs(self, seed),
+        )
+
+    # ------------------------------------------------------------ inputs, domain
     def _check_lists(self, X: Any) -> NeighborLists:
         if not isinstance(X, NeighborLists):
             name = type(self).__name__
@@ -90,6 +340,13 @@ class NeighborLSTMMixin:
         if len(X) == 0:
             raise ValueError("X holds no structures.")
         return X
+
+    def _check_architecture(self) -> None:
+        if self.neighbors == "shells" and self.distance_expansion < 2:
+            raise ValueError(
+                f"neighbors='shells' steps through distance_expansion radial shells: it needs "
+                f"at least 2, got {self.distance_expansion}."
+            )
 
     def _learn_domain(self, X: NeighborLists) -> None:
         """Record the elements, list width and distance range of the training lists."""
@@ -109,8 +366,8 @@ class NeighborLSTMMixin:
         report_out_of_domain(problems, len(X), self.handle_unknown)
 
     def _model_input(self, X: NeighborLists) -> ModelInput:
-        if self.atoms == "distinct":
-            lists, shares = distinct_environments(X)
+        if self.atoms in ("pooled", "distinct"):
+            lists, shares = distinct_environments(X, exact=self.atoms == "pooled")
             return ModelInput(lists, shares)
         if self.atoms == "sorted":
             return ModelInput(canonical_rows(X), None)
@@ -127,10 +384,13 @@ class NeighborLSTMMixin:
             "module__head_hidden": self.head_hidden,
             "module__dropout": self.dropout,
             "module__distance_expansion": self.distance_expansion,
-            "module__with_shares": self.atoms == "distinct",
+            "module__with_shares": self.atoms in ("pooled", "distinct"),
             "module__attention_pooling": self.attention_pooling,
+            "module__neighbors": self.neighbors,
+            "module__crystal": "pooled" if self.atoms == "pooled" else "lstm",
         }
 
-    def _input_tags(self, tags: Tags) -> Tags:
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False  # input: NeighborLists
         return tags

@@ -6,32 +6,24 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import Tags
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback
 
-from sklearn_bandgap._nn._training import (
-    SKORCH_PARAMETER_CONSTRAINTS,
-    net_class,
-    seed_torch,
-    skorch_net_kwargs,
-)
 from sklearn_bandgap.featurizers._neighbor_lists import NeighborLists
-from sklearn_bandgap.models._base import ARCHITECTURE_CONSTRAINTS, NeighborLSTMMixin
-from sklearn_bandgap.models._collate import collate_neighbor_lists
+from sklearn_bandgap.models._base import BaseNeighborLSTM, fill_shared_docs
 
 
-class NeighborLSTMClassifier(NeighborLSTMMixin, ClassifierMixin, BaseEstimator):
+@fill_shared_docs
+class NeighborLSTMClassifier(ClassifierMixin, BaseNeighborLSTM):
     """Crystal classification (metal or not, ...) with the two-level LSTM over neighbour lists.
 
     The network of :class:`NeighborLSTMRegressor` (element embedding ×
-    1/distance → atom LSTM → crystal LSTM → dense head, the same module) with
+    1/distance → atom LSTM → crystal aggregation → dense head, the same module) with
     one output per class, trained with cross-entropy through skorch's
     ``NeuralNetClassifier``: probabilities are the softmax of the head. The
     training policy (composition-grouped validation split, early stopping with
@@ -42,52 +34,12 @@ class NeighborLSTMClassifier(NeighborLSTMMixin, ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    embedding_dim, atom_hidden, crystal_hidden, head_hidden : int, default=32, 48, 128, 128
-        Network sizes, as in :class:`NeighborLSTMRegressor`.
-    dropout : float, default=0.0
-        Dropout in the head.
-    distance_expansion : int, default=16
-        Gaussians of the distance expansion (0: the original design).
-    atoms : {"distinct", "sorted", "site"}, default="distinct"
-        What the crystal LSTM reads (see :class:`NeighborLSTMRegressor`).
-    attention_pooling : bool, default=False
-        Attention-weighted sum of the atom vectors beside the crystal state.
+    {architecture_parameters}
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss (scikit-learn's convention:
         ``"balanced"`` weighs each class by ``n_samples / (n_classes *
         count)``).
-    lr : float, default=2e-3
-        AdamW learning rate.
-    weight_decay : float, default=1e-5
-        AdamW weight decay.
-    batch_size : int, default=128
-        Crystals per batch.
-    max_epochs : int, default=200
-        Upper bound on training epochs.
-    patience : int, default=15
-        Early stopping patience (epochs without a better validation loss).
-    validation_fraction : float, default=0.1
-        Fraction of the training compositions held out for early stopping.
-    handle_unknown : {"warn", "error"}, default="warn"
-        What ``predict`` and ``predict_proba`` do with structures outside
-        what the model was fitted on (see :class:`NeighborLSTMRegressor`).
-    random_state : int, RandomState instance or None, default=None
-        Seeds weights, shuffling, dropout and the validation split.
-    device : str, default="cpu"
-        Torch device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... or ``"auto"``
-        (CUDA when there is one, else the CPU; decided at ``fit``). A CUDA device
-        on a machine without one raises a ``ValueError`` before training.
-    verbose : int, default=0
-        1 prints skorch's table of epochs.
-    callbacks : list of skorch callbacks, default=None
-        Extra callbacks.
-    accelerator : accelerate.Accelerator or None, default=None
-        Train through Hugging Face accelerate (skorch's ``AccelerateMixin``):
-        accelerate places the module and batches (``device`` is then unused),
-        mixed precision if the accelerator asks for it, and data-parallel
-        training on several GPUs when the script runs under ``accelerate
-        launch``. Not saved by :func:`sklearn_bandgap.io.save` (set it to None
-        first).
+    {training_parameters}
 
     Attributes
     ----------
@@ -97,8 +49,7 @@ class NeighborLSTMClassifier(NeighborLSTMMixin, ClassifierMixin, BaseEstimator):
         The weights used in the loss (ones without ``class_weight``).
     net_ : skorch.NeuralNetClassifier
         The trained net.
-    elements_seen_, n_neighbors_, distance_range_
-        The fitted domain, as in :class:`NeighborLSTMRegressor`.
+    {domain_attributes}
 
     Examples
     --------
@@ -113,8 +64,7 @@ class NeighborLSTMClassifier(NeighborLSTMMixin, ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        **SKORCH_PARAMETER_CONSTRAINTS,
-        **ARCHITECTURE_CONSTRAINTS,
+        **BaseNeighborLSTM._parameter_constraints,
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
@@ -127,7 +77,8 @@ class NeighborLSTMClassifier(NeighborLSTMMixin, ClassifierMixin, BaseEstimator):
         head_hidden: int = 128,
         dropout: float = 0.0,
         distance_expansion: int = 16,
-        atoms: str = "distinct",
+        neighbors: str = "shells",
+        atoms: str = "pooled",
         attention_pooling: bool = False,
         class_weight: dict[Any, float] | str | None = None,
         lr: float = 2e-3,
@@ -143,63 +94,30 @@ class NeighborLSTMClassifier(NeighborLSTMMixin, ClassifierMixin, BaseEstimator):
         callbacks: list[Callback] | None = None,
         accelerator: Any = None,
     ) -> None:
-        self.embedding_dim = embedding_dim
-        self.atom_hidden = atom_hidden
-        self.crystal_hidden = crystal_hidden
-        self.head_hidden = head_hidden
-        self.dropout = dropout
-        self.distance_expansion = distance_expansion
-        self.atoms = atoms
-        self.attention_pooling = attention_pooling
-        self.class_weight = class_weight
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.handle_unknown = handle_unknown
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
-        self.callbacks = callbacks
-        self.accelerator = accelerator
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: NeighborLists, y: Any) -> NeighborLSTMClassifier:
-        """Train on neighbour lists ``X`` and class labels ``y``.
-
-        Parameters
-        ----------
-        X : NeighborLists
-            Output of :class:`~sklearn_bandgap.featurizers.NeighborListFeaturizer`.
-        y : array-like of shape (n_samples,)
-            Class labels (two or more classes).
-
-        Returns
-        -------
-        self : NeighborLSTMClassifier
-            The fitted classifier.
-        """
-        X = self._check_lists(X)
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != len(X):
-            raise ValueError(f"y must be 1-D with one label per structure, got shape {y.shape}.")
-        check_classification_targets(y)
-        encoder = LabelEncoder().fit(y)
-        self.classes_ = encoder.classes_
-        if len(self.classes_) < 2:
-            raise ValueError(f"y holds one class only ({self.classes_[0]!r}): nothing to learn.")
-        encoded = encoder.transform(y).astype(np.int64)
-        self.class_weight_ = (
-            compute_class_weight(self.class_weight, classes=self.classes_, y=y)
-            if self.class_weight is not None
-            else np.ones(len(self.classes_))
+        super().__init__(
+            embedding_dim=embedding_dim,
+            atom_hidden=atom_hidden,
+            crystal_hidden=crystal_hidden,
+            head_hidden=head_hidden,
+            dropout=dropout,
+            distance_expansion=distance_expansion,
+            neighbors=neighbors,
+            atoms=atoms,
+            attention_pooling=attention_pooling,
+            lr=lr,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            max_epochs=max_epochs,
+            patience=patience,
+            validation_fraction=validation_fraction,
+            handle_unknown=handle_unknown,
+            random_state=random_state,
+            device=device,
+            verbose=verbose,
+            callbacks=callbacks,
+            accelerator=accelerator,
         )
-        self._learn_domain(X)
-        self.net_ = self._build_net(seed_torch(self.random_state))
-        self.net_.fit(self._model_input(X), encoded)
-        return self
+        self.class_weight = class_weight
 
     def predict_proba(self, X: NeighborLists) -> np.ndarray:
         """Probability of each class for each structure.
@@ -214,10 +132,7 @@ class NeighborLSTMClassifier(NeighborLSTMMixin, ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Rows sum to 1; columns in the order of ``classes_``.
         """
-        check_is_fitted(self)
-        X = self._check_lists(X)
-        self._check_domain(X)
-        proba = self.net_.predict_proba(self._model_input(X)).astype(np.float64)
+        proba = self._net_outputs(X, method="predict_proba")
         return proba / proba.sum(axis=1, keepdims=True)  # float32 softmax, renormalised
 
     def predict(self, X: NeighborLists) -> np.ndarray:
@@ -235,17 +150,29 @@ class NeighborLSTMClassifier(NeighborLSTMMixin, ClassifierMixin, BaseEstimator):
         """
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
-    def __sklearn_tags__(self) -> Tags:
-        return self._input_tags(super().__sklearn_tags__())
-
-    def _build_net(self, seed: int | None) -> NeuralNetClassifier:
-        return net_class(NeuralNetClassifier, self.accelerator)(
-            **self._module_kwargs(len(self.classes_)),
-            criterion=torch.nn.CrossEntropyLoss,
-            criterion__weight=torch.as_tensor(self.class_weight_, dtype=torch.float32),
-            classes=np.arange(len(self.classes_)),
-            iterator_train__collate_fn=collate_neighbor_lists,
-            iterator_train__shuffle=True,
-            iterator_valid__collate_fn=collate_neighbor_lists,
-            **skorch_net_kwargs(self, seed),
+    def _encode_targets(self, y: Any, n_samples: int) -> np.ndarray:
+        """Class labels to 0..n_classes-1; the class weights of the loss."""
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != n_samples:
+            raise ValueError(f"y must be 1-D with one label per structure, got shape {y.shape}.")
+        check_classification_targets(y)
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        if len(self.classes_) < 2:
+            raise ValueError(f"y holds one class only ({self.classes_[0]!r}): nothing to learn.")
+        self.class_weight_ = (
+            compute_class_weight(self.class_weight, classes=self.classes_, y=y)
+            if self.class_weight is not None
+            else np.ones(len(self.classes_))
         )
+        encoded: np.ndarray = encoder.transform(y).astype(np.int64)
+        return encoded
+
+    def _net_settings(self) -> dict[str, Any]:
+        return {
+            "net": NeuralNetClassifier,
+            "n_outputs": len(self.classes_),
+            "criterion": torch.nn.CrossEntropyLoss,
+            "criterion__weight": torch.as_tensor(self.class_weight_, dtype=torch.float32),
+            "classes": np.arange(len(self.classes_)),
+        }

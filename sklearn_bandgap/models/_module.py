@@ -1,6 +1,8 @@
-"""``NeighborLSTM``: the two-level LSTM as a plain ``torch.nn.Module``."""
+"""``NeighborLSTM``: the two-level network as a plain ``torch.nn.Module``."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -9,9 +11,36 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from sklearn_bandgap._nn._expansion import gaussian_expansion
 from sklearn_bandgap.utils._elements import MAX_ATOMIC_NUMBER
 
+#: The smooth envelope of the ``"shells"`` atom level is 1 up to this fraction of
+#: the last listed neighbour's distance, then falls to 0 (cosine) at that distance.
+ENVELOPE_START = 0.75
+
+
+def neighbor_envelope(distances: torch.Tensor) -> torch.Tensor:
+    """Weights in [0, 1] that take each atom's neighbours smoothly down to 0 at its last one.
+
+    Parameters
+    ----------
+    distances : Tensor of shape (n_rows, n_neighbors)
+        Each row's neighbour distances, nearest first (the centre excluded).
+
+    Returns
+    -------
+    weights : Tensor of shape (n_rows, n_neighbors)
+        ``1`` for ``d <= ENVELOPE_START * R``, ``0`` at ``d = R``, a cosine in
+        between, where ``R`` is the row's largest distance (that of its
+        ``n_neighbors``-th neighbour). ``R`` is an order statistic of the
+        distances, so it is a continuous function of the positions even when
+        neighbours swap ranks; the neighbours at ``R`` (the ones a hard
+        ``n_neighbors`` cut keeps or drops depending on noise) weigh 0.
+    """
+    radius = distances[:, -1:]
+    x = (distances / radius - ENVELOPE_START) / (1.0 - ENVELOPE_START)
+    return 0.5 * (1.0 + torch.cos(math.pi * x.clamp(0.0, 1.0)))
+
 
 class NeighborLSTM(nn.Module):
-    """Element embedding × 1/distance → atom LSTM → crystal LSTM → dense head.
+    """Element embedding × 1/distance → atom LSTM → crystal aggregation → dense head.
 
     Parameters
     ----------
@@ -21,49 +50,65 @@ class NeighborLSTM(nn.Module):
         Size of the element embedding (one row per atomic number 1..118; row 0
         is the padding index and stays zero).
     atom_hidden : int, default=64
-        Hidden size of the LSTM that reads each atom's neighbour sequence.
+        Hidden size of the LSTM that reads each atom's neighbours.
     crystal_hidden : int, default=64
-        Hidden size of the LSTM that reads a crystal's atom vectors.
+        Hidden size of the crystal level (LSTM or pooled atom transform).
     head_hidden : int, default=64
         Width of the hidden layer of the dense head.
     dropout : float, default=0.0
         Dropout before the head's output layer.
     with_shares : bool, default=False
         If True, each row stands for several equivalent atoms and ``forward``
-        takes their ``shares`` of the crystal, appended to the row's vector
-        before the crystal LSTM.
-    distance_expansion : int, default=0
-        Number of Gaussians of a distance expansion appended to each neighbour's
-        input (0: none, the original design). See Notes.
+        takes their ``shares`` of the crystal. Required by ``crystal="pooled"``.
+    distance_expansion : int, default=16
+        Number of Gaussians on [0, 8] Å: the radial shells of
+        ``neighbors="shells"``, or the expansion appended to each neighbour's
+        input with ``neighbors="sequence"`` (0: none).
     attention_pooling : bool, default=False
-        If True, the head also reads an attention-weighted sum of the atom
-        vectors beside the crystal LSTM's final state. See Notes.
+        ``crystal="lstm"`` only: the head also reads an attention-weighted sum
+        of the atom vectors beside the crystal LSTM's final state.
+    neighbors : {"shells", "sequence"}, default="shells"
+        How the atom LSTM reads an atom's neighbours. See Notes.
+    crystal : {"pooled", "lstm"}, default="pooled"
+        How a crystal's atom vectors become one vector. See Notes.
 
     Notes
     -----
-    Each neighbour ``j`` of an atom contributes ``embedding(Z_j) / d_j``. The
-    centre atom (distance 0, first in its sequence) contributes
-    ``embedding(Z_centre) * centre_weight``, a learned scalar initialised to 1.
-    The atom LSTM reads the sequence centre first, then neighbours nearest
-    first, and its final hidden state is the atom's vector; it runs on the real
-    rows only (all sequences have length ``n_neighbors + 1``). Crystals have
-    different numbers of atoms: their atom vectors are padded per batch and
-    packed (``pack_padded_sequence``), so the crystal LSTM never reads padding;
-    its final hidden state goes through the head.
+    **Atom level, ``neighbors="shells"``** (continuous in the positions). Each
+    neighbour ``j`` of an atom contributes ``w_j * embedding(Z_j) / d_j``, where
+    ``w_j`` is a smooth envelope (:func:`neighbor_envelope`) that weighs the
+    neighbours down to 0 at the last listed one. The LSTM steps through a fixed
+    grid of radial shells (the ``distance_expansion`` Gaussians ``g_s``, nearest
+    first) after the centre atom (``embedding(Z_centre) * centre_weight``,
+    a learned scalar initialised to 1): step ``s`` reads
+    ``sum_j g_s(d_j) w_j embedding(Z_j) / d_j`` and the shell's occupancy
+    ``sum_j g_s(d_j) w_j``. The input is ordered by distance, as in the
+    original design, but every step is a smooth, symmetric sum over the
+    neighbours: equidistant neighbours of different elements have no order to
+    flip, and a neighbour crossing the list's edge weighs 0 there.
 
-    With ``distance_expansion=n > 0`` each step of the atom LSTM also reads
-    ``exp(-((d - mu_k) / sigma) ** 2)`` for ``n`` centres ``mu_k`` evenly spaced
-    on [0, 8] Å with ``sigma`` their spacing (as in
-    CGCNN and SchNet), so the distance enters beyond the 1/d scale of the
-    embedding. The centre atom reads the expansion of 0.
+    **Atom level, ``neighbors="sequence"``** (the original design, not
+    continuous): the LSTM reads the centre, then the neighbours nearest first,
+    each as ``embedding(Z_j) / d_j`` (plus the Gaussian expansion of ``d_j``
+    with ``distance_expansion > 0``). Ties are ordered by element, so noise that
+    breaks a tie reorders the sequence, and the hard cut at the last neighbour
+    changes which atoms are read.
 
-    With ``attention_pooling=True`` a linear layer scores each atom vector;
-    the scores, plus the log of each row's share of the crystal (so a row
-    standing for several equivalent atoms weighs as much as they would), go
-    through a softmax over the crystal's real rows, and the weighted sum of the
-    atom vectors is concatenated to the crystal LSTM's final state before the
-    head. It gives the head a route to every atom that does not pass through
-    the order-dependent LSTM.
+    **Crystal level, ``crystal="pooled"``** (continuous and symmetric): each
+    atom vector goes through a linear layer and SiLU; the crystal vector is
+    the share-weighted mean of these together with an attention-weighted sum
+    (softmax over the crystal's rows of a learned score plus the log of each
+    row's share, so a row standing for several equivalent atoms weighs as much
+    as they would). Both are symmetric functions of the atoms, so no order of
+    the atoms enters, and a supercell (every row's share divided equally)
+    gives the same vector.
+
+    **Crystal level, ``crystal="lstm"``** (the original design): an LSTM reads
+    the crystal's atom vectors in the order of the rows (packed, it never
+    reads padding), with each row's share appended ``with_shares``; its final
+    state goes to the head. Any order of atoms computed from their
+    environments changes when noise swaps two near-equal environments, so this
+    is not continuous in the positions.
 
     ``forward`` takes the keys of the batch dict made by
     :func:`~sklearn_bandgap.models.collate_neighbor_lists`.
@@ -78,27 +123,46 @@ class NeighborLSTM(nn.Module):
         head_hidden: int = 64,
         dropout: float = 0.0,
         with_shares: bool = False,
-        distance_expansion: int = 0,
+        distance_expansion: int = 16,
         attention_pooling: bool = False,
+        neighbors: str = "shells",
+        crystal: str = "pooled",
     ) -> None:
         super().__init__()
-        if distance_expansion == 1 or distance_expansion < 0:
+        if neighbors not in ("shells", "sequence") or crystal not in ("pooled", "lstm"):
             raise ValueError(
-                f"distance_expansion must be 0 (none) or at least 2 Gaussians, got "
-                f"{distance_expansion}."
+                f"neighbors must be 'shells' or 'sequence' and crystal 'pooled' or 'lstm', "
+                f"got {neighbors!r} and {crystal!r}."
             )
+        minimum = 2 if neighbors == "shells" else 0
+        if distance_expansion < minimum or distance_expansion == 1:
+            raise ValueError(
+                f"distance_expansion must be {'at least 2 shells' if minimum else '0 or ≥ 2'} "
+                f"with neighbors={neighbors!r}, got {distance_expansion}."
+            )
+        if crystal == "pooled" and not with_shares:
+            raise ValueError("crystal='pooled' reads each row's share: build it with_shares.")
+        self.neighbors = neighbors
+        self.crystal = crystal
         self.distance_expansion = distance_expansion
+        self.with_shares = with_shares
         self.embedding = nn.Embedding(MAX_ATOMIC_NUMBER + 1, embedding_dim, padding_idx=0)
         self.centre_weight = nn.Parameter(torch.ones(1))
-        self.atom_lstm = nn.LSTM(embedding_dim + distance_expansion, atom_hidden, batch_first=True)
-        self.with_shares = with_shares
-        self.crystal_lstm = nn.LSTM(
-            atom_hidden + int(with_shares), crystal_hidden, batch_first=True
-        )
-        self.attention = nn.Linear(atom_hidden, 1) if attention_pooling else None
-        pooled_size = atom_hidden if attention_pooling else 0
+        step_size = embedding_dim + (1 if neighbors == "shells" else distance_expansion)
+        self.atom_lstm = nn.LSTM(step_size, atom_hidden, batch_first=True)
+        self.attention: nn.Linear | None
+        if crystal == "pooled":
+            self.atom_transform = nn.Sequential(nn.Linear(atom_hidden, crystal_hidden), nn.SiLU())
+            self.attention = nn.Linear(crystal_hidden, 1)
+            crystal_size = 2 * crystal_hidden
+        else:
+            self.crystal_lstm = nn.LSTM(
+                atom_hidden + int(with_shares), crystal_hidden, batch_first=True
+            )
+            self.attention = nn.Linear(atom_hidden, 1) if attention_pooling else None
+            crystal_size = crystal_hidden + (atom_hidden if attention_pooling else 0)
         self.head = nn.Sequential(
-            nn.Linear(crystal_hidden + pooled_size, head_hidden),
+            nn.Linear(crystal_size, head_hidden),
             nn.SiLU(),
             nn.Dropout(dropout),
             nn.Linear(head_hidden, n_outputs),
@@ -129,9 +193,46 @@ class NeighborLSTM(nn.Module):
         -------
         out : Tensor of shape (n_crystals, n_outputs)
         """
-        n_crystals, max_rows = atomic_numbers.shape[:2]
+        max_rows = atomic_numbers.shape[1]
         real = torch.arange(max_rows, device=n_atoms.device)[None, :] < n_atoms[:, None]
+        if self.with_shares and shares is None:
+            raise ValueError("this NeighborLSTM was built with_shares: pass shares.")
         numbers, dists = atomic_numbers[real], distances[real]  # (n_real_rows, k + 1)
+        if self.neighbors == "shells":
+            steps = self._shell_steps(numbers, dists)
+        else:
+            steps = self._sequence_steps(numbers, dists)
+        _, (atom_state, _) = self.atom_lstm(steps)
+        atom_vectors = atom_state[-1]
+        row_shares = shares[real] if shares is not None else None
+        if self.crystal == "pooled":
+            assert row_shares is not None
+            crystal = self._pool(atom_vectors, real, row_shares)
+        else:
+            crystal = self._crystal_lstm(atom_vectors, real, n_atoms, row_shares)
+        out: torch.Tensor = self.head(crystal)
+        return out
+
+    # ------------------------------------------------------------------ atom level
+    def _centre_step(self, numbers: torch.Tensor) -> torch.Tensor:
+        return self.embedding(numbers[:, :1]) * self.centre_weight
+
+    def _shell_steps(self, numbers: torch.Tensor, dists: torch.Tensor) -> torch.Tensor:
+        """The centre, then one smooth, symmetric sum over the neighbours per radial shell."""
+        neighbor_dists = dists[:, 1:]
+        weights = neighbor_envelope(neighbor_dists)  # (rows, k)
+        shells = gaussian_expansion(neighbor_dists, self.distance_expansion)  # (rows, k, S)
+        weighted = shells * weights.unsqueeze(-1)
+        # sum_j g_s(d_j) w_j embedding(Z_j) / d_j, for every shell s at once
+        embedded = self.embedding(numbers[:, 1:]) / neighbor_dists.unsqueeze(-1)
+        per_shell = torch.einsum("rks,rke->rse", weighted, embedded)
+        occupancy = weighted.sum(dim=1).unsqueeze(-1)  # (rows, S, 1)
+        centre = self._centre_step(numbers)
+        centre = torch.cat([centre, centre.new_zeros(centre.shape[0], 1, 1)], dim=-1)
+        return torch.cat([centre, torch.cat([per_shell, occupancy], dim=-1)], dim=1)
+
+    def _sequence_steps(self, numbers: torch.Tensor, dists: torch.Tensor) -> torch.Tensor:
+        """The original sequence: the centre, then each neighbour nearest first."""
         centre = self.centre_weight.expand(dists.shape[0], 1)
         weights = torch.cat([centre, dists[:, 1:].reciprocal()], dim=1)
         steps = self.embedding(numbers) * weights.unsqueeze(-1)
@@ -139,33 +240,55 @@ class NeighborLSTM(nn.Module):
             expanded = gaussian_expansion(dists.clone(), self.distance_expansion)
             expanded[:, 0] = gaussian_expansion(dists.new_zeros(1), self.distance_expansion)
             steps = torch.cat([steps, expanded], dim=-1)
-        _, (atom_state, _) = self.atom_lstm(steps)
-        atom_vectors = atoms = atom_state[-1]
-        if self.with_shares:
-            if shares is None:
-                raise ValueError("this NeighborLSTM was built with_shares: pass shares.")
-            atoms = torch.cat([atoms, shares[real].unsqueeze(1)], dim=1)
-        padded = atoms.new_zeros(n_crystals, max_rows, atoms.shape[1])
+        return steps
+
+    # --------------------------------------------------------------- crystal level
+    def _pool(
+        self, atom_vectors: torch.Tensor, real: torch.Tensor, row_shares: torch.Tensor
+    ) -> torch.Tensor:
+        """Share-weighted mean and attention-weighted sum of the transformed atom vectors."""
+        assert self.attention is not None
+        transformed = self.atom_transform(atom_vectors)
+        mean = self._scatter_sum(row_shares.unsqueeze(1) * transformed, real)
+        weights = self._softmax_rows(self.attention(transformed).squeeze(1), real, row_shares)
+        attended = self._scatter_sum(weights.unsqueeze(1) * transformed, real)
+        return torch.cat([mean, attended], dim=1)
+
+    def _crystal_lstm(
+        self,
+        atom_vectors: torch.Tensor,
+        real: torch.Tensor,
+        n_atoms: torch.Tensor,
+        row_shares: torch.Tensor | None,
+    ) -> torch.Tensor:
+        atoms = atom_vectors
+        if row_shares is not None:
+            atoms = torch.cat([atoms, row_shares.unsqueeze(1)], dim=1)
+        padded = atoms.new_zeros(*real.shape, atoms.shape[1])
         padded[real] = atoms
         packed = pack_padded_sequence(padded, n_atoms.cpu(), batch_first=True, enforce_sorted=False)
         _, (crystal_state, _) = self.crystal_lstm(packed)
-        crystal = crystal_state[-1]
+        crystal: torch.Tensor = crystal_state[-1]
         if self.attention is not None:
-            crystal = torch.cat([crystal, self._attend(atom_vectors, real, shares)], dim=1)
-        out: torch.Tensor = self.head(crystal)
-        return out
+            weights = self._softmax_rows(self.attention(atom_vectors).squeeze(1), real, row_shares)
+            pooled = self._scatter_sum(weights.unsqueeze(1) * atom_vectors, real)
+            crystal = torch.cat([crystal, pooled], dim=1)
+        return crystal
 
-    def _attend(
-        self, atom_vectors: torch.Tensor, real: torch.Tensor, shares: torch.Tensor | None
+    @staticmethod
+    def _softmax_rows(
+        scores: torch.Tensor, real: torch.Tensor, row_shares: torch.Tensor | None
     ) -> torch.Tensor:
-        """Attention-weighted sum of each crystal's atom vectors (padding weighs 0)."""
-        assert self.attention is not None
-        scores = self.attention(atom_vectors).squeeze(1)
-        if shares is not None:
-            scores = scores + shares[real].clamp_min(1e-12).log()
+        """Softmax of the rows' scores within each crystal (plus log shares), per real row."""
+        if row_shares is not None:
+            scores = scores + row_shares.clamp_min(1e-12).log()
         padded = scores.new_full(real.shape, float("-inf"))
         padded[real] = scores
-        weights = torch.softmax(padded, dim=1)[real].unsqueeze(1)
-        pooled = atom_vectors.new_zeros(*real.shape, atom_vectors.shape[1])
-        pooled[real] = weights * atom_vectors
-        return pooled.sum(dim=1)
+        return torch.softmax(padded, dim=1)[real]
+
+    @staticmethod
+    def _scatter_sum(values: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """Sum of each crystal's real rows of ``values`` (n_real_rows, width)."""
+        padded = values.new_zeros(*real.shape, values.shape[1])
+        padded[real] = values
+        return padded.sum(dim=1)

@@ -8,24 +8,15 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from scipy.special import expit
-from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
-from sklearn.utils import Tags
+from sklearn.base import RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.hf import AccelerateMixin
 
 from sklearn_bandgap._nn._accelerate import ACCELERATED
-from sklearn_bandgap._nn._training import (
-    SKORCH_PARAMETER_CONSTRAINTS,
-    net_class,
-    seed_torch,
-    skorch_net_kwargs,
-)
 from sklearn_bandgap.featurizers._neighbor_lists import NeighborLists
-from sklearn_bandgap.models._base import ARCHITECTURE_CONSTRAINTS, NeighborLSTMMixin
-from sklearn_bandgap.models._collate import collate_neighbor_lists
+from sklearn_bandgap.models._base import BaseNeighborLSTM, fill_shared_docs
 from sklearn_bandgap.utils._validation import check_target
 
 
@@ -59,11 +50,12 @@ class _AcceleratedTwoHeadLossNet(AccelerateMixin, _TwoHeadLossNet):
 ACCELERATED[_TwoHeadLossNet] = _AcceleratedTwoHeadLossNet
 
 
-class TwoHeadBandGapRegressor(NeighborLSTMMixin, RegressorMixin, BaseEstimator):
+@fill_shared_docs
+class TwoHeadBandGapRegressor(RegressorMixin, BaseNeighborLSTM):
     """Band gaps from one network with two heads: P(gap > 0) and the gap of gapped crystals.
 
     The alternative to :class:`ZeroInflatedRegressor` with two separate models:
-    the body (embedding, atom LSTM, crystal LSTM, dense layer) is shared, the
+    the body (embedding, atom LSTM, crystal aggregation, dense layer) is shared, the
     last layer has two outputs. Training minimises the cross-entropy of
     "gap > 0" on every crystal plus ``gap_weight`` × the L1 error of the
     (standardized) gap on the gapped crystals only. ``predict`` returns 0 where
@@ -72,37 +64,14 @@ class TwoHeadBandGapRegressor(NeighborLSTMMixin, RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    embedding_dim, atom_hidden, crystal_hidden, head_hidden : int
-        Network sizes (defaults 32, 48, 128, 128), as in :class:`NeighborLSTMRegressor`.
-    dropout, distance_expansion, atoms, attention_pooling
-        The rest of the network, as in :class:`NeighborLSTMRegressor`.
+    {architecture_parameters}
     gap_weight : float, default=1.0
         Weight of the gap loss against the metal loss.
     mode : {"hard", "expected"}, default="hard"
         How the two heads combine in ``predict``.
     threshold : float, default=0.5
         ``P(gap > 0)`` from which ``"hard"`` predicts the gap head's value.
-    lr, weight_decay, batch_size, max_epochs, patience, validation_fraction
-        Training, as in :class:`NeighborLSTMRegressor`.
-    handle_unknown : {"warn", "error"}, default="warn"
-        Out-of-domain structures in ``predict`` (see :class:`NeighborLSTMRegressor`).
-    random_state : int, RandomState instance or None, default=None
-        Seeds weights, shuffling and the validation split.
-    device : str, default="cpu"
-        Torch device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... or ``"auto"``
-        (CUDA when there is one, else the CPU; decided at ``fit``). A CUDA device
-        on a machine without one raises a ``ValueError`` before training.
-    verbose : int, default=0
-        1 prints skorch's epoch table.
-    callbacks : list of skorch callbacks, default=None
-        Extra callbacks.
-    accelerator : accelerate.Accelerator or None, default=None
-        Train through Hugging Face accelerate (skorch's ``AccelerateMixin``):
-        accelerate places the module and batches (``device`` is then unused),
-        mixed precision if the accelerator asks for it, and data-parallel
-        training on several GPUs when the script runs under ``accelerate
-        launch``. Not saved by :func:`sklearn_bandgap.io.save` (set it to None
-        first).
+    {training_parameters}
 
     Attributes
     ----------
@@ -110,13 +79,11 @@ class TwoHeadBandGapRegressor(NeighborLSTMMixin, RegressorMixin, BaseEstimator):
         The trained net.
     gap_mean_, gap_scale_ : float
         Standardization of the gaps of the gapped training crystals.
-    elements_seen_, n_neighbors_, distance_range_
-        The fitted domain.
+    {domain_attributes}
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        **SKORCH_PARAMETER_CONSTRAINTS,
-        **ARCHITECTURE_CONSTRAINTS,
+        **BaseNeighborLSTM._parameter_constraints,
         "gap_weight": [Interval(Real, 0, None, closed="neither")],
         "mode": [StrOptions({"hard", "expected"})],
         "threshold": [Interval(Real, 0, 1, closed="neither")],
@@ -131,7 +98,8 @@ class TwoHeadBandGapRegressor(NeighborLSTMMixin, RegressorMixin, BaseEstimator):
         head_hidden: int = 128,
         dropout: float = 0.0,
         distance_expansion: int = 16,
-        atoms: str = "distinct",
+        neighbors: str = "shells",
+        atoms: str = "pooled",
         attention_pooling: bool = False,
         gap_weight: float = 1.0,
         mode: str = "hard",
@@ -149,58 +117,32 @@ class TwoHeadBandGapRegressor(NeighborLSTMMixin, RegressorMixin, BaseEstimator):
         callbacks: list[Callback] | None = None,
         accelerator: Any = None,
     ) -> None:
-        self.embedding_dim = embedding_dim
-        self.atom_hidden = atom_hidden
-        self.crystal_hidden = crystal_hidden
-        self.head_hidden = head_hidden
-        self.dropout = dropout
-        self.distance_expansion = distance_expansion
-        self.atoms = atoms
-        self.attention_pooling = attention_pooling
+        super().__init__(
+            embedding_dim=embedding_dim,
+            atom_hidden=atom_hidden,
+            crystal_hidden=crystal_hidden,
+            head_hidden=head_hidden,
+            dropout=dropout,
+            distance_expansion=distance_expansion,
+            neighbors=neighbors,
+            atoms=atoms,
+            attention_pooling=attention_pooling,
+            lr=lr,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            max_epochs=max_epochs,
+            patience=patience,
+            validation_fraction=validation_fraction,
+            handle_unknown=handle_unknown,
+            random_state=random_state,
+            device=device,
+            verbose=verbose,
+            callbacks=callbacks,
+            accelerator=accelerator,
+        )
         self.gap_weight = gap_weight
         self.mode = mode
         self.threshold = threshold
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.handle_unknown = handle_unknown
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
-        self.callbacks = callbacks
-        self.accelerator = accelerator
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: NeighborLists, y: Any) -> TwoHeadBandGapRegressor:
-        """Train both heads on neighbour lists ``X`` and band gaps ``y`` (0 for metals).
-
-        Parameters
-        ----------
-        X : NeighborLists
-            Output of :class:`~sklearn_bandgap.featurizers.NeighborListFeaturizer`.
-        y : array-like of shape (n_samples,)
-            Non-negative band gaps.
-
-        Returns
-        -------
-        self : TwoHeadBandGapRegressor
-            The fitted model.
-        """
-        X = self._check_lists(X)
-        y = check_target(y, len(X), multi_output=False).ravel()
-        if (y < 0).any() or (y > 0).all() or not (y > 0).any():
-            raise ValueError("y must be non-negative band gaps with both metals (0) and gaps.")
-        gapped = y > 0
-        self.gap_mean_ = float(y[gapped].mean())
-        self.gap_scale_ = float(y[gapped].std()) or 1.0
-        targets = np.column_stack([gapped, (y - self.gap_mean_) / self.gap_scale_])
-        self._learn_domain(X)
-        self.net_ = self._build_net(seed_torch(self.random_state))
-        self.net_.fit(self._model_input(X), targets.astype(np.float32))
-        return self
 
     def predict_heads(self, X: NeighborLists) -> tuple[np.ndarray, np.ndarray]:
         """``P(gap > 0)`` and the gap head's value (eV) of each structure.
@@ -216,10 +158,7 @@ class TwoHeadBandGapRegressor(NeighborLSTMMixin, RegressorMixin, BaseEstimator):
         gap : ndarray of shape (n_samples,)
             Clipped at 0.
         """
-        check_is_fitted(self)
-        X = self._check_lists(X)
-        self._check_domain(X)
-        out = self.net_.predict(self._model_input(X)).astype(np.float64)
+        out = self._net_outputs(X)
         p_gapped = expit(out[:, 0])  # scipy's logistic: no overflow for large logits
         gap = np.maximum(out[:, 1] * self.gap_scale_ + self.gap_mean_, 0.0)
         return p_gapped, gap
@@ -255,16 +194,21 @@ class TwoHeadBandGapRegressor(NeighborLSTMMixin, RegressorMixin, BaseEstimator):
             return p_gapped * gap
         return np.where(p_gapped >= self.threshold, gap, 0.0)
 
-    def __sklearn_tags__(self) -> Tags:
-        return self._input_tags(super().__sklearn_tags__())
+    def _encode_targets(self, y: Any, n_samples: int) -> np.ndarray:
+        """``[gap > 0, standardized gap]`` per crystal (the gap scaled on gapped crystals)."""
+        y = check_target(y, n_samples, multi_output=False).ravel()
+        if (y < 0).any() or (y > 0).all() or not (y > 0).any():
+            raise ValueError("y must be non-negative band gaps with both metals (0) and gaps.")
+        gapped = y > 0
+        self.gap_mean_ = float(y[gapped].mean())
+        self.gap_scale_ = float(y[gapped].std()) or 1.0
+        targets = np.column_stack([gapped, (y - self.gap_mean_) / self.gap_scale_])
+        return targets.astype(np.float32)
 
-    def _build_net(self, seed: int | None) -> NeuralNet:
-        return net_class(_TwoHeadLossNet, self.accelerator)(
-            **self._module_kwargs(2),
-            criterion=torch.nn.L1Loss,  # unused: get_loss is overridden
-            gap_weight=self.gap_weight,
-            iterator_train__collate_fn=collate_neighbor_lists,
-            iterator_train__shuffle=True,
-            iterator_valid__collate_fn=collate_neighbor_lists,
-            **skorch_net_kwargs(self, seed),
-        )
+    def _net_settings(self) -> dict[str, Any]:
+        return {
+            "net": _TwoHeadLossNet,
+            "n_outputs": 2,
+            "criterion": torch.nn.L1Loss,  # unused: get_loss is overridden
+            "gap_weight": self.gap_weight,
+        }

@@ -3,8 +3,10 @@
 scikit-learn's common checks feed 2-D arrays and skip estimators that take other
 input, so this module is the second tier (as ``imblearn.utils.estimator_checks``
 is for samplers): fit returns self, no input is mutated, clone and pickle round
-trips agree, ``n_jobs`` does not change results, and the output is invariant to
-translation, rotation, site order and supercell choice.
+trips agree, ``n_jobs`` does not change results, the output is invariant to
+translation, rotation, site order, supercell and the choice of cell (file
+cell, primitive, conventional, Niggli), and a predictor's output is continuous
+in the positions (noise of 1e-4 Å moves no prediction by more than a bound).
 
 Outputs are compared per structure through a *signature*: for a transformer
 returning :class:`~sklearn_bandgap.featurizers.NeighborLists`, the sorted set of
@@ -15,6 +17,7 @@ else, the output row itself.
 from __future__ import annotations
 
 import pickle
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,13 +29,18 @@ from sklearn.base import clone
 from sklearn_bandgap.featurizers._neighbor_lists import NeighborLists
 
 __all__ = [
+    "cell_choices",
+    "check_cell_choice_invariance",
+    "check_continuity",
     "check_fit_returns_self",
     "check_input_not_mutated",
     "check_invariances",
     "check_n_jobs_invariance",
     "check_pickle_clone_round_trip",
     "check_structure_estimator",
+    "perturbed",
     "rotated",
+    "rounded",
     "site_permuted",
     "translated",
 ]
@@ -83,6 +91,62 @@ def site_permuted(structure: Structure, seed: int = 0) -> Structure:
     """A copy with the sites in a random order."""
     order = np.random.default_rng(seed).permutation(len(structure))
     return Structure.from_sites([structure[int(i)] for i in order])
+
+
+def perturbed(structure: Structure, sigma: float, seed: int = 0) -> Structure:
+    """A copy with Gaussian noise of ``sigma`` Å added to every Cartesian coordinate.
+
+    Noise of 1e-4 Å is below what a DFT code, a relaxation or a CIF reader
+    would call a different structure: a physical model must barely move.
+    """
+    noise = np.random.default_rng(seed).normal(0.0, sigma, size=(len(structure), 3))
+    return Structure(
+        structure.lattice,
+        structure.species,
+        structure.cart_coords + noise,
+        coords_are_cartesian=True,
+        validate_proximity=False,
+    )
+
+
+def rounded(structure: Structure, decimals: int) -> Structure:
+    """A copy with the fractional coordinates rounded to ``decimals`` (as a CIF might print)."""
+    return Structure(
+        structure.lattice,
+        structure.species,
+        np.round(structure.frac_coords, decimals),
+        validate_proximity=False,
+    )
+
+
+def cell_choices(structure: Structure, symprec: float = 1e-3) -> dict[str, Structure]:
+    """The same crystal in other cells: primitive and conventional standard, and Niggli.
+
+    Parameters
+    ----------
+    structure : Structure
+        An ordered crystal.
+    symprec : float, default=1e-3
+        Symmetry tolerance of spglib (Å) for the standard cells. Where spglib
+        cannot find the symmetry, only the Niggli cell is returned.
+
+    Returns
+    -------
+    cells : dict of str to Structure
+        ``"niggli"`` always; ``"primitive"`` and ``"conventional"`` when found.
+    """
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    cells = {"niggli": structure.get_reduced_structure("niggli")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # spglib's OLD_ERROR_HANDLING
+        try:
+            analyzer = SpacegroupAnalyzer(structure, symprec=symprec)
+            cells["primitive"] = analyzer.get_primitive_standard_structure()
+            cells["conventional"] = analyzer.get_conventional_standard_structure()
+        except Exception:  # spglib finds no cell: symmetrized cells do not apply
+            pass
+    return cells
 
 
 def check_fit_returns_self(estimator: Any, X: Sequence[Structure], y: Any = None) -> None:
@@ -137,6 +201,42 @@ def check_invariances(
         _assert_same(reference, _output(est, [transform(s) for s in X]), name)
 
 
+def check_cell_choice_invariance(
+    estimator: Any, X: Sequence[Structure], y: Any = None, *, atol: float = 1e-4
+) -> None:
+    """Output the same (within ``atol``) in the file's, primitive, conventional and Niggli cells.
+
+    The standard cells come from spglib with a tolerance of 1e-3 Å, so the
+    structures compared may differ by symmetrization at that level: the bound
+    also rests on continuity.
+    """
+    est = clone(estimator).fit(X, y)
+    reference = _signatures(_output(est, X))
+    for i, structure in enumerate(X):
+        for name, cell in cell_choices(structure).items():
+            other = _signatures(_output(est, [cell]))[0]
+            assert other.shape == reference[i].shape and np.allclose(
+                other, reference[i], atol=atol
+            ), f"{name} cell: output of structure {i} differs"
+
+
+def check_continuity(
+    estimator: Any,
+    X: Sequence[Structure],
+    y: Any = None,
+    *,
+    sigma: float = 1e-4,
+    bound: float = 0.01,
+    seed: int = 0,
+) -> None:
+    """Noise of ``sigma`` Å on every position moves no prediction by more than ``bound``."""
+    est = clone(estimator).fit(X, y)
+    reference = np.asarray(est.predict(X), dtype=float)
+    moved = np.asarray(est.predict([perturbed(s, sigma, seed + i) for i, s in enumerate(X)]))
+    worst = float(np.max(np.abs(moved - reference)))
+    assert worst <= bound, f"noise of {sigma} Å moved a prediction by {worst:.3g} > {bound}"
+
+
 def check_structure_estimator(estimator: Any, X: Sequence[Structure], y: Any = None) -> None:
     """Run every check of this module on ``estimator`` with data ``X`` (and ``y``)."""
     check_fit_returns_self(estimator, X, y)
@@ -145,3 +245,6 @@ def check_structure_estimator(estimator: Any, X: Sequence[Structure], y: Any = N
     if "n_jobs" in estimator.get_params():
         check_n_jobs_invariance(estimator, X, y)
     check_invariances(estimator, X, y)
+    check_cell_choice_invariance(estimator, X, y)
+    if hasattr(estimator, "predict"):
+        check_continuity(estimator, X, y)
