@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from train_pretrained import checkpoint_paths, finished_member
+from train_pretrained import checkpoint_paths, finished_member, member_threads
 
 from sklearn_bandgap.experiments import plot_parity
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
@@ -150,7 +150,7 @@ def export_recipe(
             "columns": list(recipe.columns),
             "regressor_params": recipe.regressor_params,
             "random_states": list(recipe.random_states),
-            "torch_threads_per_member": recipe.torch_threads,
+            "torch_threads_per_member": [member_threads(info) for info in infos],
         },
         "training": {
             "command": "python benchmarks/train_pretrained.py",
@@ -158,7 +158,8 @@ def export_recipe(
             "machine": record["machine"],
             "member_fit_seconds_total": round(sum(i["fit_seconds"] for i in infos), 1),
             "wall_seconds": training_wall_seconds(infos),
-            "note": "members trained two at a time, one torch thread each",
+            "note": "members trained two at a time with one torch thread each, or alone "
+            "with two (torch_threads_per_member)",
         },
         "versions": record["versions"],
         "file": {

@@ -10,7 +10,7 @@ from git at ``--seed-design-commit``) predict the test crystals
   coordinate (seeded per crystal);
 - with the fractional coordinates rounded to 5 and 4 decimals;
 - in their Niggli, primitive standard and conventional standard cells (spglib,
-  symprec 1e-3 Å).
+  symprec 1e-5 Å).
 
 Per model and input: MAE (and MAE on the gapped crystals for band gaps), the
 fraction of crystals whose prediction moved by more than 0.1 eV (band gap) or

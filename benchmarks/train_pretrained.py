@@ -63,12 +63,16 @@ MEMBERS = RESULTS / "members"
 
 
 def member_settings(recipe: Recipe, seed: int, n_train: int) -> dict[str, Any]:
-    """What a checkpoint must have been trained with to be reused."""
+    """What a checkpoint must have been trained with to be reused (threads apart).
+
+    The torch thread count changes results at the ~1e-7 level only; a member
+    trained with another count than the recipe's (``--threads``) is reused and
+    its count is recorded beside these settings (``torch_threads``).
+    """
     return {
         "recipe": recipe.name,
         "columns": list(recipe.columns),
         "regressor_params": {**recipe.regressor_params, "random_state": seed},
-        "torch_threads": recipe.torch_threads,
         "architecture_version": ARCHITECTURE_VERSION,
         "n_train": n_train,
         "split_seed": SPLIT_RANDOM_STATE,
@@ -83,13 +87,19 @@ def checkpoint_paths(work_dir: Path, recipe: Recipe, seed: int) -> tuple[Path, P
 
 
 def train_member(
-    recipe: Recipe, seed: int, lists_train: Any, y_train: np.ndarray, work_dir: Path
+    recipe: Recipe,
+    seed: int,
+    lists_train: Any,
+    y_train: np.ndarray,
+    work_dir: Path,
+    threads: int | None = None,
 ) -> dict[str, Any]:
-    """Train one member with its seed and one torch thread; checkpoint it; return its times."""
+    """Train one member with its seed and the recipe's torch threads; checkpoint it."""
     import torch
 
     warnings.simplefilter("ignore")
-    torch.set_num_threads(recipe.torch_threads)
+    threads = threads or recipe.torch_threads
+    torch.set_num_threads(threads)
     member = NeighborLSTMRegressor(**recipe.regressor_params, random_state=seed, verbose=1)
     start = time.perf_counter()
     member.fit(lists_train, y_train)
@@ -97,6 +107,7 @@ def train_member(
     history = member.net_.history_
     info = {
         "settings": member_settings(recipe, seed, len(y_train)),
+        "torch_threads": threads,
         "fit_seconds": round(seconds, 1),
         "epochs": len(history),
         "best_epoch": int(np.argmin(history[:, "valid_loss"])) + 1,
@@ -118,7 +129,14 @@ def finished_member(work_dir: Path, recipe: Recipe, seed: int, n_train: int) -> 
     if not (model_path.is_file() and info_path.is_file()):
         return False
     info = json.loads(info_path.read_text())
-    return bool(info["settings"] == member_settings(recipe, seed, n_train))
+    settings = {k: v for k, v in info["settings"].items() if k != "torch_threads"}
+    return bool(settings == member_settings(recipe, seed, n_train))
+
+
+def member_threads(info: dict[str, Any]) -> int | None:
+    """Torch threads a member trained with (older checkpoints kept it in their settings)."""
+    threads = info.get("torch_threads", info["settings"].get("torch_threads"))
+    return None if threads is None else int(threads)
 
 
 def main() -> None:
@@ -127,6 +145,9 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=None, help="member checkpoints")
     parser.add_argument("--n-jobs", type=int, default=2, help="members trained at once")
     parser.add_argument("--train-only", action="store_true", help="stop after the members")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads per member (recorded)"
+    )
     parser.add_argument("--run", default=None, help="name of the record's run folder")
     parser.add_argument(
         "--max-epochs", type=int, default=None, help="override, for a quick look only"
@@ -163,7 +184,9 @@ def main() -> None:
     ]
     print(f"Members to train: {[(r.name, s) for r, s in jobs]} (checkpoints in {work_dir})")
     Parallel(n_jobs=args.n_jobs, verbose=0)(
-        delayed(train_member)(recipe, seed, lists_train, y_of(recipe, train), work_dir)
+        delayed(train_member)(
+            recipe, seed, lists_train, y_of(recipe, train), work_dir, args.threads
+        )
         for recipe, seed in jobs
     )
     if args.train_only:

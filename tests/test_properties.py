@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 from pymatgen.core import Lattice, Structure
 from sklearn.pipeline import make_pipeline
@@ -34,7 +34,7 @@ from sklearn_bandgap.exceptions import InvalidStructureError
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.io import load, save
 from sklearn_bandgap.models import NeighborLSTMRegressor
-from sklearn_bandgap.pretrained import list_pretrained, load_pretrained
+from sklearn_bandgap.pretrained import list_pretrained, load_pretrained, model_card
 from sklearn_bandgap.utils.estimator_checks import (
     cell_choices,
     perturbed,
@@ -202,11 +202,14 @@ NOISE_BOUNDS = {"band_gap_mp2018": 0.01, "formation_energy_mp2018": 0.001}
 EXACT_BOUND = 1e-4
 #: The shipped models' bounds run at least 200 examples (the long profile: more).
 SHIPPED_EXAMPLES = max(200, settings.default.max_examples)
+#: A failing example of a shipped model is reported as found (its formula is in
+#: the message); shrinking it through a large model would take minutes.
+NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
 
 
 @functools.cache
-def shipped_models():
-    return {name: load_pretrained(name) for name in list_pretrained()}
+def shipped_model(name):
+    return load_pretrained(name)
 
 
 @functools.cache
@@ -214,38 +217,53 @@ def real_crystals():
     return load_mp_gap_eform(subset="sample200", progress=False).data
 
 
+def _shipped_params():
+    """Every shipped model; one shipped before the continuous design must fail (strict xfail)."""
+    params = []
+    for name in list_pretrained():
+        if model_card(name).get("architecture", {}).get("version", 1) >= 2:
+            params.append(name)
+        else:
+            reason = f"{name} was shipped before the continuous design and is not re-shipped yet"
+            params.append(pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=reason)))
+    return params
+
+
+SHIPPED = _shipped_params()
+
+
 def test_every_shipped_model_has_its_bounds():
-    assert set(shipped_models()) == set(NOISE_BOUNDS)
+    assert set(list_pretrained()) == set(NOISE_BOUNDS)
 
 
-def _assert_noise_bound(structure, seed):
+def _assert_noise_bound(name, structure, seed):
     noisy = perturbed(structure, 1e-4, seed=seed)
-    for name, model in shipped_models().items():
-        before, after = _predict(model, [structure, noisy])
-        assert abs(after - before) <= NOISE_BOUNDS[name], (name, structure.formula, before, after)
+    before, after = _predict(shipped_model(name), [structure, noisy])
+    assert abs(after - before) <= NOISE_BOUNDS[name], (name, structure.formula, before, after)
 
 
-def _assert_exact(structure, variants):
-    for name, model in shipped_models().items():
-        y_pred = _predict(model, [structure, *variants.values()])
-        moved = np.abs(y_pred[1:] - y_pred[0])
-        assert moved.max() <= EXACT_BOUND, (
-            name,
-            structure.formula,
-            dict(zip(variants, moved, strict=True)),
-        )
+def _assert_exact(name, structure, variants):
+    y_pred = _predict(shipped_model(name), [structure, *variants.values()])
+    moved = np.abs(y_pred[1:] - y_pred[0])
+    assert moved.max() <= EXACT_BOUND, (
+        name,
+        structure.formula,
+        dict(zip(variants, moved, strict=True)),
+    )
 
 
-@settings(max_examples=SHIPPED_EXAMPLES)
-@given(crystals(max_sites=12), st.integers(0, 2**16))
-def test_shipped_models_barely_move_under_noise_on_generated_crystals(structure, seed):
-    _assert_noise_bound(structure, seed)
+@pytest.mark.parametrize("name", SHIPPED)
+@settings(max_examples=SHIPPED_EXAMPLES, phases=NO_SHRINK)
+@given(structure=crystals(max_sites=12), seed=st.integers(0, 2**16))
+def test_shipped_models_barely_move_under_noise_on_generated_crystals(name, structure, seed):
+    _assert_noise_bound(name, structure, seed)
 
 
-@settings(max_examples=SHIPPED_EXAMPLES)
-@given(st.integers(0, 199), st.integers(0, 2**16))
-def test_shipped_models_barely_move_under_noise_on_real_crystals(index, seed):
-    _assert_noise_bound(real_crystals()[index], seed)
+@pytest.mark.parametrize("name", SHIPPED)
+@settings(max_examples=SHIPPED_EXAMPLES, phases=NO_SHRINK)
+@given(index=st.integers(0, 199), seed=st.integers(0, 2**16))
+def test_shipped_models_barely_move_under_noise_on_real_crystals(name, index, seed):
+    _assert_noise_bound(name, real_crystals()[index], seed)
 
 
 def _exact_variants(structure, seed, repeats, shift):
@@ -258,28 +276,30 @@ def _exact_variants(structure, seed, repeats, shift):
     }
 
 
-@settings(max_examples=SHIPPED_EXAMPLES)
+@pytest.mark.parametrize("name", SHIPPED)
+@settings(max_examples=SHIPPED_EXAMPLES, phases=NO_SHRINK)
 @given(
-    crystals(max_sites=10),
-    st.integers(0, 2**16),
-    st.tuples(st.integers(1, 2), st.integers(1, 2), st.integers(1, 2)),
-    st.tuples(*[st.floats(-5.0, 5.0)] * 3),
+    structure=crystals(max_sites=10),
+    seed=st.integers(0, 2**16),
+    repeats=st.tuples(st.integers(1, 2), st.integers(1, 2), st.integers(1, 2)),
+    shift=st.tuples(*[st.floats(-5.0, 5.0)] * 3),
 )
 def test_shipped_models_are_exact_under_cell_and_frame_on_generated_crystals(
-    structure, seed, repeats, shift
+    name, structure, seed, repeats, shift
 ):
-    _assert_exact(structure, _exact_variants(structure, seed, repeats, shift))
+    _assert_exact(name, structure, _exact_variants(structure, seed, repeats, shift))
 
 
-@settings(max_examples=SHIPPED_EXAMPLES)
+@pytest.mark.parametrize("name", SHIPPED)
+@settings(max_examples=SHIPPED_EXAMPLES, phases=NO_SHRINK)
 @given(
-    st.integers(0, 199),
-    st.integers(0, 2**16),
-    st.tuples(st.integers(1, 2), st.integers(1, 2), st.integers(1, 2)),
+    index=st.integers(0, 199),
+    seed=st.integers(0, 2**16),
+    repeats=st.tuples(st.integers(1, 2), st.integers(1, 2), st.integers(1, 2)),
 )
-def test_shipped_models_are_exact_under_cell_and_frame_on_real_crystals(index, seed, repeats):
+def test_shipped_models_are_exact_under_cell_and_frame_on_real_crystals(name, index, seed, repeats):
     structure = real_crystals()[index]
-    _assert_exact(structure, _exact_variants(structure, seed, repeats, (0.7, -1.3, 2.1)))
+    _assert_exact(name, structure, _exact_variants(structure, seed, repeats, (0.7, -1.3, 2.1)))
 
 
 def test_the_ci_profile_is_in_use_unless_asked_otherwise():

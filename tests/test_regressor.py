@@ -27,9 +27,9 @@ from sklearn_bandgap.models import (
     collate_neighbor_lists,
     composition_keys,
     distinct_environments,
+    neighbor_envelope,
 )
 from sklearn_bandgap.models._base import ModelInput
-from sklearn_bandgap.models._module import neighbor_envelope
 from sklearn_bandgap.utils.estimator_checks import check_structure_estimator
 
 FAST = dict(

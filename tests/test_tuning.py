@@ -32,7 +32,7 @@ TINY = dict(embedding_dim=8, atom_hidden=8, crystal_hidden=8, head_hidden=8, ran
 #: A small space for fast trials: only the learning rate and the distance expansion.
 SMALL_SPACE = {
     "neighborlstmregressor__lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
-    "neighborlstmregressor__distance_expansion": {"type": "categorical", "choices": [0, 8]},
+    "neighborlstmregressor__distance_expansion": {"type": "categorical", "choices": [4, 8]},
 }
 
 

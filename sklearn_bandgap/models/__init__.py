@@ -14,7 +14,7 @@ from sklearn_bandgap.models._environments import (
     composition_keys,
     distinct_environments,
 )
-from sklearn_bandgap.models._module import NeighborLSTM
+from sklearn_bandgap.models._module import NeighborLSTM, neighbor_envelope
 from sklearn_bandgap.models._regressor import NeighborLSTMRegressor
 from sklearn_bandgap.models._seed_ensemble import SeedEnsembleRegressor
 from sklearn_bandgap.models._two_heads import TwoHeadBandGapRegressor
@@ -32,4 +32,5 @@ __all__ = [
     "collate_neighbor_lists",
     "composition_keys",
     "distinct_environments",
+    "neighbor_envelope",
 ]

@@ -119,16 +119,18 @@ def rounded(structure: Structure, decimals: int) -> Structure:
     )
 
 
-def cell_choices(structure: Structure, symprec: float = 1e-3) -> dict[str, Structure]:
+def cell_choices(structure: Structure, symprec: float = 1e-5) -> dict[str, Structure]:
     """The same crystal in other cells: primitive and conventional standard, and Niggli.
 
     Parameters
     ----------
     structure : Structure
         An ordered crystal.
-    symprec : float, default=1e-3
-        Symmetry tolerance of spglib (Å) for the standard cells. Where spglib
-        cannot find the symmetry, only the Niggli cell is returned.
+    symprec : float, default=1e-5
+        Symmetry tolerance of spglib (Å) for the standard cells, which spglib
+        also symmetrizes: atoms move by up to about this much, so the cells
+        are the same crystal to this tolerance. Where spglib finds no cell,
+        only the Niggli cell is returned.
 
     Returns
     -------
@@ -206,7 +208,7 @@ def check_cell_choice_invariance(
 ) -> None:
     """Output the same (within ``atol``) in the file's, primitive, conventional and Niggli cells.
 
-    The standard cells come from spglib with a tolerance of 1e-3 Å, so the
+    The standard cells come from spglib with a tolerance of 1e-5 Å, so the
     structures compared may differ by symmetrization at that level: the bound
     also rests on continuity.
     """
