@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 from _machine import cpu_model, git_commit, write_record
 from pymatgen.core import Structure
+from sklearn.pipeline import Pipeline
 
 from sklearn_bandgap.datasets import get_cache_dir, load_mp_gap_eform, load_nrel_relaxation_pairs
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
@@ -123,10 +124,32 @@ def move_report(
 
 
 def predict_lists(model: Any, lists: Any) -> np.ndarray:
-    """A shipped pipeline's prediction on lists featurized once for every model."""
+    """A pipeline's (or a bare regressor's) prediction on lists featurized once for all."""
+    regressor = model[-1] if isinstance(model, Pipeline) else model
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return np.asarray(model[-1].predict(lists), dtype=float)
+        return np.asarray(regressor.predict(lists), dtype=float)
+
+
+def member_models(args: argparse.Namespace, models: dict[str, Any]) -> dict[str, Any]:
+    """Single members: files of ``--member-files`` and the seed design's members of the same seeds.
+
+    A member file is ``<shipped name>_seed<k>.safetensors`` (``train_pretrained.py``'s
+    checkpoints); the seed design's member with the same seed is taken from its
+    shipped ensemble, so each pair differs in the design only.
+    """
+    out = {}
+    for path in args.member_files:
+        name, _, seed = Path(path).stem.rpartition("_seed")
+        out[f"{name} member seed {seed}"] = load(path)
+        old = next(
+            (m for k, m in models.items() if k.startswith(name) and "seed design" in k), None
+        )
+        if old is not None:
+            ensemble = old[-1]
+            position = list(ensemble.random_states).index(int(seed))
+            out[f"{name} (seed design) member seed {seed}"] = ensemble.estimators_[position]
+    return out
 
 
 def mp_part(args: argparse.Namespace, models: dict[str, Any]) -> dict[str, Any]:
@@ -238,13 +261,20 @@ def main() -> None:
         "--translator-epochs", type=int, default=60, help="0: isotropic translator only"
     )
     parser.add_argument("--skip-translator", action="store_true")
+    parser.add_argument(
+        "--member-files", nargs="*", default=[], help="single members to measure beside"
+    )
+    parser.add_argument("--skip-shipped", action="store_true", help="members only")
     parser.add_argument("--run", default=None)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     started = time.perf_counter()
-    models = {name: load_pretrained(name) for name in TARGETS}
+    models = {} if args.skip_shipped else {name: load_pretrained(name) for name in TARGETS}
     if args.seed_design_commit:
-        models.update(seed_design_models(args.seed_design_commit))
+        seed_design = seed_design_models(args.seed_design_commit)
+        models.update(member_models(args, seed_design))
+        if not args.skip_shipped:
+            models.update(seed_design)
     record: dict[str, Any] = {
         "benchmark": "robustness",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -89,6 +89,49 @@ def crystals(draw, max_sites: int = 40) -> Structure:
     return structure
 
 
+#: Space groups with the lattice of their crystal system (lengths and angle drawn).
+SPACE_GROUPS = {
+    "Fm-3m": lambda a, b, c, beta: Lattice.cubic(a),
+    "Pm-3m": lambda a, b, c, beta: Lattice.cubic(a),
+    "Fd-3m": lambda a, b, c, beta: Lattice.cubic(a),
+    "Im-3m": lambda a, b, c, beta: Lattice.cubic(a),
+    "P6_3/mmc": lambda a, b, c, beta: Lattice.hexagonal(a, c),
+    "R-3m": lambda a, b, c, beta: Lattice.hexagonal(a, c),
+    "I4/mmm": lambda a, b, c, beta: Lattice.tetragonal(a, c),
+    "P4/mmm": lambda a, b, c, beta: Lattice.tetragonal(a, c),
+    "Pnma": lambda a, b, c, beta: Lattice.orthorhombic(a, b, c),
+    "P2_1/c": lambda a, b, c, beta: Lattice.monoclinic(a, b, c, beta),
+}
+
+
+@st.composite
+def symmetric_crystals(draw, max_sites: int = 48) -> Structure:
+    """A crystal of a drawn space group: symmetry-equivalent atoms and equidistant shells.
+
+    Random P1 cells have no ties; real crystals are full of them (equidistant
+    neighbours of different elements, equivalent atoms), which is where a
+    discontinuous design shows. Sites on special positions (0, 1/4, 1/2, ...)
+    are drawn as often as general ones.
+    """
+    symbol = draw(st.sampled_from(sorted(SPACE_GROUPS)))
+    lengths = [draw(st.floats(3.0, 9.0)) for _ in range(3)]
+    lattice = SPACE_GROUPS[symbol](*lengths, draw(st.floats(95.0, 115.0)))
+    n_species = draw(st.integers(1, 3))
+    special = st.sampled_from([0.0, 0.25, 0.5, 1 / 3])
+    coordinate = st.one_of(special, st.floats(0.0, 1.0, exclude_max=True))
+    species = draw(st.lists(st.integers(1, 83), min_size=n_species, max_size=n_species))
+    coords = [[draw(coordinate) for _ in range(3)] for _ in range(n_species)]
+    try:
+        structure = Structure.from_spacegroup(symbol, lattice, species, coords, tol=1e-3)
+    except ValueError:
+        assume(False)
+    assume(len(structure) <= max_sites)
+    if len(structure) > 1:
+        distances = structure.distance_matrix[np.triu_indices(len(structure), 1)]
+        assume(distances.min() > 0.7)
+    return structure
+
+
 @functools.cache
 def fitted_model():
     """A small pipeline fitted on the MP sample, and the same pipeline saved and loaded."""
@@ -217,19 +260,27 @@ def real_crystals():
     return load_mp_gap_eform(subset="sample200", progress=False).data
 
 
-def _shipped_params():
-    """Every shipped model; one shipped before the continuous design must fail (strict xfail)."""
+def _shipped_params(strict: bool):
+    """Every shipped model; one shipped before the continuous design is an expected failure.
+
+    Under noise the seed design must fail (``strict``: passing would mean the
+    test cannot tell). Under frame and cell changes it is exact on most
+    crystals and moves on some (rows merged on a 1e-3 Å grid), so there it may
+    pass or fail.
+    """
     params = []
     for name in list_pretrained():
         if model_card(name).get("architecture", {}).get("version", 1) >= 2:
             params.append(name)
         else:
             reason = f"{name} was shipped before the continuous design and is not re-shipped yet"
-            params.append(pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=reason)))
+            mark = pytest.mark.xfail(strict=strict, reason=reason)
+            params.append(pytest.param(name, marks=mark))
     return params
 
 
-SHIPPED = _shipped_params()
+SHIPPED = _shipped_params(strict=True)
+SHIPPED_EXACT = _shipped_params(strict=False)
 
 
 def test_every_shipped_model_has_its_bounds():
@@ -254,7 +305,10 @@ def _assert_exact(name, structure, variants):
 
 @pytest.mark.parametrize("name", SHIPPED)
 @settings(max_examples=SHIPPED_EXAMPLES, phases=NO_SHRINK)
-@given(structure=crystals(max_sites=12), seed=st.integers(0, 2**16))
+@given(
+    structure=st.one_of(crystals(max_sites=12), symmetric_crystals()),
+    seed=st.integers(0, 2**16),
+)
 def test_shipped_models_barely_move_under_noise_on_generated_crystals(name, structure, seed):
     _assert_noise_bound(name, structure, seed)
 
@@ -276,10 +330,10 @@ def _exact_variants(structure, seed, repeats, shift):
     }
 
 
-@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("name", SHIPPED_EXACT)
 @settings(max_examples=SHIPPED_EXAMPLES, phases=NO_SHRINK)
 @given(
-    structure=crystals(max_sites=10),
+    structure=st.one_of(crystals(max_sites=10), symmetric_crystals(max_sites=24)),
     seed=st.integers(0, 2**16),
     repeats=st.tuples(st.integers(1, 2), st.integers(1, 2), st.integers(1, 2)),
     shift=st.tuples(*[st.floats(-5.0, 5.0)] * 3),
@@ -290,7 +344,7 @@ def test_shipped_models_are_exact_under_cell_and_frame_on_generated_crystals(
     _assert_exact(name, structure, _exact_variants(structure, seed, repeats, shift))
 
 
-@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("name", SHIPPED_EXACT)
 @settings(max_examples=SHIPPED_EXAMPLES, phases=NO_SHRINK)
 @given(
     index=st.integers(0, 199),

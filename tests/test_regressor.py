@@ -111,6 +111,9 @@ def test_the_envelope_is_one_inside_zero_at_the_last_neighbour_and_smooth():
     assert 0.0 < w[0, 3] < 1.0 and w[0, 4] == 0.0
     # a neighbour a hair inside the edge weighs almost nothing: no jump when it leaves
     assert neighbor_envelope(torch.tensor([[1.0, 4.0 - 1e-4, 4.0]]))[0, 1] < 1e-6
+    gentle = neighbor_envelope(d, start=0.0)  # a cosine over the whole range
+    assert gentle[0, 4] == 0.0 and torch.all(gentle[0, :4] < 1.0)
+    torch.testing.assert_close(gentle[0, 1], torch.tensor(0.5))  # halfway: cos(pi/2)
 
 
 def test_shell_and_sequence_inputs_have_their_sizes_and_validation():

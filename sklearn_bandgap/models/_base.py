@@ -52,12 +52,13 @@ ARCHITECTURE_CONSTRAINTS: dict[str, list[Any]] = {
     "neighbors": [StrOptions({"shells", "sequence"})],
     "atoms": [StrOptions({"pooled", "distinct", "sorted", "site"})],
     "attention_pooling": ["boolean"],
+    "envelope_start": [Interval(Real, 0, 1, closed="left")],
     "handle_unknown": [StrOptions({"warn", "error"})],
 }
 
 #: The values that reproduce the network of files written before a parameter
 #: existed (model files carry ``architecture_version``; see ``io``).
-LEGACY_PARAMETERS: dict[str, Any] = {"neighbors": "sequence"}
+LEGACY_PARAMETERS: dict[str, Any] = {"neighbors": "sequence", "envelope_start": 0.75}
 
 #: Version of the network design; written into model files and model cards.
 #: 1: distance-ordered neighbour sequence and a crystal LSTM over sorted rows
@@ -107,7 +108,12 @@ atoms : {"pooled", "distinct", "sorted", "site"}, default="pooled"
     their share, in the canonical order.
 attention_pooling : bool, default=False
     With a crystal LSTM (``atoms`` other than ``"pooled"``, which always
-    has it): the head also reads an attention-weighted sum of the atom vectors.""",
+    has it): the head also reads an attention-weighted sum of the atom vectors.
+envelope_start : float, default=0.75
+    With ``neighbors="shells"``: where the envelope that takes the neighbours
+    to 0 at the last listed one starts to fall, as a fraction of that
+    neighbour's distance. Lower is gentler (a smaller response to noise near
+    the edge) and weighs more of the inner neighbours down.""",
     "training_parameters": """\
 lr : float, default=2e-3
     AdamW learning rate.
@@ -240,6 +246,7 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         neighbors: str = "shells",
         atoms: str = "pooled",
         attention_pooling: bool = False,
+        envelope_start: float = 0.75,
         lr: float = 2e-3,
         weight_decay: float = 1e-5,
         batch_size: int = 128,
@@ -262,6 +269,7 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         self.neighbors = neighbors
         self.atoms = atoms
         self.attention_pooling = attention_pooling
+        self.envelope_start = envelope_start
         self.lr = lr
         self.weight_decay = weight_decay
         self.batch_size = batch_size
@@ -388,6 +396,7 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
             "module__attention_pooling": self.attention_pooling,
             "module__neighbors": self.neighbors,
             "module__crystal": "pooled" if self.atoms == "pooled" else "lstm",
+            "module__envelope_start": self.envelope_start,
         }
 
     def __sklearn_tags__(self) -> Tags:

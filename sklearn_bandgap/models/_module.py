@@ -16,18 +16,21 @@ from sklearn_bandgap.utils._elements import MAX_ATOMIC_NUMBER
 ENVELOPE_START = 0.75
 
 
-def neighbor_envelope(distances: torch.Tensor) -> torch.Tensor:
+def neighbor_envelope(distances: torch.Tensor, start: float = ENVELOPE_START) -> torch.Tensor:
     """Weights in [0, 1] that take each atom's neighbours smoothly down to 0 at its last one.
 
     Parameters
     ----------
     distances : Tensor of shape (n_rows, n_neighbors)
         Each row's neighbour distances, nearest first (the centre excluded).
+    start : float, default=ENVELOPE_START
+        Fraction of the last neighbour's distance where the fall begins (0: a
+        cosine over the whole range, the gentlest slope).
 
     Returns
     -------
     weights : Tensor of shape (n_rows, n_neighbors)
-        ``1`` for ``d <= ENVELOPE_START * R``, ``0`` at ``d = R``, a cosine in
+        ``1`` for ``d <= start * R``, ``0`` at ``d = R``, a cosine in
         between, where ``R`` is the row's largest distance (that of its
         ``n_neighbors``-th neighbour). ``R`` is an order statistic of the
         distances, so it is a continuous function of the positions even when
@@ -35,7 +38,7 @@ def neighbor_envelope(distances: torch.Tensor) -> torch.Tensor:
         ``n_neighbors`` cut keeps or drops depending on noise) weigh 0.
     """
     radius = distances[:, -1:]
-    x = (distances / radius - ENVELOPE_START) / (1.0 - ENVELOPE_START)
+    x = (distances / radius - start) / (1.0 - start)
     return 0.5 * (1.0 + torch.cos(math.pi * x.clamp(0.0, 1.0)))
 
 
@@ -71,6 +74,9 @@ class NeighborLSTM(nn.Module):
         How the atom LSTM reads an atom's neighbours. See Notes.
     crystal : {"pooled", "lstm"}, default="pooled"
         How a crystal's atom vectors become one vector. See Notes.
+    envelope_start : float, default=0.75
+        ``neighbors="shells"``: where the envelope starts to fall, as a fraction
+        of the last listed neighbour's distance (:func:`neighbor_envelope`).
 
     Notes
     -----
@@ -127,6 +133,7 @@ class NeighborLSTM(nn.Module):
         attention_pooling: bool = False,
         neighbors: str = "shells",
         crystal: str = "pooled",
+        envelope_start: float = ENVELOPE_START,
     ) -> None:
         super().__init__()
         if neighbors not in ("shells", "sequence") or crystal not in ("pooled", "lstm"):
@@ -144,6 +151,7 @@ class NeighborLSTM(nn.Module):
             raise ValueError("crystal='pooled' reads each row's share: build it with_shares.")
         self.neighbors = neighbors
         self.crystal = crystal
+        self.envelope_start = envelope_start
         self.distance_expansion = distance_expansion
         self.with_shares = with_shares
         self.embedding = nn.Embedding(MAX_ATOMIC_NUMBER + 1, embedding_dim, padding_idx=0)
@@ -220,7 +228,7 @@ class NeighborLSTM(nn.Module):
     def _shell_steps(self, numbers: torch.Tensor, dists: torch.Tensor) -> torch.Tensor:
         """The centre, then one smooth, symmetric sum over the neighbours per radial shell."""
         neighbor_dists = dists[:, 1:]
-        weights = neighbor_envelope(neighbor_dists)  # (rows, k)
+        weights = neighbor_envelope(neighbor_dists, self.envelope_start)  # (rows, k)
         shells = gaussian_expansion(neighbor_dists, self.distance_expansion)  # (rows, k, S)
         weighted = shells * weights.unsqueeze(-1)
         # sum_j g_s(d_j) w_j embedding(Z_j) / d_j, for every shell s at once
