@@ -247,6 +247,10 @@ def check_structure_estimator(estimator: Any, X: Sequence[Structure], y: Any = N
     if "n_jobs" in estimator.get_params():
         check_n_jobs_invariance(estimator, X, y)
     check_invariances(estimator, X, y)
-    check_cell_choice_invariance(estimator, X, y)
     if hasattr(estimator, "predict"):
+        # A predictor must be continuous and, through it, exact under cell choice.
+        # A transformer's discrete output (neighbour lists, ties ordered by element)
+        # is not compared: spglib's standard cells move atoms by ~1e-6 Å, which can
+        # reorder a tie or cross a rounding line of the comparison.
+        check_cell_choice_invariance(estimator, X, y)
         check_continuity(estimator, X, y)
