@@ -77,7 +77,7 @@ def run_option(name, params, args):
     model = NeighborLSTMRegressor(
         max_epochs=args.max_epochs,
         patience=args.patience,
-        random_state=0,
+        random_state=args.random_state,
         nonnegative=targets == ["band_gap"],
         **params,
     )
@@ -131,6 +131,9 @@ def main():
     parser.add_argument("--max-epochs", type=int, default=60)
     parser.add_argument("--patience", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--random-state", type=int, default=0, help="the models' seed (a second look at noise)"
+    )
     args = parser.parse_args()
 
     outcomes = Parallel(n_jobs=args.jobs)(
@@ -149,6 +152,8 @@ def main():
     if RESULTS.is_file():
         record["results"] = json.loads(RESULTS.read_text()).get("results", {})
     key = f"{args.target}/n={args.n or 'full'}/epochs={args.max_epochs}"
+    if args.random_state:
+        key += f"/seed={args.random_state}"
     record["results"].setdefault(key, {}).update(dict(outcomes))
     for name, result in outcomes:
         print(name, json.dumps(result["selection"]), result["epochs"], result["seconds_per_epoch"])

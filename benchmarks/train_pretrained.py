@@ -25,6 +25,7 @@ Usage::
     python benchmarks/train_pretrained.py                  # every shipped model
     python benchmarks/train_pretrained.py --train-only     # members only (checkpoints)
     python benchmarks/train_pretrained.py --models band_gap_mp2018
+    python benchmarks/train_pretrained.py --models band_gap_mp2018 --seeds 0 1  # members 0, 1
 """
 
 from __future__ import annotations
@@ -150,6 +151,13 @@ def main() -> None:
     )
     parser.add_argument("--run", default=None, help="name of the record's run folder")
     parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="train only these of the recipes' seeds (what fits in a session; with --train-only)",
+    )
+    parser.add_argument(
         "--max-epochs", type=int, default=None, help="override, for a quick look only"
     )
     args = parser.parse_args()
@@ -180,7 +188,8 @@ def main() -> None:
         (recipe, seed)
         for recipe in recipes
         for seed in recipe.random_states
-        if not finished_member(work_dir, recipe, seed, len(train))
+        if (args.seeds is None or seed in args.seeds)
+        and not finished_member(work_dir, recipe, seed, len(train))
     ]
     print(f"Members to train: {[(r.name, s) for r, s in jobs]} (checkpoints in {work_dir})")
     Parallel(n_jobs=args.n_jobs, verbose=0)(
@@ -189,7 +198,7 @@ def main() -> None:
         )
         for recipe, seed in jobs
     )
-    if args.train_only:
+    if args.train_only or args.seeds is not None:
         print(f"Members trained in {time.perf_counter() - started:.0f} s; stopping (--train-only).")
         return
 

@@ -139,11 +139,16 @@ def test_equidistant_neighbours_in_either_order_give_the_same_atom_with_shells_o
     distances = torch.tensor([[[0.0, 2.0, 2.0, 3.0, 3.0]]])
     inputs = dict(distances=distances, n_atoms=torch.tensor([1]), shares=torch.ones(1, 1))
     with torch.no_grad():
-        for neighbors, crystal, moves in [("shells", "pooled", False), ("sequence", "lstm", True)]:
-            module = NeighborLSTM(neighbors=neighbors, crystal=crystal, with_shares=True).eval()
+        for design, moves in [
+            ({}, False),
+            ({"interaction_layers": 1}, False),
+            ({"neighbors": "sequence", "crystal": "lstm"}, True),
+        ]:
+            torch.manual_seed(0)
+            module = NeighborLSTM(**design, with_shares=True).eval()
             a = module(atomic_numbers=numbers, **inputs)
             b = module(atomic_numbers=swapped, **inputs)
-            assert bool((a - b).abs().max() > 1e-4) is moves, (neighbors, crystal)
+            assert bool((a - b).abs().max() > 1e-6) is moves, design
 
 
 def test_pooling_over_merged_rows_weighs_them_by_their_shares():
@@ -177,6 +182,41 @@ def test_attention_over_merged_rows_weighs_them_by_their_shares():
         None,
     )
     torch.testing.assert_close(weights, torch.stack([every[0], every[1] + every[2]]))
+
+
+def test_atoms_that_see_their_crystal_stay_symmetric_and_exact_under_split_rows():
+    """A row split into copies with divided shares (a supercell, or atoms noise separates)."""
+    torch.manual_seed(0)
+    module = NeighborLSTM(with_shares=True, interaction_layers=2).eval()
+    numbers = torch.randint(1, 60, (1, 3, 20))
+    distances = torch.sort(torch.rand(1, 3, 20) * 5 + 1, dim=-1).values
+    shares = torch.tensor([[0.5, 0.25, 0.25]])
+    order = [1, 0, 2, 0]  # row 0 twice, at half its share each, and another order
+    split = dict(
+        atomic_numbers=numbers[:, order],
+        distances=distances[:, order],
+        n_atoms=torch.tensor([4]),
+        shares=torch.full((1, 4), 0.25),
+    )
+    with torch.no_grad():
+        whole = module(numbers, distances, torch.tensor([3]), shares)
+        torch.testing.assert_close(module(**split), whole, rtol=1e-5, atol=1e-6)
+        padded = module(
+            torch.cat([torch.cat([numbers, numbers[:, :1] * 0], 1), split["atomic_numbers"]]),
+            torch.cat([torch.cat([distances, distances[:, :1]], 1), split["distances"]]),
+            torch.tensor([3, 4]),
+            torch.cat([torch.cat([shares, torch.zeros(1, 1)], 1), split["shares"]]),
+        )
+        torch.testing.assert_close(padded, torch.cat([whole, whole]), rtol=1e-5, atol=1e-6)
+        plain = NeighborLSTM(with_shares=True).eval()
+        assert len(plain.interactions) == 0
+    with pytest.raises(ValueError, match="crystal='pooled'"):
+        NeighborLSTM(crystal="lstm", interaction_layers=1)
+
+
+def test_interaction_layers_need_pooled_atoms(lists, gap):
+    with pytest.raises(ValueError, match="interaction_layers=1 needs atoms='pooled'"):
+        NeighborLSTMRegressor(atoms="distinct", interaction_layers=1).fit(lists, gap)
 
 
 def test_distinct_environments_merge_equivalent_atoms(lists, mp_sample):
@@ -376,9 +416,10 @@ def test_clone_pickle_and_joblib_round_trips(lists, gap, tmp_path):
     assert not hasattr(clone(model), "net_")
 
 
-def test_structure_estimator_checks(mp_sample, gap):
+@pytest.mark.parametrize("design", [{}, {"interaction_layers": 1}])
+def test_structure_estimator_checks(mp_sample, gap, design):
     check_structure_estimator(
-        make_pipeline(NeighborListFeaturizer(), NeighborLSTMRegressor(**FAST)),
+        make_pipeline(NeighborListFeaturizer(), NeighborLSTMRegressor(**FAST, **design)),
         mp_sample.data[:40],
         gap[:40],
     )

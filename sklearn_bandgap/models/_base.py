@@ -39,7 +39,7 @@ from sklearn_bandgap.models._environments import (
     composition_keys,
     distinct_environments,
 )
-from sklearn_bandgap.models._module import NeighborLSTM
+from sklearn_bandgap.models._module import ENVELOPE_START, NeighborLSTM
 
 #: Constraints of the network and domain parameters the LSTM estimators share.
 ARCHITECTURE_CONSTRAINTS: dict[str, list[Any]] = {
@@ -53,12 +53,17 @@ ARCHITECTURE_CONSTRAINTS: dict[str, list[Any]] = {
     "atoms": [StrOptions({"pooled", "distinct", "sorted", "site"})],
     "attention_pooling": ["boolean"],
     "envelope_start": [Interval(Real, 0, 1, closed="left")],
+    "interaction_layers": [Interval(Integral, 0, None, closed="left")],
     "handle_unknown": [StrOptions({"warn", "error"})],
 }
 
 #: The values that reproduce the network of files written before a parameter
 #: existed (model files carry ``architecture_version``; see ``io``).
-LEGACY_PARAMETERS: dict[str, Any] = {"neighbors": "sequence", "envelope_start": 0.75}
+LEGACY_PARAMETERS: dict[str, Any] = {
+    "neighbors": "sequence",
+    "envelope_start": ENVELOPE_START,
+    "interaction_layers": 0,
+}
 
 #: Version of the network design; written into model files and model cards.
 #: 1: distance-ordered neighbour sequence and a crystal LSTM over sorted rows
@@ -113,7 +118,12 @@ envelope_start : float, default=0.75
     With ``neighbors="shells"``: where the envelope that takes the neighbours
     to 0 at the last listed one starts to fall, as a fraction of that
     neighbour's distance. Lower is gentler (a smaller response to noise near
-    the edge) and weighs more of the inner neighbours down.""",
+    the edge) and weighs more of the inner neighbours down.
+interaction_layers : int, default=0
+    With ``atoms="pooled"``: residual layers before the pooling that update
+    each atom's vector from itself and the crystal's share-weighted mean
+    vector (symmetric, continuous and exact under supercells), so that it
+    depends on the other atoms, as the seed's crystal LSTM let it.""",
     "training_parameters": """\
 lr : float, default=2e-3
     AdamW learning rate.
@@ -246,7 +256,8 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         neighbors: str = "shells",
         atoms: str = "pooled",
         attention_pooling: bool = False,
-        envelope_start: float = 0.75,
+        envelope_start: float = ENVELOPE_START,
+        interaction_layers: int = 0,
         lr: float = 2e-3,
         weight_decay: float = 1e-5,
         batch_size: int = 128,
@@ -270,6 +281,7 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         self.atoms = atoms
         self.attention_pooling = attention_pooling
         self.envelope_start = envelope_start
+        self.interaction_layers = interaction_layers
         self.lr = lr
         self.weight_decay = weight_decay
         self.batch_size = batch_size
@@ -350,6 +362,11 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         return X
 
     def _check_architecture(self) -> None:
+        if self.interaction_layers and self.atoms != "pooled":
+            raise ValueError(
+                f"interaction_layers={self.interaction_layers} needs atoms='pooled' (the "
+                f"crystal LSTM of atoms={self.atoms!r} has no attention among atoms)."
+            )
         if self.neighbors == "shells" and self.distance_expansion < 2:
             raise ValueError(
                 f"neighbors='shells' steps through distance_expansion radial shells: it needs "
@@ -397,6 +414,7 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
             "module__neighbors": self.neighbors,
             "module__crystal": "pooled" if self.atoms == "pooled" else "lstm",
             "module__envelope_start": self.envelope_start,
+            "module__interaction_layers": self.interaction_layers,
         }
 
     def __sklearn_tags__(self) -> Tags:

@@ -16,6 +16,7 @@ from skorch.callbacks import Callback
 
 from sklearn_bandgap.featurizers._neighbor_lists import NeighborLists
 from sklearn_bandgap.models._base import BaseNeighborLSTM, fill_shared_docs
+from sklearn_bandgap.models._module import ENVELOPE_START
 
 
 @fill_shared_docs
@@ -80,7 +81,8 @@ class NeighborLSTMClassifier(ClassifierMixin, BaseNeighborLSTM):
         neighbors: str = "shells",
         atoms: str = "pooled",
         attention_pooling: bool = False,
-        envelope_start: float = 0.75,
+        envelope_start: float = ENVELOPE_START,
+        interaction_layers: int = 0,
         class_weight: dict[Any, float] | str | None = None,
         lr: float = 2e-3,
         weight_decay: float = 1e-5,
@@ -106,6 +108,7 @@ class NeighborLSTMClassifier(ClassifierMixin, BaseNeighborLSTM):
             atoms=atoms,
             attention_pooling=attention_pooling,
             envelope_start=envelope_start,
+            interaction_layers=interaction_layers,
             lr=lr,
             weight_decay=weight_decay,
             batch_size=batch_size,

@@ -42,6 +42,42 @@ def neighbor_envelope(distances: torch.Tensor, start: float = ENVELOPE_START) ->
     return 0.5 * (1.0 + torch.cos(math.pi * x.clamp(0.0, 1.0)))
 
 
+class AtomContext(nn.Module):
+    """One residual layer that updates each row from itself and its crystal's mean row.
+
+    The mean is share-weighted, so the layer is a symmetric, continuous
+    function of the rows and exact when a row is split into copies with
+    divided shares; its cost is linear in the rows (self-attention's is
+    quadratic).
+
+    Parameters
+    ----------
+    width : int
+        Size of each row's vector.
+    """
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.mix = nn.Sequential(
+            nn.Linear(2 * width, 2 * width), nn.SiLU(), nn.Linear(2 * width, width)
+        )
+
+    def forward(
+        self,
+        rows: torch.Tensor,
+        crystal_of_row: torch.Tensor,
+        shares: torch.Tensor,
+        n_crystals: int,
+    ) -> torch.Tensor:
+        """Update each real row (``rows``: (n_real_rows, width)) from its crystal's mean."""
+        normed = self.norm(rows)
+        means = normed.new_zeros(n_crystals, normed.shape[1])
+        means.index_add_(0, crystal_of_row, shares.unsqueeze(1) * normed)
+        out: torch.Tensor = rows + self.mix(torch.cat([normed, means[crystal_of_row]], dim=1))
+        return out
+
+
 class NeighborLSTM(nn.Module):
     """Element embedding × 1/distance → atom LSTM → crystal aggregation → dense head.
 
@@ -77,6 +113,10 @@ class NeighborLSTM(nn.Module):
     envelope_start : float, default=0.75
         ``neighbors="shells"``: where the envelope starts to fall, as a fraction
         of the last listed neighbour's distance (:func:`neighbor_envelope`).
+    interaction_layers : int, default=0
+        ``crystal="pooled"``: layers that update each atom vector from the
+        crystal's share-weighted mean (:class:`AtomContext`), between the atom
+        transform and the pooling.
 
     Notes
     -----
@@ -107,7 +147,11 @@ class NeighborLSTM(nn.Module):
     row's share, so a row standing for several equivalent atoms weighs as much
     as they would). Both are symmetric functions of the atoms, so no order of
     the atoms enters, and a supercell (every row's share divided equally)
-    gives the same vector.
+    gives the same vector. With ``interaction_layers``, each transformed atom
+    vector is first updated from itself and the crystal's share-weighted mean
+    (:class:`AtomContext`), so that an atom's vector depends on the other
+    atoms, as the seed's crystal LSTM let it; this keeps the symmetry, the
+    continuity and the supercell exactness.
 
     **Crystal level, ``crystal="lstm"``** (the original design): an LSTM reads
     the crystal's atom vectors in the order of the rows (packed, it never
@@ -134,6 +178,7 @@ class NeighborLSTM(nn.Module):
         neighbors: str = "shells",
         crystal: str = "pooled",
         envelope_start: float = ENVELOPE_START,
+        interaction_layers: int = 0,
     ) -> None:
         super().__init__()
         if neighbors not in ("shells", "sequence") or crystal not in ("pooled", "lstm"):
@@ -149,6 +194,8 @@ class NeighborLSTM(nn.Module):
             )
         if crystal == "pooled" and not with_shares:
             raise ValueError("crystal='pooled' reads each row's share: build it with_shares.")
+        if interaction_layers and crystal != "pooled":
+            raise ValueError("interaction_layers needs crystal='pooled'.")
         self.neighbors = neighbors
         self.crystal = crystal
         self.envelope_start = envelope_start
@@ -161,6 +208,9 @@ class NeighborLSTM(nn.Module):
         self.attention: nn.Linear | None
         if crystal == "pooled":
             self.atom_transform = nn.Sequential(nn.Linear(atom_hidden, crystal_hidden), nn.SiLU())
+            self.interactions = nn.ModuleList(
+                AtomContext(crystal_hidden) for _ in range(interaction_layers)
+            )
             self.attention = nn.Linear(crystal_hidden, 1)
             crystal_size = 2 * crystal_hidden
         else:
@@ -232,7 +282,8 @@ class NeighborLSTM(nn.Module):
         shells = gaussian_expansion(neighbor_dists, self.distance_expansion)  # (rows, k, S)
         weighted = shells * weights.unsqueeze(-1)
         # sum_j g_s(d_j) w_j embedding(Z_j) / d_j, for every shell s at once
-        embedded = self.embedding(numbers[:, 1:]) / neighbor_dists.unsqueeze(-1)
+        embedded = self.embedding(numbers[:, 1:])
+        embedded = embedded / neighbor_dists.unsqueeze(-1)
         per_shell = torch.einsum("rks,rke->rse", weighted, embedded)
         occupancy = weighted.sum(dim=1).unsqueeze(-1)  # (rows, S, 1)
         centre = self._centre_step(numbers)
@@ -257,6 +308,9 @@ class NeighborLSTM(nn.Module):
         """Share-weighted mean and attention-weighted sum of the transformed atom vectors."""
         assert self.attention is not None
         transformed = self.atom_transform(atom_vectors)
+        crystal_of_row = real.nonzero()[:, 0]
+        for layer in self.interactions:
+            transformed = layer(transformed, crystal_of_row, row_shares, real.shape[0])
         mean = self._scatter_sum(row_shares.unsqueeze(1) * transformed, real)
         weights = self._softmax_rows(self.attention(transformed).squeeze(1), real, row_shares)
         attended = self._scatter_sum(weights.unsqueeze(1) * transformed, real)

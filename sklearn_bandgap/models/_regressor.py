@@ -16,6 +16,7 @@ from skorch.callbacks import Callback
 
 from sklearn_bandgap.featurizers._neighbor_lists import NeighborLists
 from sklearn_bandgap.models._base import BaseNeighborLSTM, fill_shared_docs
+from sklearn_bandgap.models._module import ENVELOPE_START
 from sklearn_bandgap.utils._validation import check_target
 
 
@@ -112,7 +113,8 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         neighbors: str = "shells",
         atoms: str = "pooled",
         attention_pooling: bool = False,
-        envelope_start: float = 0.75,
+        envelope_start: float = ENVELOPE_START,
+        interaction_layers: int = 0,
         loss: str = "l1",
         nonnegative: bool | Sequence[int] = False,
         output_column: int | None = None,
@@ -140,6 +142,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
             atoms=atoms,
             attention_pooling=attention_pooling,
             envelope_start=envelope_start,
+            interaction_layers=interaction_layers,
             lr=lr,
             weight_decay=weight_decay,
             batch_size=batch_size,

@@ -17,6 +17,7 @@ from skorch.hf import AccelerateMixin
 from sklearn_bandgap._nn._accelerate import ACCELERATED
 from sklearn_bandgap.featurizers._neighbor_lists import NeighborLists
 from sklearn_bandgap.models._base import BaseNeighborLSTM, fill_shared_docs
+from sklearn_bandgap.models._module import ENVELOPE_START
 from sklearn_bandgap.utils._validation import check_target
 
 
@@ -101,7 +102,8 @@ class TwoHeadBandGapRegressor(RegressorMixin, BaseNeighborLSTM):
         neighbors: str = "shells",
         atoms: str = "pooled",
         attention_pooling: bool = False,
-        envelope_start: float = 0.75,
+        envelope_start: float = ENVELOPE_START,
+        interaction_layers: int = 0,
         gap_weight: float = 1.0,
         mode: str = "hard",
         threshold: float = 0.5,
@@ -129,6 +131,7 @@ class TwoHeadBandGapRegressor(RegressorMixin, BaseNeighborLSTM):
             atoms=atoms,
             attention_pooling=attention_pooling,
             envelope_start=envelope_start,
+            interaction_layers=interaction_layers,
             lr=lr,
             weight_decay=weight_decay,
             batch_size=batch_size,
