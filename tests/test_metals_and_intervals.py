@@ -166,7 +166,7 @@ def test_separate_at_keeps_the_coverage_of_each_part():
     )
     assert not hasattr(pooled, "low_half_widths_")
     # a plain regressor: its small predictions separated at a threshold
-    plain = ConformalRegressor(LinearRegression(), lower_bound=0.0, separate_at=0.9)
+    plain = ConformalRegressor(LinearRegression(), lower_bound=0.0, separate_at=0.9, random_state=0)
     y_pred, intervals = plain.fit(X, y, groups=np.arange(len(y))).predict_interval(X_new)
     low = y_pred <= 0.9
     assert 0.3 < low.mean() < 0.7

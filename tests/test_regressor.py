@@ -30,6 +30,7 @@ from sklearn_bandgap.models import (
     neighbor_envelope,
 )
 from sklearn_bandgap.models._base import ModelInput
+from sklearn_bandgap.models._collate import NoisyDistanceCollate
 from sklearn_bandgap.utils.estimator_checks import check_structure_estimator
 
 FAST = dict(
@@ -293,6 +294,34 @@ def test_same_random_state_same_predictions_and_verbose_zero_is_silent(
     b = NeighborLSTMRegressor(**options).fit(lists, gap).predict(lists)
     np.testing.assert_array_equal(a, b)
     assert capsys.readouterr().out == ""
+
+
+def test_noisy_training_batches_move_only_neighbour_distances_and_keep_them_sorted(lists):
+    batch = [(item, 0.0) for item in ModelInput(lists[:8], None)]
+    clean, _ = collate_neighbor_lists(batch)
+    noisy, _ = NoisyDistanceCollate(0.05, seed=0)(batch)
+    again, _ = NoisyDistanceCollate(0.05, seed=0)(batch)
+    torch.testing.assert_close(noisy["distances"], again["distances"])  # seeded
+    assert torch.all(noisy["distances"][..., 0] == clean["distances"][..., 0])  # centre: 0
+    assert torch.all(noisy["atomic_numbers"][..., 0] == clean["atomic_numbers"][..., 0])
+    neighbours = noisy["distances"][..., 1:]
+    assert torch.all(neighbours[..., 1:] >= neighbours[..., :-1])  # nearest first again
+    moved = (neighbours - clean["distances"][..., 1:]).abs()
+    assert 0.0 < float(moved.max()) < 0.5
+    # every row still lists the same neighbours (as a multiset of elements)
+    same = torch.sort(noisy["atomic_numbers"], dim=-1).values
+    torch.testing.assert_close(same, torch.sort(clean["atomic_numbers"], dim=-1).values)
+
+
+def test_distance_noise_trains_repeatably_and_never_touches_prediction(lists, gap):
+    model = NeighborLSTMRegressor(**FAST, distance_noise=0.01).fit(lists, gap)
+    assert isinstance(model.net_.iterator_train__collate_fn, NoisyDistanceCollate)
+    first = model.predict(lists)
+    np.testing.assert_array_equal(model.predict(lists), first)
+    again = NeighborLSTMRegressor(**FAST, distance_noise=0.01).fit(lists, gap).predict(lists)
+    np.testing.assert_array_equal(again, first)
+    plain = NeighborLSTMRegressor(**FAST).fit(lists, gap).predict(lists)
+    assert not np.array_equal(plain, first)  # the noise did reach training (all else equal)
 
 
 def test_verbose_prints_the_epoch_table(lists, gap, capsys):

@@ -28,7 +28,11 @@ from sklearn_bandgap._nn._training import (
     skorch_net_kwargs,
 )
 from sklearn_bandgap.featurizers._neighbor_lists import NeighborLists
-from sklearn_bandgap.models._collate import CrystalItem, collate_neighbor_lists
+from sklearn_bandgap.models._collate import (
+    CrystalItem,
+    NoisyDistanceCollate,
+    collate_neighbor_lists,
+)
 from sklearn_bandgap.models._domain import (
     domain_problems,
     neighbor_distance_range,
@@ -54,6 +58,7 @@ ARCHITECTURE_CONSTRAINTS: dict[str, list[Any]] = {
     "attention_pooling": ["boolean"],
     "envelope_start": [Interval(Real, 0, 1, closed="left")],
     "interaction_layers": [Interval(Integral, 0, None, closed="left")],
+    "distance_noise": [Interval(Real, 0, None, closed="left")],
     "handle_unknown": [StrOptions({"warn", "error"})],
 }
 
@@ -63,6 +68,7 @@ LEGACY_PARAMETERS: dict[str, Any] = {
     "neighbors": "sequence",
     "envelope_start": ENVELOPE_START,
     "interaction_layers": 0,
+    "distance_noise": 0.0,
 }
 
 #: Version of the network design; written into model files and model cards.
@@ -258,6 +264,7 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         attention_pooling: bool = False,
         envelope_start: float = ENVELOPE_START,
         interaction_layers: int = 0,
+        distance_noise: float = 0.0,
         lr: float = 2e-3,
         weight_decay: float = 1e-5,
         batch_size: int = 128,
@@ -282,6 +289,7 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         self.attention_pooling = attention_pooling
         self.envelope_start = envelope_start
         self.interaction_layers = interaction_layers
+        self.distance_noise = distance_noise
         self.lr = lr
         self.weight_decay = weight_decay
         self.batch_size = batch_size
@@ -339,9 +347,12 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
     def _build_net(self, seed: int | None) -> Any:
         settings = self._net_settings()
         base = settings.pop("net")
+        train_collate: Any = collate_neighbor_lists
+        if self.distance_noise:
+            train_collate = NoisyDistanceCollate(self.distance_noise, seed)
         return net_class(base, self.accelerator)(
             **self._module_kwargs(settings.pop("n_outputs")),
-            iterator_train__collate_fn=collate_neighbor_lists,
+            iterator_train__collate_fn=train_collate,
             iterator_train__shuffle=True,
             iterator_valid__collate_fn=collate_neighbor_lists,
             **settings,

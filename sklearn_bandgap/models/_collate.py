@@ -62,3 +62,39 @@ def collate_neighbor_lists(
     dtype = torch.int64 if np.issubdtype(targets.dtype, np.integer) else torch.float32
     y = torch.as_tensor(targets, dtype=dtype)
     return X, y
+
+
+class NoisyDistanceCollate:
+    """Training batches with Gaussian noise on every neighbour distance (a smoothness prior).
+
+    Each batch is collated as :func:`collate_neighbor_lists` does, then every
+    neighbour distance (never the centre's 0) gets independent noise of
+    standard deviation ``sigma`` Å, and each row's neighbours are re-sorted by
+    their noisy distances (their atomic numbers with them), so that the last
+    column is again the farthest listed neighbour. A network trained this way
+    sees how its inputs move when atoms move a little, which exact, symmetric
+    training files never show it.
+
+    Parameters
+    ----------
+    sigma : float
+        Standard deviation of the noise in Å.
+    seed : int or None
+        Seed of the noise generator (the estimator's ``random_state``).
+    """
+
+    def __init__(self, sigma: float, seed: int | None) -> None:
+        self.sigma = sigma
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(
+        self, batch: Sequence[tuple[CrystalItem, Any]]
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        X, y = collate_neighbor_lists(batch)
+        distances, numbers = X["distances"], X["atomic_numbers"]
+        noise = self.rng.normal(0.0, self.sigma, size=distances[..., 1:].shape)
+        noisy = (distances[..., 1:] + torch.from_numpy(noise.astype(np.float32))).abs()
+        order = torch.argsort(noisy, dim=-1)
+        distances[..., 1:] = torch.gather(noisy, -1, order)
+        numbers[..., 1:] = torch.gather(numbers[..., 1:], -1, order)
+        return X, y
