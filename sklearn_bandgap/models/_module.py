@@ -282,8 +282,7 @@ class NeighborLSTM(nn.Module):
         shells = gaussian_expansion(neighbor_dists, self.distance_expansion)  # (rows, k, S)
         weighted = shells * weights.unsqueeze(-1)
         # sum_j g_s(d_j) w_j embedding(Z_j) / d_j, for every shell s at once
-        embedded = self.embedding(numbers[:, 1:])
-        embedded = embedded / neighbor_dists.unsqueeze(-1)
+        embedded = self.embedding(numbers[:, 1:]) / neighbor_dists.unsqueeze(-1)
         per_shell = torch.einsum("rks,rke->rse", weighted, embedded)
         occupancy = weighted.sum(dim=1).unsqueeze(-1)  # (rows, S, 1)
         centre = self._centre_step(numbers)
@@ -308,9 +307,10 @@ class NeighborLSTM(nn.Module):
         """Share-weighted mean and attention-weighted sum of the transformed atom vectors."""
         assert self.attention is not None
         transformed = self.atom_transform(atom_vectors)
-        crystal_of_row = real.nonzero()[:, 0]
-        for layer in self.interactions:
-            transformed = layer(transformed, crystal_of_row, row_shares, real.shape[0])
+        if len(self.interactions):
+            crystal_of_row = real.nonzero()[:, 0]
+            for layer in self.interactions:
+                transformed = layer(transformed, crystal_of_row, row_shares, real.shape[0])
         mean = self._scatter_sum(row_shares.unsqueeze(1) * transformed, real)
         weights = self._softmax_rows(self.attention(transformed).squeeze(1), real, row_shares)
         attended = self._scatter_sum(weights.unsqueeze(1) * transformed, real)
