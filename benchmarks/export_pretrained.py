@@ -169,6 +169,8 @@ def export_recipe(
         },
         "record": f"benchmarks/results/train_pretrained/{plot_path.parent.name}/record.json",
     }
+    if "note" in record:
+        card["note"] = record["note"]
     weights.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     print(f"{recipe.name}: test {json.dumps(test)}; {size / 2**20:.2f} MB", flush=True)
     return {key: card[key] for key in ("test", "members", "training", "file")}

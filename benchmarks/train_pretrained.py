@@ -160,6 +160,9 @@ def main() -> None:
     parser.add_argument(
         "--max-epochs", type=int, default=None, help="override, for a quick look only"
     )
+    parser.add_argument(
+        "--note", default=None, help="a decision or caveat, written into the record and the cards"
+    )
     args = parser.parse_args()
     work_dir = args.work_dir or MEMBERS
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -222,6 +225,8 @@ def main() -> None:
         },
         "models": {},
     }
+    if args.note:
+        record["note"] = args.note
     for recipe in recipes:
         record["models"][recipe.name] = export_recipe(
             recipe,

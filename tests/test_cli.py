@@ -89,16 +89,18 @@ def test_predictions_equal_the_pipeline_and_n_jobs_does_not_change_them(folder, 
     assert main(["predict", str(folder), "-o", str(out1), "--chunk-size", "3"]) == 1
     assert main(["predict", str(folder), "-o", str(out2), "--n-jobs", "2"]) == 1
     one, two = pd.read_csv(out1), pd.read_csv(out2)
-    pd.testing.assert_frame_equal(one, two)
+    # other chunks batch the crystals differently: float sums agree to ~1e-7,
+    # which can flip the 6th decimal written to the CSV
+    pd.testing.assert_frame_equal(one, two, check_exact=False, atol=1.5e-6, rtol=0)
     files = sorted(EXAMPLES.glob("*.cif"))
     expected, spread = load_pretrained("band_gap_mp2018").predict(
         [str(p) for p in files], return_std=True
     )
     got = one.set_index(one["id"].map(lambda i: Path(i).name)).loc[[p.name for p in files]]
-    np.testing.assert_allclose(got["band_gap"], expected, atol=5e-7)  # written with 6 decimals
+    np.testing.assert_allclose(got["band_gap"], expected, atol=1.5e-6)  # written with 6 decimals
     # the shipped model is a seed ensemble: its members' spread comes beside the mean
     assert list(one.columns) == ["id", "formula", "band_gap", "band_gap_std", "warning", "error"]
-    np.testing.assert_allclose(got["band_gap_std"], spread, atol=5e-7)
+    np.testing.assert_allclose(got["band_gap_std"], spread, atol=1.5e-6)
     assert (spread > 0).all()
 
 

@@ -154,6 +154,30 @@ def _predict(model, structures):
 
 
 @given(crystals())
+def test_cell_choices_are_the_same_crystal(structure):
+    """Other cells hold the same atoms at the same distances (to spglib's 1e-5 Å).
+
+    A 92° cell must not come back squared: pymatgen's default angle
+    tolerance of 5° would make the "conventional cell" another crystal.
+    """
+    reference = NeighborListFeaturizer().transform([structure])
+    for name, cell in cell_choices(structure).items():
+        lists = NeighborListFeaturizer().transform([cell])
+        per_atom = len(cell) // len(structure)
+        assert len(cell) == per_atom * len(structure), name
+        expected = np.sort(np.repeat(np.sort(reference.distances, axis=1), per_atom, axis=0), axis=0)
+        got = np.sort(np.sort(lists.distances, axis=1), axis=0)
+        np.testing.assert_allclose(got, expected, atol=1e-4, err_msg=name)
+
+
+def test_a_skewed_one_atom_cell_keeps_its_angles():
+    lattice = Lattice.from_parameters(1.913, 1.920, 3.694, 92.12, 92.11, 90.89)
+    structure = Structure(lattice, ["Ra"], [[0.16, 0.59, 0.62]])
+    for name, cell in cell_choices(structure).items():
+        assert sorted(cell.lattice.angles) == pytest.approx(sorted(lattice.angles), abs=1e-3), name
+
+
+@given(crystals())
 def test_neighbor_lists_equal_a_brute_force_search(structure):
     lists = NeighborListFeaturizer().transform([structure])
     numbers, distances = reference_by_get_all_neighbors(structure)

@@ -129,8 +129,10 @@ def cell_choices(structure: Structure, symprec: float = 1e-5) -> dict[str, Struc
     symprec : float, default=1e-5
         Symmetry tolerance of spglib (Å) for the standard cells, which spglib
         also symmetrizes: atoms move by up to about this much, so the cells
-        are the same crystal to this tolerance. Where spglib finds no cell,
-        only the Niggli cell is returned.
+        are the same crystal to this tolerance. The lattice angles are held
+        to the same distance tolerance (``angle_tolerance=-1``), not to
+        pymatgen's default of 5°, which would square a 92° cell. Where
+        spglib finds no cell, only the Niggli cell is returned.
 
     Returns
     -------
@@ -143,7 +145,7 @@ def cell_choices(structure: Structure, symprec: float = 1e-5) -> dict[str, Struc
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # spglib's OLD_ERROR_HANDLING
         try:
-            analyzer = SpacegroupAnalyzer(structure, symprec=symprec)
+            analyzer = SpacegroupAnalyzer(structure, symprec=symprec, angle_tolerance=-1)
             cells["primitive"] = analyzer.get_primitive_standard_structure()
             cells["conventional"] = analyzer.get_conventional_standard_structure()
         except Exception:  # spglib finds no cell: symmetrized cells do not apply
