@@ -268,6 +268,13 @@ def main() -> None:
         "--member-files", nargs="*", default=[], help="single members to measure beside"
     )
     parser.add_argument("--skip-shipped", action="store_true", help="members only")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=list(TARGETS),
+        default=list(TARGETS),
+        help="shipped models to measure (and their seed-design files)",
+    )
     parser.add_argument("--run", default=None)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
@@ -278,6 +285,7 @@ def main() -> None:
         models.update(member_models(args, seed_design))
         if not args.skip_shipped:
             models.update(seed_design)
+    models = {k: v for k, v in models.items() if any(k.startswith(m) for m in args.models)}
     record: dict[str, Any] = {
         "benchmark": "robustness",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

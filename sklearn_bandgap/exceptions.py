@@ -8,7 +8,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FeaturizationError", "InvalidStructureError", "OutOfDomainWarning", "StructureProblem"]
+__all__ = [
+    "FeaturizationError",
+    "InvalidStructureError",
+    "ModelOutputError",
+    "OutOfDomainWarning",
+    "StructureProblem",
+]
 
 
 @dataclass(frozen=True)
@@ -128,3 +134,7 @@ class OutOfDomainWarning(UserWarning):
 
     def __reduce__(self) -> tuple[type, tuple[Any, ...]]:
         return (type(self), (str(self), self.problems))
+
+
+class ModelOutputError(ValueError):
+    """A model predicts another number of values than the outputs its file names."""

@@ -165,7 +165,8 @@ def test_cell_choices_are_the_same_crystal(structure):
         lists = NeighborListFeaturizer().transform([cell])
         per_atom = len(cell) // len(structure)
         assert len(cell) == per_atom * len(structure), name
-        expected = np.sort(np.repeat(np.sort(reference.distances, axis=1), per_atom, axis=0), axis=0)
+        rows = np.repeat(np.sort(reference.distances, axis=1), per_atom, axis=0)
+        expected = np.sort(rows, axis=0)
         got = np.sort(np.sort(lists.distances, axis=1), axis=0)
         np.testing.assert_allclose(got, expected, atol=1e-4, err_msg=name)
 

@@ -48,9 +48,16 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         "pymatgen Structure dicts). Writes one CSV row per structure: id, reduced formula, "
         "predictions, warning (out of the training domain), error. Files are read and "
         "predicted in chunks, so memory stays "
-        "bounded. Exit status 1 if any input failed (each is named in the error column).",
+        "bounded; the output file is replaced only when complete. Exit status 0 when every "
+        "input was predicted, 1 if any failed (each is named in its error column), 2 for a "
+        "usage or output error, 130 when interrupted.",
     )
-    p.add_argument("inputs", nargs="+", help="files, folders, glob patterns or CSV/JSON tables")
+    p.add_argument(
+        "inputs",
+        nargs="*",
+        help="files, folders, glob patterns or CSV/JSON tables; - reads one structure "
+        "(CIF or POSCAR text) from standard input",
+    )
     p.add_argument(
         "--model",
         default=None,
@@ -244,8 +251,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    from sklearn_bandgap.cli._errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+    from sklearn_bandgap.exceptions import ModelOutputError
+
     handler = importlib.import_module(_HANDLERS[args.command])
-    status: int = handler.run(args)
+    try:
+        status: int = handler.run(args)
+    except (UsageError, ModelOutputError) as exc:
+        print(f"sklearn-bandgap {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(
+            f"sklearn-bandgap {args.command}: interrupted; an existing output was left as it was.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     return status
 
 

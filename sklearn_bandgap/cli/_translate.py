@@ -74,29 +74,39 @@ def run(args: argparse.Namespace) -> int:
         items = iter_items(
             args.inputs, structure_column=args.structure_column, recursive=args.recursive
         )
-        for n, item in enumerate(items):
+        n = 0
+        for item in items:
             try:
-                structure = parse_item(item)
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
-                    (out,) = translator.transform([structure])
-                formula = structure.composition.reduced_formula
-                name = f"{n:06d}_{formula}.cif"
-                out.to(filename=str(args.output_dir / name))
-                note = "; ".join(str(w.message).splitlines()[0] for w in caught)
-                writer.writerow(
-                    [
-                        item.id,
-                        formula,
-                        f"{structure.volume:.3f}",
-                        f"{out.volume:.3f}",
-                        name,
-                        note,
-                        "",
-                    ]
-                )
+                parsed = parse_item(item)
             except Exception as exc:
                 failed += 1
                 writer.writerow([item.id, "", "", "", "", "", " ".join(str(exc).split())[:300]])
+                continue
+            for row_id, structure in parsed:
+                try:
+                    if isinstance(structure, Exception):
+                        raise structure
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always")
+                        (out,) = translator.transform([structure])
+                    formula = structure.composition.reduced_formula
+                    name = f"{n:06d}_{formula}.cif"
+                    n += 1
+                    out.to(filename=str(args.output_dir / name))
+                    note = "; ".join(str(w.message).splitlines()[0] for w in caught)
+                    writer.writerow(
+                        [
+                            row_id,
+                            formula,
+                            f"{structure.volume:.3f}",
+                            f"{out.volume:.3f}",
+                            name,
+                            note,
+                            "",
+                        ]
+                    )
+                except Exception as exc:
+                    failed += 1
+                    writer.writerow([row_id, "", "", "", "", "", " ".join(str(exc).split())[:300]])
     print(f"Wrote {args.output_dir / 'translated.csv'} ({failed} failed).", file=sys.stderr)
     return 1 if failed else 0

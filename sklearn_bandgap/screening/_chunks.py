@@ -46,7 +46,7 @@ def resolve_model(name_or_path: str) -> ModelSpec:
     ``nonzero_probability`` such as
     :class:`~sklearn_bandgap.models.ZeroInflatedRegressor`).
     """
-    from sklearn_bandgap.io import read_metadata
+    from sklearn_bandgap.io import ModelFileError, read_metadata
     from sklearn_bandgap.pretrained import list_pretrained, pretrained_path
 
     if name_or_path in list_pretrained():
@@ -55,9 +55,7 @@ def resolve_model(name_or_path: str) -> ModelSpec:
         path = Path(name_or_path)
         if not path.is_file():
             shipped = ", ".join(list_pretrained())
-            raise SystemExit(
-                f"--model {name_or_path!r}: neither a shipped model ({shipped}) nor a file."
-            )
+            raise ModelFileError(path, f"neither a shipped model ({shipped}) nor a file")
     metadata = read_metadata(path)["metadata"]
     outputs = tuple(o["name"] for o in metadata.get("outputs", [])) or (path.stem,)
     return ModelSpec(str(path), outputs)
@@ -150,7 +148,7 @@ def predict_chunk(specs: list[ModelSpec], items: list[Item]) -> tuple[list[str],
     """
     import warnings
 
-    from sklearn_bandgap.exceptions import OutOfDomainWarning, StructureProblem
+    from sklearn_bandgap.exceptions import StructureProblem
     from sklearn_bandgap.utils._validation import read_periodic_arrays
 
     header = ["id", "formula", *[c for spec in specs for c in spec.columns()], "warning", "error"]
@@ -161,46 +159,131 @@ def predict_chunk(specs: list[ModelSpec], items: list[Item]) -> tuple[list[str],
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the reason goes to the error column
-                structure = parse_item(item)
+                parsed = parse_item(item)
         except Exception as exc:
             rows.append([item.id, "", *[""] * n_outputs, "", f"cannot read: {_reason(exc)}"])
             continue
-        checked = read_periodic_arrays(structure, None)
-        formula = _formula(structure)
-        if isinstance(checked, StructureProblem):
-            rows.append([item.id, formula, *[""] * n_outputs, "", f"invalid: {checked.reason}"])
-            continue
-        rows.append([item.id, formula, *[""] * n_outputs, "", ""])
-        valid.append(structure)
-        positions.append(len(rows) - 1)
+        for row_id, structure in parsed:
+            if isinstance(structure, Exception):
+                rows.append(
+                    [row_id, "", *[""] * n_outputs, "", f"cannot read: {_reason(structure)}"]
+                )
+                continue
+            checked = read_periodic_arrays(structure, None)
+            formula = _formula(structure)
+            if isinstance(checked, StructureProblem):
+                rows.append([row_id, formula, *[""] * n_outputs, "", f"invalid: {checked.reason}"])
+                continue
+            rows.append([row_id, formula, *[""] * n_outputs, "", ""])
+            valid.append(structure)
+            positions.append(len(rows) - 1)
     if not valid:
         return header, rows
     column = 2
     notes: dict[int, list[str]] = {}
     for spec in specs:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            predicted = predicted_columns(_model(spec.path), valid, len(spec.outputs))
-        for record in caught:
-            if isinstance(record.message, OutOfDomainWarning):
-                for problem in record.message.problems:
-                    if problem.index is None:
-                        continue
-                    reasons = notes.setdefault(positions[problem.index], [])
-                    if problem.reason not in reasons:  # the models may flag it alike
-                        reasons.append(problem.reason)
-        if predicted.shape[1] != len(spec.columns()):
-            raise SystemExit(
-                f"{spec.path} predicts {predicted.shape[1]} values per structure, but its file "
-                f"names {len(spec.outputs)} output(s) {list(spec.outputs)}; save it with "
-                "metadata={'outputs': [{'name': ...}, ...]}."
-            )
-        for position, values in zip(positions, predicted, strict=True):
-            rows[position][column : column + len(values)] = [f"{v:.6f}" for v in values]
-        column += len(spec.columns())
+        width = len(spec.columns())
+        predicted, failed, flagged = _predict_isolating_failures(
+            _model(spec.path), valid, len(spec.outputs), width
+        )
+        for index, reason in failed.items():
+            rows[positions[index]][-1] = reason
+        for index, reasons in flagged.items():
+            known = notes.setdefault(positions[index], [])
+            known.extend(r for r in reasons if r not in known)  # the models may flag it alike
+        for index, (position, values) in enumerate(zip(positions, predicted, strict=True)):
+            if index not in failed:
+                rows[position][column : column + width] = [f"{v:.6f}" for v in values]
+        column += width
     for position, reasons in notes.items():
         rows[position][-2] = "outside the training domain: " + "; ".join(reasons)
+    for row in rows:  # a structure one model could not predict gets no values at all
+        if row[-1]:
+            row[2:-2] = [""] * n_outputs
+            row[-2] = ""
     return header, rows
+
+
+def _predict_flagging(
+    model: Any, structures: list[Any], n_outputs: int, width: int
+) -> tuple[Any, dict[int, list[str]]]:
+    """:func:`predicted_columns`, and the reasons of the structures flagged out of domain."""
+    import warnings
+
+    from sklearn_bandgap.exceptions import ModelOutputError, OutOfDomainWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        values = predicted_columns(model, structures, n_outputs)
+    if values.shape[1] != width:
+        raise ModelOutputError(
+            f"the model predicts {values.shape[1]} values per structure, but its file names "
+            f"{width} column(s); save it with metadata={{'outputs': [{{'name': ...}}, ...]}}."
+        )
+    flagged: dict[int, list[str]] = {}
+    for record in caught:
+        if isinstance(record.message, OutOfDomainWarning):
+            for problem in record.message.problems:
+                if problem.index is not None:
+                    reasons = flagged.setdefault(problem.index, [])
+                    if problem.reason not in reasons:
+                        reasons.append(problem.reason)
+    return values, flagged
+
+
+def _predict_isolating_failures(
+    model: Any, structures: list[Any], n_outputs: int, width: int
+) -> tuple[Any, dict[int, str], dict[int, list[str]]]:
+    """Predict all together; if that fails, find the structures that fail and predict the rest.
+
+    Returns the values (rows of failed structures are NaN), ``{index: reason}``
+    of the failed ones and ``{index: reasons}`` of those flagged out of
+    domain. A structure the featurizer rejects (``InvalidStructureError``
+    names it by index) or that fails on its own never costs the others their
+    predictions. A model whose outputs do not match its file fails whole
+    (:class:`ModelOutputError`): that is the model's fault, not an input's.
+    """
+    import numpy as np
+
+    from sklearn_bandgap.exceptions import InvalidStructureError, ModelOutputError
+
+    failed: dict[int, str] = {}
+    try:
+        values, flagged = _predict_flagging(model, structures, n_outputs, width)
+        return values, failed, flagged
+    except ModelOutputError:
+        raise
+    except InvalidStructureError as exc:
+        failed = {p.index: f"invalid: {p.reason}" for p in exc.problems if p.index is not None}
+    except Exception:  # isolated one by one below
+        pass
+    values = np.full((len(structures), width), np.nan)
+    flagged = {}
+    pending = [i for i in range(len(structures)) if i not in failed]
+    if failed and pending:  # the featurizer named the culprits: the others together
+        try:
+            block, block_flags = _predict_flagging(
+                model, [structures[i] for i in pending], n_outputs, width
+            )
+            values[pending] = block
+            flagged.update({pending[k]: reasons for k, reasons in block_flags.items()})
+            pending = []
+        except ModelOutputError:
+            raise
+        except Exception:  # one by one below
+            pass
+    for i in pending:  # one by one: slower, and only after a failure nobody placed
+        try:
+            block, block_flags = _predict_flagging(model, [structures[i]], n_outputs, width)
+        except ModelOutputError:
+            raise
+        except Exception as exc:  # the reason goes to its error cell
+            failed[i] = f"cannot predict: {_reason(exc)}"
+            continue
+        values[i] = block[0]
+        if 0 in block_flags:
+            flagged[i] = block_flags[0]
+    return values, failed, flagged
 
 
 def _reason(exc: Exception) -> str:

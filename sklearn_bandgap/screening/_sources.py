@@ -14,14 +14,17 @@ import gzip
 import json
 import os
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 #: Names of structure files picked up inside folders (explicitly named files
 #: may have any name).
-STRUCTURE_FILE = re.compile(r"(\.(cif|mcif|vasp|poscar)$)|(^(POSCAR|CONTCAR))", re.IGNORECASE)
+STRUCTURE_FILE = re.compile(
+    r"(\.(cif|mcif|vasp|poscar|extxyz|xyz)(\.(gz|bz2|xz))?$)|(^(POSCAR|CONTCAR))", re.IGNORECASE
+)
 _TABLE = re.compile(r"\.(csv|json)(\.gz)?$", re.IGNORECASE)
 _STRUCTURE_COLUMNS = ("structure", "cif", "poscar", "structures", "path", "file")
 _ID_COLUMNS = ("id", "material_id", "name", "structure_id")
@@ -43,17 +46,42 @@ def _has_magic(text: str) -> bool:
     return glob.has_magic(text)
 
 
-def _iter_folder(folder: Path, recursive: bool) -> Iterator[Item]:
+def _folder_item(path: str, name: str, skipped: list[str] | None) -> Iterator[Item]:
+    if STRUCTURE_FILE.search(name):
+        yield Item(path, path)
+    elif skipped is not None and not name.startswith("."):
+        skipped.append(path)
+
+
+def _iter_folder(folder: Path, recursive: bool, skipped: list[str] | None) -> Iterator[Item]:
+    """The structure files of a folder by name; others counted in ``skipped``.
+
+    Symbolic links to folders are not followed (no loops); a broken or
+    looping link to a file becomes an item with its error.
+    """
     if recursive:
-        for root, dirs, files in os.walk(folder):
+        for root, dirs, files in os.walk(folder, onerror=None):
             dirs.sort()
             for name in sorted(files):
-                if STRUCTURE_FILE.search(name):
-                    yield Item(str(Path(root) / name), str(Path(root) / name))
+                yield from _folder_item(str(Path(root) / name), name, skipped)
         return
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        if entry.is_file() and STRUCTURE_FILE.search(entry.name):
-            yield Item(str(Path(folder) / entry.name), str(Path(folder) / entry.name))
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        yield Item(str(folder), error=f"cannot list this folder ({exc.strerror})")
+        return
+    for entry in entries:
+        path = str(Path(folder) / entry.name)
+        try:
+            is_file = entry.is_file()
+        except OSError as exc:  # e.g. a symbolic link that loops
+            if STRUCTURE_FILE.search(entry.name):
+                yield Item(path, error=f"a symbolic link that cannot be followed ({exc.strerror})")
+            continue
+        if is_file:
+            yield from _folder_item(path, entry.name, skipped)
+        elif entry.is_symlink() and STRUCTURE_FILE.search(entry.name):
+            yield Item(path, error="a broken symbolic link")
 
 
 def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...]) -> str | None:
@@ -130,6 +158,8 @@ def iter_items(
     structure_column: str | None = None,
     id_column: str | None = None,
     recursive: bool = False,
+    skipped: list[str] | None = None,
+    stdin: TextIO | None = None,
 ) -> Iterator[Item]:
     """Every structure named by the command's inputs, in order, lazily.
 
@@ -143,7 +173,14 @@ def iter_items(
         Columns of tables; by default the first of ``structure``, ``cif``,
         ``poscar``, ... and of ``id``, ``material_id``, ``name``.
     recursive : bool, default=False
-        Look into sub-folders of folders (and ``**`` in patterns).
+        Look into sub-folders of folders (and ``**`` in patterns). Links to
+        folders are not followed, files reached twice are read once.
+    skipped : list of str, default=None
+        Collects the files inside folders that are not structure files by name
+        (hidden files aside), so that the caller can report them.
+    stdin : file-like, default=None
+        Where the input ``-`` reads one structure text from (default
+        ``sys.stdin``).
 
     Yields
     ------
@@ -151,24 +188,37 @@ def iter_items(
         With ``error`` set for inputs that cannot be used (a missing file, a
         pattern matching nothing, a table without a structure column).
     """
+    seen: set[str] = set()
     for text in inputs:
+        if text == "-":
+            source = (stdin or sys.stdin).read()
+            yield Item("-", source, "text") if source.strip() else Item("-", error="empty input")
+            continue
         path = Path(text)
         if not path.exists() and _has_magic(text):
             matches = sorted(glob.glob(text, recursive=recursive))
             if not matches:
                 yield Item(text, error="no file matches this pattern")
             for match in matches:
+                real = os.path.realpath(match)
+                if real in seen:  # ** through a link back up the tree
+                    continue
+                seen.add(real)
                 yield from iter_items(
                     [match],
                     structure_column=structure_column,
                     id_column=id_column,
                     recursive=recursive,
+                    skipped=skipped,
                 )
             continue
         if path.is_dir():
-            yield from _iter_folder(path, recursive)
+            yield from _iter_folder(path, recursive, skipped)
         elif not path.is_file():
-            yield Item(text, error="no such file or folder")
+            reason = "no such file or folder"
+            if path.is_symlink():
+                reason = "a broken or looping symbolic link"
+            yield Item(text, error=reason)
         elif _TABLE.search(path.name):
             try:
                 yield from _iter_table(path, structure_column, id_column)
@@ -178,23 +228,35 @@ def iter_items(
             yield Item(text, text)
 
 
-def parse_item(item: Item) -> Any:
-    """Read one item into a pymatgen ``Structure`` (raises with the reason if it cannot)."""
+def parse_item(item: Item) -> list[tuple[str, Any]]:
+    """Read one item into ``(id, Structure)`` pairs: one per structure it holds.
+
+    A file or text with several structures (CIF data blocks, extended-XYZ
+    frames) gives ids ``<id>#1``, ``<id>#2``, ...; a block that cannot be read
+    comes as ``(id, ValueError)``, so that it is reported on its own row.
+    Raises with the reason if the item cannot be read at all.
+    """
     from pymatgen.core import Structure
 
-    from sklearn_bandgap.utils._structure_files import read_structure_file, structure_from_text
+    from sklearn_bandgap.utils._structure_files import read_structures_file, structures_from_text
 
     if item.error is not None:
         raise ValueError(item.error)
     if item.kind == "structure":
-        return item.source
-    if item.kind == "dict":
-        return Structure.from_dict(item.source)
-    if item.kind == "text":
-        return structure_from_text(item.source)
-    path = Path(item.source)
-    if item.base and not path.is_absolute():
-        path = Path(item.base) / path
-    if not path.is_file():
-        raise ValueError(f"no such file: {path}")
-    return read_structure_file(path)
+        structures: list[Any] = [item.source]
+    elif item.kind == "dict":
+        structures = [Structure.from_dict(item.source)]
+    elif item.kind == "text":
+        structures = structures_from_text(item.source)
+    else:
+        path = Path(item.source)
+        if item.base and not path.is_absolute():
+            path = Path(item.base) / path
+        if not path.is_file():
+            raise ValueError(f"no such file: {path}")
+        structures = read_structures_file(path)
+    if not structures:
+        raise ValueError("holds no structure")
+    if len(structures) == 1:
+        return [(item.id, structures[0])]
+    return [(f"{item.id}#{k}", s) for k, s in enumerate(structures, start=1)]

@@ -1,11 +1,25 @@
-"""Structures from text and files: CIF and POSCAR by content, other formats by name."""
+"""Structures from text and files: CIF and POSCAR by content, other formats by name.
+
+A file may hold several structures (CIF data blocks, extended-XYZ frames):
+:func:`read_structures_file` and :func:`structures_from_text` return them all,
+in order; :func:`read_structure_file` and :func:`structure_from_text`, which
+the estimators' input layer uses (one input, one structure), refuse such a
+file rather than keep its first structure silently. Compressed files
+(``.gz``, ``.bz2``, ``.xz``) are read through, up to :data:`MAX_TEXT_BYTES`.
+"""
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import io
+import lzma
 import os
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pymatgen.core import Structure
 
@@ -16,6 +30,18 @@ from sklearn_bandgap.utils._settled import settled
 #: (VASP's own names, and the ``.vasp`` suffix of VESTA and ase).
 _POSCAR_NAMES = re.compile(r"^(POSCAR|CONTCAR|CHGCAR|LOCPOT)|\.vasp$|\.poscar$", re.IGNORECASE)
 _CIF_SUFFIXES = {".cif", ".mcif"}
+#: Suffixes read through ASE (several frames each possible); periodic only.
+ASE_SUFFIXES = {".extxyz", ".xyz"}
+#: Compressions read through, by suffix.
+COMPRESSIONS: dict[str, Callable[..., Any]] = {
+    ".gz": gzip.open,
+    ".bz2": bz2.open,
+    ".xz": lzma.open,
+}
+#: Largest structure file read (after decompression): guards against
+#: decompression bombs and files that are not structures at all.
+MAX_TEXT_BYTES = 256 * 2**20
+_DATA_BLOCK = re.compile(r"^[ \t]*data_", re.MULTILINE | re.IGNORECASE)
 
 
 def looks_like_cif(text: str) -> bool:
@@ -53,12 +79,17 @@ def structure_from_text(text: str, name: str = "") -> Structure:
         If the text is neither (with both parsers' reasons).
     """
     base = os.path.basename(name)
-    if Path(base).suffix.lower() in _CIF_SUFFIXES:
+    is_cif = Path(base).suffix.lower() in _CIF_SUFFIXES
+    if is_cif or (not _POSCAR_NAMES.search(base) and looks_like_cif(text)):
+        n_blocks = len(_cif_blocks(text))
+        if n_blocks > 1:
+            raise ValueError(
+                f"the CIF holds {n_blocks} data blocks; give them one by one "
+                "(sklearn-bandgap predict reads them all)"
+            )
         return read_cif(text)
     if _POSCAR_NAMES.search(base):
         return read_poscar(text)
-    if looks_like_cif(text):
-        return read_cif(text)
     try:
         return read_poscar(text)
     except Exception as exc:
@@ -75,8 +106,9 @@ def read_structure_file(path: str | os.PathLike[str]) -> Structure:
     path : str or path-like
         The file. CIF and POSCAR are recognised by name (``*.cif``,
         ``POSCAR*``, ``CONTCAR*``, ``*.vasp``) or, under any other name, by
-        content; other formats pymatgen reads (``*.json``, ``*.xsf``, ...) go
-        to ``Structure.from_file``.
+        content; ``*.extxyz``/``*.xyz`` go through ASE, other formats pymatgen
+        reads (``*.json``, ``*.xsf``, ...) to ``Structure.from_file``; any of
+        them may be compressed (``.gz``, ``.bz2``, ``.xz``).
 
     Returns
     -------
@@ -85,17 +117,135 @@ def read_structure_file(path: str | os.PathLike[str]) -> Structure:
     Raises
     ------
     ValueError
-        If the file is not a structure pymatgen can read (naming why).
+        If the file is not a structure pymatgen can read (naming why), or
+        holds several (:func:`read_structures_file` reads them all).
     OSError
         If it cannot be read at all.
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix in _CIF_SUFFIXES or _POSCAR_NAMES.search(path.name) or suffix in ("", ".txt"):
-        text = path.read_text(encoding="utf-8", errors="replace")
-        return structure_from_text(text, path.name)
+    if suffix in _CIF_SUFFIXES and len(_cif_blocks(text := path.read_text(errors="replace"))) == 1:
+        return read_cif(text)  # the common case, without the detours below
+    structures = read_structures_file(path)
+    if len(structures) != 1:
+        raise ValueError(
+            f"{path.name} holds {len(structures)} structures (CIF data blocks or XYZ frames); "
+            "give them one by one (sklearn-bandgap predict reads them all)"
+        )
+    if isinstance(structures[0], Exception):
+        raise structures[0]
+    return structures[0]
+
+
+def _cif_blocks(text: str) -> list[str]:
+    """The data blocks of a CIF, each as CIF text of its own (text before the first dropped)."""
+    starts = [m.start() for m in _DATA_BLOCK.finditer(text)]
+    if len(starts) <= 1:
+        return [text]
+    return [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)]
+
+
+def _read_ase(text: str, name: str) -> list[Structure]:
+    from ase.io import read
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    fmt = "extxyz"
+    frames = read(io.StringIO(text), index=":", format=fmt)
+    structures = []
+    for k, atoms in enumerate(frames):
+        if not all(atoms.pbc) or atoms.cell.rank < 3:
+            where = f" (frame {k + 1})" if len(frames) > 1 else ""
+            raise ValueError(
+                f"{name or 'the text'}{where} is not a periodic crystal "
+                '(extended XYZ needs a Lattice and pbc="T T T")'
+            )
+        structures.append(settled(AseAtomsAdaptor.get_structure(atoms)))
+    return structures
+
+
+def structures_from_text(text: str, name: str = "") -> list[Any]:
+    """Every structure in CIF, POSCAR or extended-XYZ text: CIF blocks and XYZ frames apart.
+
+    Parameters
+    ----------
+    text : str
+        File content.
+    name : str, default=""
+        File name, if any: tells the format as :func:`structure_from_text`
+        does; ``*.extxyz`` and ``*.xyz`` are extended XYZ.
+
+    Returns
+    -------
+    structures : list
+        One per CIF data block or XYZ frame: a ``Structure``, or the
+        ``ValueError`` that block raised (so that one bad block does not cost
+        the others).
+
+    Raises
+    ------
+    ValueError
+        If the text is none of these formats.
+    """
+    base = os.path.basename(name)
+    suffix = Path(base).suffix.lower()
+    if suffix in ASE_SUFFIXES:
+        return list(_read_ase(text, base))
+    is_cif = suffix in _CIF_SUFFIXES or (not _POSCAR_NAMES.search(base) and looks_like_cif(text))
+    if is_cif:
+        blocks = _cif_blocks(text)
+        if len(blocks) == 1:
+            return [read_cif(text)]
+        out: list[Any] = []
+        for block in blocks:
+            try:
+                out.append(read_cif(block))
+            except Exception as exc:
+                out.append(ValueError(" ".join(str(exc).split()) or type(exc).__name__))
+        return out
+    return [structure_from_text(text, name)]
+
+
+def read_text_file(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """A file's text, decompressed by suffix, and its name without the compression suffix.
+
+    Raises
+    ------
+    ValueError
+        If it is larger than :data:`MAX_TEXT_BYTES` (decompressed) or not a
+        valid compressed file.
+    OSError
+        If it cannot be read.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    opener = COMPRESSIONS.get(suffix)
+    name = path.name[: -len(suffix)] if opener is not None else path.name
     try:
-        return settled(Structure.from_file(path))
+        with (opener or open)(path, "rb") as handle:
+            data = handle.read(MAX_TEXT_BYTES + 1)
+    except (EOFError, gzip.BadGzipFile, lzma.LZMAError, OSError) as exc:
+        unreadable = (FileNotFoundError, PermissionError, IsADirectoryError)
+        if opener is None or isinstance(exc, unreadable):
+            raise
+        raise ValueError(f"is not a valid {suffix} file ({exc})") from exc
+    if len(data) > MAX_TEXT_BYTES:
+        raise ValueError(f"holds more than {MAX_TEXT_BYTES // 2**20} MB of text: not read")
+    return data.decode("utf-8", errors="replace"), name
+
+
+def read_structures_file(path: str | os.PathLike[str]) -> list[Any]:
+    """Every structure of a file (see :func:`structures_from_text`), compressed or not.
+
+    CIF, POSCAR and extended XYZ are read by name or content; other formats
+    pymatgen reads by name (``*.json``, ``*.xsf``, ...) give one structure.
+    """
+    path = Path(path)
+    text, name = read_text_file(path)
+    suffix = Path(name).suffix.lower()
+    known = suffix in _CIF_SUFFIXES | ASE_SUFFIXES or _POSCAR_NAMES.search(name)
+    if known or suffix in ("", ".txt") or path.suffix.lower() in COMPRESSIONS:
+        return structures_from_text(text, name)
+    try:
+        return [settled(Structure.from_file(path))]
     except Exception:
-        text = path.read_text(encoding="utf-8", errors="replace")
-        return structure_from_text(text, path.name)
+        return structures_from_text(text, name)
