@@ -489,3 +489,34 @@ def test_model_input_indexes_like_neighbor_lists(lists):
     numbers, _, shares = data[5]
     assert isinstance(lists, NeighborLists) and shares is None
     np.testing.assert_array_equal(numbers, lists[5].atomic_numbers)
+
+
+# ------------------------------------------------------------ random state
+def test_fit_leaves_torch_global_generator_alone(lists, gap):
+    import torch
+
+    torch.manual_seed(1234)
+    before = torch.random.get_rng_state()
+    NeighborLSTMRegressor(**FAST).fit(lists, gap)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    dropout = NeighborLSTMRegressor(**{**FAST, "dropout": 0.3}).fit(lists, gap)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    again = NeighborLSTMRegressor(**{**FAST, "dropout": 0.3}).fit(lists, gap)
+    np.testing.assert_array_equal(dropout.predict(lists), again.predict(lists))
+
+
+def test_fits_in_concurrent_threads_equal_fits_one_after_another(lists, gap):
+    from concurrent.futures import ThreadPoolExecutor
+
+    seeds = [0, 1, 2, 3]
+
+    def fit(seed):
+        model = NeighborLSTMRegressor(**{**FAST, "random_state": seed, "max_epochs": 3})
+        return model.fit(lists, gap).predict(lists)
+
+    alone = [fit(seed) for seed in seeds]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(fit, seeds))
+    for a, b in zip(alone, together, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    assert not np.allclose(alone[0], alone[1])  # the seeds do differ

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from numbers import Integral, Real
 from typing import Any
 
@@ -87,20 +88,71 @@ class CompositionGroupSplit:
         return Subset(dataset, train.tolist()), Subset(dataset, valid.tolist())
 
 
-def seed_torch(random_state: int | np.random.RandomState | None) -> int | None:
-    """Seed torch from an estimator's ``random_state``; return the seed (None if unseeded).
+def seed_of(random_state: int | np.random.RandomState | None) -> int | None:
+    """The torch seed of an estimator's ``random_state`` (None if unseeded).
 
     ``random_state`` is what scikit-learn's ``check_random_state`` takes: an int
     (the same int always gives the same seed), a ``RandomState`` (one number is
-    drawn from it), or None (torch is left as it is). The same seed also drives
-    the validation split, so a fixed ``random_state`` gives the same weights,
-    batches and split on the CPU.
+    drawn from it), or None. The same seed also drives the validation split,
+    so a fixed ``random_state`` gives the same weights, batches and split on
+    the CPU.
     """
     if random_state is None:
         return None
-    seed = int(check_random_state(random_state).randint(2**31 - 1))
-    torch.manual_seed(seed)
-    return seed
+    return int(check_random_state(random_state).randint(2**31 - 1))
+
+
+#: Held while a net's weights are drawn from a seeded fork of torch's global
+#: generator, so that fits running in threads each get their own seed's weights.
+_INITIALIZING = threading.Lock()
+
+
+def _forked_devices(net: Any) -> list[int]:
+    device = getattr(net, "device", None)
+    if isinstance(device, str) and device.startswith("cuda") and torch.cuda.is_available():
+        return [torch.device(device).index or 0]
+    return []
+
+
+def fit_net(net: Any, X: Any, y: Any, seed: int | None, *, stochastic: bool = False) -> Any:
+    """Initialise and train a skorch net without touching torch's global random state.
+
+    With a ``seed``: the weights are drawn from a seeded fork of torch's
+    generator (``torch.random.fork_rng``, under a lock, so concurrent fits in
+    threads each get their own seed's weights); batches are shuffled by a
+    ``torch.Generator`` of the fit's own (``iterator_train__generator``, and
+    the validation loader's, set for the fit only, so that the fitted net
+    still pickles). A ``stochastic``
+    module (dropout) also draws from a seeded fork during training: the
+    caller's state is restored afterwards, but fits in concurrent threads then
+    share that generator and are not reproducible. Without a seed, torch's
+    global generator is used as it is.
+
+    Returns
+    -------
+    net
+        The fitted net.
+    """
+    if seed is None:
+        return net.fit(X, y)
+    devices = _forked_devices(net)
+    with _INITIALIZING, torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        net.initialize()
+    # attributes, as skorch reads iterator_*__ (set_params would re-initialise); every
+    # DataLoader iterator draws a base seed from its generator, validation's too
+    net.iterator_train__generator = torch.Generator().manual_seed(seed)
+    net.iterator_valid__generator = torch.Generator().manual_seed(seed + 1)
+    try:
+        if stochastic:
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(seed)
+                net.partial_fit(X, y)
+        else:
+            net.partial_fit(X, y)
+    finally:
+        del net.iterator_train__generator, net.iterator_valid__generator
+    return net
 
 
 def validation_policy(

@@ -23,8 +23,9 @@ from skorch.callbacks import Callback
 
 from sklearn_bandgap._nn._training import (
     SKORCH_PARAMETER_CONSTRAINTS,
+    fit_net,
     net_class,
-    seed_torch,
+    seed_of,
     skorch_net_kwargs,
 )
 from sklearn_bandgap.featurizers._neighbor_lists import NeighborLists
@@ -324,8 +325,9 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         self._check_architecture()
         targets = self._encode_targets(y, len(X))
         self._learn_domain(X)
-        self.net_ = self._build_net(seed_torch(self.random_state))
-        self.net_.fit(self._model_input(X), targets)
+        seed = seed_of(self.random_state)
+        self.net_ = self._build_net(seed)
+        fit_net(self.net_, self._model_input(X), targets, seed, stochastic=self.dropout > 0)
         return self
 
     @abstractmethod

@@ -19,8 +19,9 @@ from torch.utils.data import DataLoader, Sampler
 from sklearn_bandgap._nn._accelerate import ACCELERATED
 from sklearn_bandgap._nn._training import (
     SKORCH_PARAMETER_CONSTRAINTS,
+    fit_net,
     net_class,
-    seed_torch,
+    seed_of,
     skorch_net_kwargs,
 )
 from sklearn_bandgap.translation._base import BaseTranslator
@@ -366,8 +367,9 @@ class RelaxationTranslator(LearnedTranslator):
         assert relaxed is not None
         geometry = neighbor_geometry(unrelaxed, self.n_neighbors)
         targets = relaxation_targets(unrelaxed, relaxed)
-        self.net_ = self._build_net(seed_torch(self.random_state))
-        self.net_.fit(geometry, targets)
+        seed = seed_of(self.random_state)
+        self.net_ = self._build_net(seed)
+        fit_net(self.net_, geometry, targets, seed)
         self.elements_seen_ = np.unique(np.concatenate(geometry.atomic_numbers)).astype(int)
 
     def _reference(self) -> RelaxationTranslator:
