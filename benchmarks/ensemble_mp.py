@@ -42,13 +42,14 @@ from pathlib import Path
 import numpy as np
 from _machine import cpu_model, run_dir, write_record
 
+from sklearn_bandgap.datasets import MP_UNITS as UNITS
 from sklearn_bandgap.datasets import load_mp_gap_eform
 from sklearn_bandgap.experiments import plot_parity
 from sklearn_bandgap.metrics import band_gap_report, regression_report
 from sklearn_bandgap.models import NeighborLSTMRegressor
 
 TRAIN_MP = Path(__file__).parent / "results" / "train_mp"
-UNITS = {"band_gap": "eV", "formation_energy_per_atom": "eV/atom"}
+
 PER_MEMBER = ("random_state", "verbose")
 
 

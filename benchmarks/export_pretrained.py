@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from train_pretrained import checkpoint_paths, finished_member, member_threads
+from _members import checkpoint_paths, finished_member, member_threads
+from sklearn.pipeline import make_pipeline
 
+from sklearn_bandgap.datasets import MP_UNITS as UNITS
 from sklearn_bandgap.experiments import plot_parity
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.io import load, save
@@ -27,9 +29,7 @@ from sklearn_bandgap.models import NeighborLSTMRegressor, SeedEnsembleRegressor
 from sklearn_bandgap.models._base import ARCHITECTURE_VERSION
 from sklearn_bandgap.pretrained._recipes import Recipe
 from sklearn_bandgap.pretrained._registry import MODELS_DIR
-from sklearn_bandgap.utils._seeds import seeded_clones
 
-UNITS = {"band_gap": "eV", "formation_energy_per_atom": "eV/atom"}
 DATA = {
     "set": "mp_gap_eform (33,144 Materials Project structures, circa 2018)",
     "licence": "CC BY 4.0 (Materials Project data)",
@@ -47,22 +47,18 @@ def assemble(recipe: Recipe, work_dir: Path, lists_train: Any) -> tuple[Any, lis
     """The fitted pipeline of a recipe's checkpointed members, and their training records."""
     n_train = len(lists_train)
     template = NeighborLSTMRegressor(**recipe.regressor_params)
-    ensemble = SeedEnsembleRegressor(template, random_states=list(recipe.random_states))
-    names, clones = seeded_clones(template, ensemble.random_states)
     members, infos = [], []
-    for seed, unfitted in zip(recipe.random_states, clones, strict=True):
+    for seed in recipe.random_states:
         if not finished_member(work_dir, recipe, seed, n_train):
             raise RuntimeError(f"{recipe.name}: member with seed {seed} is not trained yet.")
         model_path, info_path = checkpoint_paths(work_dir, recipe, seed)
-        member = load(model_path)
-        if member.get_params() != unfitted.get_params():
-            raise RuntimeError(f"{recipe.name}: member {seed} was trained with other settings.")
-        members.append(member)
+        members.append(load(model_path))
         infos.append(json.loads(info_path.read_text()))
-    # What SeedEnsembleRegressor.fit does: these clones, fitted on the same data.
-    ensemble.seed_parameters_, ensemble.estimators_ = names, members
-    from sklearn.pipeline import make_pipeline
-
+    # What SeedEnsembleRegressor.fit would make: its clones, fitted on the same data
+    # (from_fitted checks each member's parameters against its seed's clone).
+    ensemble = SeedEnsembleRegressor.from_fitted(
+        template, members, random_states=list(recipe.random_states)
+    )
     return make_pipeline(NeighborListFeaturizer(), ensemble), infos
 
 

@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 from _machine import cpu_model, git_commit, write_record
+from _members import checkpoint_paths, finished_member, member_settings
 from joblib import Parallel, delayed
 
 from sklearn_bandgap.datasets import load_mp_gap_eform
@@ -56,35 +57,10 @@ from sklearn_bandgap.model_selection import (
     formula_group_split,
 )
 from sklearn_bandgap.models import NeighborLSTMRegressor
-from sklearn_bandgap.models._base import ARCHITECTURE_VERSION
 from sklearn_bandgap.pretrained._recipes import RECIPES, Recipe
 
 RESULTS = Path(__file__).parent / "results" / "train_pretrained"
 MEMBERS = RESULTS / "members"
-
-
-def member_settings(recipe: Recipe, seed: int, n_train: int) -> dict[str, Any]:
-    """What a checkpoint must have been trained with to be reused (threads apart).
-
-    The torch thread count changes results at the ~1e-7 level only; a member
-    trained with another count than the recipe's (``--threads``) is reused and
-    its count is recorded beside these settings (``torch_threads``).
-    """
-    return {
-        "recipe": recipe.name,
-        "columns": list(recipe.columns),
-        "regressor_params": {**recipe.regressor_params, "random_state": seed},
-        "architecture_version": ARCHITECTURE_VERSION,
-        "n_train": n_train,
-        "split_seed": SPLIT_RANDOM_STATE,
-        "sklearn_bandgap": version("sklearn_bandgap"),
-    }
-
-
-def checkpoint_paths(work_dir: Path, recipe: Recipe, seed: int) -> tuple[Path, Path]:
-    """The member's checkpoint (a model file of :func:`sklearn_bandgap.io.save`) and its JSON."""
-    stem = work_dir / f"{recipe.name}_seed{seed}"
-    return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
 
 
 def train_member(
@@ -122,22 +98,6 @@ def train_member(
     info_path.write_text(json.dumps(info, indent=2) + "\n")
     print(f"{recipe.name} seed {seed}: {info['epochs']} epochs in {seconds:.0f} s", flush=True)
     return info
-
-
-def finished_member(work_dir: Path, recipe: Recipe, seed: int, n_train: int) -> bool:
-    """True if the member's checkpoint exists and was trained with today's settings."""
-    model_path, info_path = checkpoint_paths(work_dir, recipe, seed)
-    if not (model_path.is_file() and info_path.is_file()):
-        return False
-    info = json.loads(info_path.read_text())
-    settings = {k: v for k, v in info["settings"].items() if k != "torch_threads"}
-    return bool(settings == member_settings(recipe, seed, n_train))
-
-
-def member_threads(info: dict[str, Any]) -> int | None:
-    """Torch threads a member trained with (older checkpoints kept it in their settings)."""
-    threads = info.get("torch_threads", info["settings"].get("torch_threads"))
-    return None if threads is None else int(threads)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ import gzip
 import json
 import multiprocessing
 import shutil
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -206,3 +207,15 @@ def test_concurrent_first_loads_parse_once(tmp_path):
         )
     assert results == [{"value": 42}, {"value": 42}]
     assert log.read_text().count("built") == 1
+
+
+def test_cache_folder_follows_the_setting_then_the_platform(tmp_path, monkeypatch):
+    from sklearn_bandgap.datasets import CACHE_ENV_VAR, get_cache_dir
+
+    monkeypatch.setenv(CACHE_ENV_VAR, str(tmp_path / "mine"))
+    assert get_cache_dir() == tmp_path / "mine" and (tmp_path / "mine").is_dir()
+    monkeypatch.delenv(CACHE_ENV_VAR)
+    if sys.platform.startswith("linux"):
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+        assert get_cache_dir() == tmp_path / "xdg" / "sklearn_bandgap"
+    assert get_cache_dir(tmp_path / "explicit") == tmp_path / "explicit"

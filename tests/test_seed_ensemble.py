@@ -82,3 +82,19 @@ def test_parallel_members_equal_sequential_ones():
     sequential = SeedEnsembleRegressor(inner, random_states=[0, 1, 2]).fit(X, y)
     parallel = SeedEnsembleRegressor(inner, random_states=[0, 1, 2], n_jobs=2).fit(X, y)
     np.testing.assert_array_equal(parallel.predict(X), sequential.predict(X))
+
+
+def test_from_fitted_equals_fit_and_refuses_a_foreign_member():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 3)), rng.normal(size=60)
+    template = DecisionTreeRegressor(max_features=1)
+    fitted = SeedEnsembleRegressor(template, random_states=[3, 4]).fit(X, y)
+    members = [clone(template).set_params(random_state=s).fit(X, y) for s in (3, 4)]
+    rebuilt = SeedEnsembleRegressor.from_fitted(template, members, random_states=[3, 4])
+    np.testing.assert_array_equal(rebuilt.predict(X), fitted.predict(X))
+    assert rebuilt.seed_parameters_ == fitted.seed_parameters_
+    with pytest.raises(ValueError, match=r"member 1 .* \['max_depth'\]"):
+        other = clone(template).set_params(random_state=4, max_depth=2).fit(X, y)
+        SeedEnsembleRegressor.from_fitted(template, [members[0], other], random_states=[3, 4])
+    with pytest.raises(ValueError, match="1 members for 2 random_states"):
+        SeedEnsembleRegressor.from_fitted(template, members[:1], random_states=[3, 4])

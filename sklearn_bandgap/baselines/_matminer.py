@@ -20,14 +20,8 @@ from sklearn.utils.validation import check_is_fitted, check_memory
 
 from sklearn_bandgap.exceptions import FeaturizationError, StructureProblem
 from sklearn_bandgap.utils import map_chunks
+from sklearn_bandgap.utils._formulas import reduced_formula
 from sklearn_bandgap.utils._validation import read_structures
-
-
-def _formula(structure: Any) -> str | None:
-    try:
-        return str(structure.composition.reduced_formula)
-    except Exception:
-        return None
 
 
 def _fresh_copy(featurizer: BaseFeaturizer) -> BaseFeaturizer:
@@ -94,7 +88,7 @@ def _featurize_chunk(
                 row = np.asarray(featurizer.featurize(structure), dtype=np.float64).ravel()
         except Exception as exc:
             reason = f"{type(featurizer).__name__} failed: {type(exc).__name__}: {exc}"
-            rows.append(StructureProblem(index, _formula(structure), reason))
+            rows.append(StructureProblem(index, reduced_formula(structure), reason))
             continue
         if not np.isfinite(row).all():
             bad = np.flatnonzero(~np.isfinite(row))
@@ -102,7 +96,7 @@ def _featurize_chunk(
                 f"{type(featurizer).__name__} returned NaN or infinite values in "
                 f"{bad.size} features (columns {bad[:5].tolist()})"
             )
-            rows.append(StructureProblem(index, _formula(structure), reason))
+            rows.append(StructureProblem(index, reduced_formula(structure), reason))
             continue
         rows.append(row)
     return rows
@@ -156,7 +150,7 @@ def featurize_structures(
             problems.append(
                 StructureProblem(
                     i,
-                    _formula(structures[i]),
+                    reduced_formula(structures[i]),
                     f"{type(featurizer).__name__} returned {row.size} values, expected {width}",
                 )
             )

@@ -25,9 +25,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from sklearn_bandgap.datasets import MP_UNITS as UNITS
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "pretrained" / "examples"
 MODELS = {"band_gap": "band_gap_mp2018", "formation_energy_per_atom": "formation_energy_mp2018"}
-UNITS = {"band_gap": "eV", "formation_energy_per_atom": "eV/atom"}
 
 
 def _headline(report: dict[str, Any]) -> float:

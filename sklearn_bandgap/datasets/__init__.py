@@ -7,12 +7,13 @@ from sklearn_bandgap.datasets._home import (
     find_data_file,
     get_cache_dir,
 )
-from sklearn_bandgap.datasets._mp import load_mp_gap_eform
+from sklearn_bandgap.datasets._mp import MP_UNITS, load_mp_gap_eform
 from sklearn_bandgap.datasets._nrel import load_nrel_relaxation_pairs
 
 __all__ = [
     "CACHE_ENV_VAR",
     "DATA_ENV_VAR",
+    "MP_UNITS",
     "data_home_candidates",
     "find_data_file",
     "get_cache_dir",

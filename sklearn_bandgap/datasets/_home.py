@@ -81,8 +81,10 @@ def get_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     Parameters
     ----------
     cache_dir : str or path-like, default=None
-        An explicit folder; else ``$SKLEARN_BANDGAP_CACHE``; else
-        ``$XDG_CACHE_HOME/sklearn_bandgap`` (``~/.cache/sklearn_bandgap``).
+        An explicit folder; else ``$SKLEARN_BANDGAP_CACHE``; else the
+        platform's user cache folder (platformdirs: ``$XDG_CACHE_HOME`` or
+        ``~/.cache/sklearn_bandgap`` on Linux, ``~/Library/Caches`` on macOS,
+        ``%LOCALAPPDATA%`` on Windows).
 
     Returns
     -------
@@ -94,8 +96,9 @@ def get_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
         if env:
             cache_dir = env
         else:
-            xdg = os.environ.get("XDG_CACHE_HOME") or Path("~/.cache").expanduser()
-            cache_dir = Path(xdg) / "sklearn_bandgap"
+            from platformdirs import user_cache_dir
+
+            cache_dir = user_cache_dir("sklearn_bandgap", appauthor=False)
     path = Path(cache_dir).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     return path

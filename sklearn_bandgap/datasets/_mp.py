@@ -23,6 +23,8 @@ MP_FILES = {
     "sample200": "mp_gap_eform/mp_gap_eform_sample200.csv.gz",
 }
 MP_TARGETS = ("band_gap", "formation_energy_per_atom")
+#: Unit of each target of the MP set.
+MP_UNITS = {"band_gap": "eV", "formation_energy_per_atom": "eV/atom"}
 
 _DESCR = """\
 Materials Project structures with DFT band gap and formation energy

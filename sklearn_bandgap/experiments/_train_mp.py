@@ -12,6 +12,7 @@ import numpy as np
 from pymatgen.core import Structure
 from sklearn.pipeline import make_pipeline
 
+from sklearn_bandgap.datasets import MP_UNITS as UNITS
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.metrics import band_gap_report, regression_report
 from sklearn_bandgap.model_selection import (
@@ -20,8 +21,6 @@ from sklearn_bandgap.model_selection import (
     formula_group_split,
 )
 from sklearn_bandgap.models import NeighborLSTMRegressor, SeedEnsembleRegressor
-
-UNITS = {"band_gap": "eV", "formation_energy_per_atom": "eV/atom"}
 
 
 def plot_parity_panels(panels: Sequence[tuple[str, Any, Any, str]], path: Path) -> None:

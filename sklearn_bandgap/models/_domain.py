@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
-from pymatgen.core import Composition, Element
+from pymatgen.core import Element
 
 from sklearn_bandgap.exceptions import InvalidStructureError, StructureProblem
 from sklearn_bandgap.featurizers._neighbor_lists import NeighborLists
+from sklearn_bandgap.utils._formulas import formula_of_numbers
 from sklearn_bandgap.utils._validation import warn_out_of_domain
 
 #: A structure is outside the fitted domain when a nearest-neighbour distance is
@@ -22,14 +22,6 @@ DOMAIN_SHORT, DOMAIN_LONG = 0.75, 1.25
 def neighbor_distance_range(lists: NeighborLists) -> np.ndarray:
     """``[shortest nearest-neighbour distance, longest neighbour distance]`` in Å."""
     return np.array([lists.distances[:, 1].min(), lists.distances[:, -1].max()], dtype=float)
-
-
-def _formula(atomic_numbers: np.ndarray) -> str:
-    elements, counts = np.unique(atomic_numbers, return_counts=True)
-    amounts = {Element.from_Z(int(z)): int(c) for z, c in zip(elements, counts, strict=True)}
-    with warnings.catch_warnings():  # pymatgen: "No Pauling electronegativity for Ar"
-        warnings.simplefilter("ignore")
-        return str(Composition(amounts).reduced_formula)
 
 
 def domain_problems(
@@ -63,7 +55,7 @@ def domain_problems(
                 f"has neighbours up to {farthest[i]:.1f} Å away (seen in fit: up to "
                 f"{distance_range[1]:.1f} Å)"
             )
-        problems.append(StructureProblem(i, _formula(centres[rows]), "; ".join(reasons)))
+        problems.append(StructureProblem(i, formula_of_numbers(centres[rows]), "; ".join(reasons)))
     return problems
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from numbers import Integral
 from typing import Any, ClassVar
 
@@ -111,6 +112,57 @@ class SeedEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             self.n_features_in_ = self.estimators_[0].n_features_in_
         return self
 
+    @classmethod
+    def from_fitted(
+        cls, estimator: Any, members: Sequence[Any], *, random_states: Any = (0, 1, 2)
+    ) -> SeedEnsembleRegressor:
+        """The ensemble that ``fit`` would make, from members fitted elsewhere.
+
+        For members trained one by one (in separate processes or sessions,
+        each checkpointed): each must be fitted and equal, parameter for
+        parameter, to the clone of ``estimator`` that ``fit`` makes for its
+        seed, so the result is exactly what ``fit`` on the same data would
+        have trained.
+
+        Parameters
+        ----------
+        estimator : regressor
+            The template, as for the constructor.
+        members : sequence of fitted regressors
+            One per seed, in the order of ``random_states``.
+        random_states : sequence of int, default=(0, 1, 2)
+            The members' seeds.
+
+        Returns
+        -------
+        ensemble : SeedEnsembleRegressor
+            Fitted.
+
+        Raises
+        ------
+        ValueError
+            If a member is missing, not fitted, or was trained with other
+            parameters than its seed's clone (naming the member and the
+            parameters that differ).
+        """
+        ensemble = cls(estimator, random_states=random_states)
+        names, clones = seeded_clones(estimator, list(random_states))
+        if len(members) != len(clones):
+            raise ValueError(f"{len(members)} members for {len(clones)} random_states.")
+        for k, (member, expected) in enumerate(zip(members, clones, strict=True)):
+            check_is_fitted(member)
+            got, want = member.get_params(deep=False), expected.get_params(deep=False)
+            differ = sorted(key for key in want if not _same_parameter(got.get(key), want[key]))
+            if differ:
+                raise ValueError(
+                    f"member {k} (random_state {list(random_states)[k]}) differs from its "
+                    f"seed's clone in {differ}."
+                )
+        ensemble.seed_parameters_, ensemble.estimators_ = names, list(members)
+        if hasattr(ensemble.estimators_[0], "n_features_in_"):
+            ensemble.n_features_in_ = ensemble.estimators_[0].n_features_in_
+        return ensemble
+
     def predict(self, X: Any, return_std: bool = False) -> Any:
         """Mean prediction of the members (and their spread).
 
@@ -159,3 +211,13 @@ class SeedEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         tags.input_tags = inner.input_tags
         tags.target_tags.multi_output = inner.target_tags.multi_output
         return tags
+
+
+def _same_parameter(a: Any, b: Any) -> bool:
+    """Parameters equal as values (estimators by their class and parameters)."""
+    if hasattr(a, "get_params") and hasattr(b, "get_params"):
+        return type(a) is type(b) and a.get_params() == b.get_params()
+    try:
+        return bool(a == b)
+    except Exception:  # e.g. arrays of different shapes
+        return False

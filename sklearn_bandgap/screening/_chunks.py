@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sklearn_bandgap.screening._sources import Item, parse_item
+from sklearn_bandgap.utils._formulas import reduced_formula
 
 #: The first chunk is small, so that the first rows come out at once.
 FIRST_CHUNK = 32
@@ -170,7 +171,7 @@ def predict_chunk(specs: list[ModelSpec], items: list[Item]) -> tuple[list[str],
                 )
                 continue
             checked = read_periodic_arrays(structure, None)
-            formula = _formula(structure)
+            formula = reduced_formula(structure) or ""
             if isinstance(checked, StructureProblem):
                 rows.append([row_id, formula, *[""] * n_outputs, "", f"invalid: {checked.reason}"])
                 continue
@@ -289,17 +290,6 @@ def _predict_isolating_failures(
 def _reason(exc: Exception) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text[:300]
-
-
-def _formula(structure: Any) -> str:
-    import warnings
-
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="No Pauling electronegativity")
-            return str(structure.composition.reduced_formula)
-    except Exception:
-        return ""
 
 
 def chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:

@@ -26,6 +26,7 @@ from pymatgen.core import IMolecule, IStructure, PeriodicSite, Structure
 
 from sklearn_bandgap.exceptions import InvalidStructureError, OutOfDomainWarning, StructureProblem
 from sklearn_bandgap.utils._elements import MAX_ATOMIC_NUMBER
+from sklearn_bandgap.utils._formulas import reduced_formula
 from sklearn_bandgap.utils._structure_files import read_structure_file, structure_from_text
 
 R = TypeVar("R")
@@ -64,7 +65,7 @@ class PeriodicArrays:
     def formula(self) -> str | None:
         """Reduced formula, for error messages (computed on demand: it is slow)."""
         if self.formula_text is None and self.structure is not None:
-            return _formula(self.structure)
+            return reduced_formula(self.structure)
         return self.formula_text
 
     def detached(self) -> PeriodicArrays:
@@ -116,13 +117,6 @@ def read_structure(obj: Any) -> IStructure:
     )
 
 
-def _formula(structure: IStructure) -> str | None:
-    try:
-        return str(structure.composition.reduced_formula)
-    except Exception:
-        return None
-
-
 def read_periodic_arrays(obj: Any, index: int | None) -> PeriodicArrays | StructureProblem:
     """Convert and validate one input; return its arrays or the problem found.
 
@@ -136,7 +130,7 @@ def read_periodic_arrays(obj: Any, index: int | None) -> PeriodicArrays | Struct
         return StructureProblem(index, None, str(exc))
 
     def problem(reason: str) -> StructureProblem:
-        return StructureProblem(index, _formula(structure), reason)
+        return StructureProblem(index, reduced_formula(structure), reason)
 
     if len(structure) == 0:
         return problem("has no sites.")

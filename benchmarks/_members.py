@@ -1,0 +1,57 @@
+"""The checkpointed members of ``train_pretrained.py``: where they are, and whether they fit.
+
+Shared by ``train_pretrained.py`` (which trains them) and ``export_pretrained.py``
+(which assembles them into the shipped ensembles), so that neither script imports
+the other's module.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from sklearn_bandgap.model_selection import SPLIT_RANDOM_STATE
+from sklearn_bandgap.models._base import ARCHITECTURE_VERSION
+from sklearn_bandgap.pretrained._recipes import Recipe
+
+
+def member_settings(recipe: Recipe, seed: int, n_train: int) -> dict[str, Any]:
+    """What a checkpoint must have been trained with to be reused (threads apart).
+
+    The torch thread count changes results at the ~1e-7 level only; a member
+    trained with another count than the recipe's (``--threads``) is reused and
+    its count is recorded beside these settings (``torch_threads``).
+    """
+    return {
+        "recipe": recipe.name,
+        "columns": list(recipe.columns),
+        "regressor_params": {**recipe.regressor_params, "random_state": seed},
+        "architecture_version": ARCHITECTURE_VERSION,
+        "n_train": n_train,
+        "split_seed": SPLIT_RANDOM_STATE,
+        "sklearn_bandgap": version("sklearn_bandgap"),
+    }
+
+
+def checkpoint_paths(work_dir: Path, recipe: Recipe, seed: int) -> tuple[Path, Path]:
+    """The member's checkpoint (a model file of :func:`sklearn_bandgap.io.save`) and its JSON."""
+    stem = work_dir / f"{recipe.name}_seed{seed}"
+    return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+
+
+def finished_member(work_dir: Path, recipe: Recipe, seed: int, n_train: int) -> bool:
+    """True if the member's checkpoint exists and was trained with today's settings."""
+    model_path, info_path = checkpoint_paths(work_dir, recipe, seed)
+    if not (model_path.is_file() and info_path.is_file()):
+        return False
+    info = json.loads(info_path.read_text())
+    settings = {k: v for k, v in info["settings"].items() if k != "torch_threads"}
+    return bool(settings == member_settings(recipe, seed, n_train))
+
+
+def member_threads(info: dict[str, Any]) -> int | None:
+    """Torch threads a member trained with (older checkpoints kept it in their settings)."""
+    threads = info.get("torch_threads", info["settings"].get("torch_threads"))
+    return None if threads is None else int(threads)
