@@ -84,3 +84,27 @@ def test_a_shipped_model_in_compare_and_cross_val_predict(mp_sample):
     model.set_params(seedensembleregressor__estimator__max_epochs=2)
     y_cv = cross_val_predict(model, X, y, cv=GroupKFold(2), groups=groups)
     assert y_cv.shape == (60,) and np.isfinite(y_cv).all()
+
+
+def test_a_shipped_file_that_differs_from_its_card_is_refused(tmp_path, monkeypatch, capsys):
+    import json
+    import shutil
+    from pathlib import Path
+
+    from sklearn_bandgap.cli import main
+    from sklearn_bandgap.io import ModelFileError
+    from sklearn_bandgap.pretrained import _registry
+
+    for path in _registry.MODELS_DIR.iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    monkeypatch.setattr(_registry, "MODELS_DIR", tmp_path)
+    load_pretrained("band_gap_mp2018")  # the copies match their cards
+    card = tmp_path / "band_gap_mp2018.json"
+    content = json.loads(card.read_text())
+    content["file"]["sha256"] = "0" * 64  # as if the weights had been swapped
+    card.write_text(json.dumps(content))
+    with pytest.raises(ModelFileError, match="not the one its model card records"):
+        load_pretrained("band_gap_mp2018")
+    cif = Path(_registry.__file__).parent / "examples" / "Si_diamond.cif"
+    assert main(["predict", str(cif)]) == 2
+    assert "model card" in capsys.readouterr().err

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,37 @@ def model_card(name: str) -> dict[str, Any]:
     return card
 
 
+def verify_shipped_file(path: str | os.PathLike[str]) -> None:
+    """Check a shipped model file against the SHA-256 its card records.
+
+    Files outside the shipped models' folder are not checked (a user's own
+    model has no card). The digest inside a model file detects accidents; the
+    card's digest, shipped beside it, detects a file edited or swapped after
+    it was shipped.
+
+    Raises
+    ------
+    sklearn_bandgap.io.ModelFileError
+        If the file's SHA-256 differs from its card's.
+    """
+    from sklearn_bandgap.io import ModelFileError
+
+    path = Path(path)
+    card_path = path.with_suffix(".json")
+    if path.resolve().parent != MODELS_DIR.resolve() or not card_path.is_file():
+        return
+    expected = json.loads(card_path.read_text()).get("file", {}).get("sha256")
+    if expected is None:
+        raise ModelFileError(path, "its model card records no sha256; reinstall the package")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != expected:
+        raise ModelFileError(
+            path,
+            f"its SHA-256 ({digest[:12]}...) is not the one its model card records "
+            f"({expected[:12]}...): the file was changed after it shipped; reinstall the package",
+        )
+
+
 def load_pretrained(name: str) -> Any:
     """Load a shipped model: a fitted scikit-learn ``Pipeline`` that takes structures.
 
@@ -97,8 +130,11 @@ def load_pretrained(name: str) -> Any:
     ValueError
         If no model has that name.
     sklearn_bandgap.io.ModelFileError
-        If its file is damaged.
+        If its file is damaged, or differs from the SHA-256 its model card
+        records (:func:`verify_shipped_file`).
     """
     from sklearn_bandgap.io import load
 
-    return load(pretrained_path(name))
+    path = pretrained_path(name)
+    verify_shipped_file(path)
+    return load(path)

@@ -49,9 +49,11 @@ def resolve_model(name_or_path: str) -> ModelSpec:
     """
     from sklearn_bandgap.io import ModelFileError, read_metadata
     from sklearn_bandgap.pretrained import list_pretrained, pretrained_path
+    from sklearn_bandgap.pretrained._registry import verify_shipped_file
 
     if name_or_path in list_pretrained():
         path = pretrained_path(name_or_path)
+        verify_shipped_file(path)
     else:
         path = Path(name_or_path)
         if not path.is_file():
@@ -102,7 +104,9 @@ def _model(path: str) -> Any:
 
         from sklearn_bandgap.featurizers import NeighborListFeaturizer
         from sklearn_bandgap.io import load
+        from sklearn_bandgap.pretrained._registry import verify_shipped_file
 
+        verify_shipped_file(path)
         model = load(path)
         if not isinstance(model, Pipeline):  # a bare regressor reads neighbour lists
             model = make_pipeline(NeighborListFeaturizer(), model)
