@@ -337,3 +337,36 @@ def test_conformal_model_has_a_metal_probability_only_when_its_estimator_has_one
     np.testing.assert_array_equal(
         conformal.nonzero_probability(lists), fitted.nonzero_probability(lists)
     )
+
+
+def test_conformal_shipped_model_on_cif_texts_saved_and_used_by_predict(tmp_path, capsys):
+    """Every input kind conformalizes, and predict reads a saved conformal pipeline as is."""
+    import csv
+    import io as text_io
+
+    from pymatgen.io.cif import CifWriter
+
+    from sklearn_bandgap.cli import main
+    from sklearn_bandgap.datasets import load_mp_gap_eform
+    from sklearn_bandgap.io import save
+    from sklearn_bandgap.models import ConformalRegressor
+    from sklearn_bandgap.pretrained import load_pretrained
+
+    data = load_mp_gap_eform(subset="sample200", progress=False)
+    cifs = [str(CifWriter(s)) for s in data.data[:80]]
+    y = data.target[:80]
+    model = ConformalRegressor(load_pretrained("band_gap_mp2018"), lower_bound=0.0, prefit=True)
+    model.fit(cifs, y)
+    on_structures = ConformalRegressor(
+        load_pretrained("band_gap_mp2018"), lower_bound=0.0, prefit=True
+    ).fit(list(data.data[:80]), y)
+    np.testing.assert_allclose(model.half_widths_, on_structures.half_widths_, atol=1e-9)
+    path = tmp_path / "conformal.safetensors"
+    save(model, path, metadata={"outputs": [{"name": "band_gap"}]})
+    cif = tmp_path / "x.cif"
+    cif.write_text(cifs[0])
+    assert main(["predict", str(cif), "--model", str(path)]) == 0
+    (row,) = list(csv.DictReader(text_io.StringIO(capsys.readouterr().out)))
+    _, intervals = model.predict_interval([cifs[0]])
+    assert float(row["band_gap_low_90"]) == pytest.approx(intervals[0, 0, -1], abs=1e-5)
+    assert float(row["band_gap_high_90"]) == pytest.approx(intervals[0, 1, -1], abs=1e-5)

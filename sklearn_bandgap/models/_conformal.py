@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from numbers import Real
 from typing import Any, ClassVar
@@ -38,21 +37,35 @@ def composition_groups(X: Any) -> np.ndarray:
     return formula_groups([item for item in as_item_list(X)])
 
 
+class _GivenPredictions(RegressorMixin, BaseEstimator):
+    """A fitted "regressor" whose input is its own prediction (one column).
+
+    MAPIE conformalizes on these instead of on the structures themselves: it
+    never has to index or validate CIF texts, paths or neighbour lists (any
+    input the wrapped model takes works), and the model predicts once.
+    """
+
+    def fit(self, X: Any, y: Any = None) -> _GivenPredictions:
+        self.n_features_in_ = 1
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.asarray(X, dtype=np.float64)[:, 0]
+
+
 def _half_widths(estimator: Any, X: Any, y: np.ndarray, levels: np.ndarray) -> np.ndarray:
     """MAPIE's split-conformal half width of a fitted ``estimator`` at each level."""
     from mapie.regression import SplitConformalRegressor
 
+    y_pred = np.asarray(estimator.predict(X), dtype=np.float64).reshape(-1, 1)
     conformal = SplitConformalRegressor(
-        estimator=estimator, confidence_level=levels.tolist(), prefit=True
+        estimator=_GivenPredictions().fit(y_pred), confidence_level=levels.tolist(), prefit=True
     )
-    with warnings.catch_warnings():
-        # MAPIE guesses fittedness from attributes such as coef_; the caller checked it
-        warnings.filterwarnings("ignore", message="Estimator does not appear fitted")
-        conformal.conformalize(X, y)
+    conformal.conformalize(y_pred, y)
     # The absolute-residual score gives [ŷ - q, ŷ + q]: keep q per level and drop
     # MAPIE's object, so that the fitted model is plain data (and persists safely).
-    y_pred, bounds = conformal.predict_interval(take(X, np.arange(1)))
-    return np.asarray(bounds[0, 1, :] - y_pred[0], dtype=float)
+    centre, bounds = conformal.predict_interval(y_pred[:1])
+    return np.asarray(bounds[0, 1, :] - centre[0], dtype=float)
 
 
 class ConformalRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):

@@ -108,10 +108,37 @@ def _model(path: str) -> Any:
 
         verify_shipped_file(path)
         model = load(path)
-        if not isinstance(model, Pipeline):  # a bare regressor reads neighbour lists
-            model = make_pipeline(NeighborListFeaturizer(), model)
+        if not isinstance(model, Pipeline):
+            # a model that reads neighbour lists gets the featurizer; one that reads
+            # structures (e.g. a ConformalRegressor around a Pipeline) gets a passthrough
+            first = NeighborListFeaturizer() if takes_neighbor_lists(model) else "passthrough"
+            model = make_pipeline(first, model)
         _LOADED[path] = model
     return _LOADED[path]
+
+
+def takes_neighbor_lists(model: Any) -> bool:
+    """True if a fitted model reads neighbour lists (not structures) as its input.
+
+    The package's LSTM estimators do; meta-estimators (seed ensembles,
+    conformal or zero-inflated wrappers) read what their inner models read; a
+    Pipeline starts from structures.
+    """
+    from sklearn.pipeline import Pipeline
+
+    from sklearn_bandgap.models._base import BaseNeighborLSTM
+
+    if isinstance(model, Pipeline):
+        return False
+    if isinstance(model, BaseNeighborLSTM):
+        return True
+    for name in ("estimator_", "estimators_", "regressor_", "classifier_", "estimator"):
+        inner = getattr(model, name, None)
+        if isinstance(inner, list | tuple):
+            inner = inner[0] if inner else None
+        if inner is not None and hasattr(inner, "predict"):
+            return takes_neighbor_lists(inner)
+    return True  # the package's other estimators read neighbour lists
 
 
 def predicted_columns(model: Any, structures: list[Any], n_outputs: int) -> Any:
