@@ -160,15 +160,42 @@ class DecodingError(ValueError):
     """The tree does not describe an estimator this version can build."""
 
 
+#: Deepest nesting of estimators and values a file may describe.
+MAX_DEPTH = 32
+#: Largest string item (characters) of a string array in a file.
+MAX_STRING_ITEM = 4096
+#: Parameters that name places on disk: a file never sets them (a cache
+#: folder would be read on a later refit, e.g. joblib pickles of Pipeline.memory).
+REFUSED_PARAMETERS = frozenset({"memory"})
+
+
 class Decoder:
-    """Builds estimators back from the tree and the tensors."""
+    """Builds estimators back from the tree and the tensors.
+
+    Only what :class:`Encoder` writes is accepted: the classes of
+    :data:`ESTIMATORS`, their constructor parameters (validated by the class's
+    own constraints, ``_validate_params``), fitted attributes named as
+    scikit-learn names them (a trailing underscore, no leading one, nothing
+    the class itself defines), numeric arrays and scalars, bounded strings,
+    and nesting up to :data:`MAX_DEPTH`. Anything else is a
+    :class:`DecodingError` naming the field.
+    """
 
     def __init__(self, tensors: dict[str, np.ndarray], device: str | None = None) -> None:
         self.tensors = tensors
         self.device = device
 
-    def estimator(self, node: dict[str, Any], where: str) -> Any:
+    def estimator(self, node: Any, where: str, depth: int = 0) -> Any:
         """Build one estimator, fitted if the file says so."""
+        if depth > MAX_DEPTH:
+            raise DecodingError(f"{where}: nested deeper than {MAX_DEPTH} levels.")
+        if not isinstance(node, dict):
+            raise DecodingError(
+                f"{where}: expected an estimator object, got {type(node).__name__}."
+            )
+        for key in ("params", "fitted"):
+            if not isinstance(node.get(key), dict):
+                raise DecodingError(f"{where}: {key!r} is missing or not an object.")
         name = node.get("__estimator__")
         if name not in ESTIMATORS:
             raise DecodingError(
@@ -176,8 +203,17 @@ class Decoder:
                 f"{', '.join(supported_names())}."
             )
         cls = _resolve(name)
-        params = {key: self.value(value, f"{where}.{key}") for key, value in node["params"].items()}
+        params = {
+            key: self.value(value, f"{where}.{key}", depth + 1)
+            for key, value in node["params"].items()
+        }
         params = self._architecture_params(cls, node, params, where)
+        for key in REFUSED_PARAMETERS & set(params):
+            if params[key] is not None:
+                raise DecodingError(
+                    f"{where}.{key}: a model file may not set it (it names a folder on disk that "
+                    "a later refit would read); set it after loading if you need it."
+                )
         accepted = set(inspect.signature(cls).parameters)
         unknown = sorted(set(params) - accepted)
         if unknown:
@@ -188,15 +224,30 @@ class Decoder:
         if self.device is not None and "device" in params:
             params["device"] = self.device  # load(..., device=): where it runs now
         estimator = cls(**params)
+        if hasattr(estimator, "_validate_params"):
+            try:
+                estimator._validate_params()
+            except (TypeError, ValueError) as exc:
+                raise DecodingError(f"{where}: {name} parameters: {exc}") from exc
         nets: dict[str, dict[str, Any]] = {}
         reloads: dict[str, str] = {}
         for attr, value in node["fitted"].items():
+            if (
+                not attr.endswith("_")
+                or attr.startswith("_")
+                or hasattr(cls, attr)
+                or attr in params
+            ):
+                raise DecodingError(
+                    f"{where}.{attr}: not a fitted attribute (fitted attributes end in '_' "
+                    f"and are not defined by {name} itself)."
+                )
             if isinstance(value, dict) and "__skorch_net__" in value:
                 nets[attr] = value
             elif isinstance(value, dict) and "__reload__" in value:
                 reloads[attr] = value["__reload__"]
             else:
-                setattr(estimator, attr, self.value(value, f"{where}.{attr}"))
+                setattr(estimator, attr, self.value(value, f"{where}.{attr}", depth + 1))
         for attr, method in reloads.items():
             if _RELOADED.get((name, attr)) != method:
                 raise DecodingError(f"{where}.{attr}: cannot be rebuilt by {method!r}.")
@@ -263,27 +314,54 @@ class Decoder:
         net.history_ = History(self.value(node["history"], f"{where}.history_"))
         return net
 
-    def value(self, value: Any, where: str) -> Any:
+    def value(self, value: Any, where: str, depth: int = 0) -> Any:
         """Decode one parameter or fitted value."""
+        if depth > MAX_DEPTH:
+            raise DecodingError(f"{where}: nested deeper than {MAX_DEPTH} levels.")
         if isinstance(value, list):
-            return [self.value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+            return [self.value(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
         if not isinstance(value, dict):
             return value
         if "__estimator__" in value:
-            return self.estimator(value, where)
+            return self.estimator(value, where, depth + 1)
         if "__array__" in value:
             key = value["__array__"]
-            if key not in self.tensors:
+            if not isinstance(key, str) or key not in self.tensors:
                 raise DecodingError(f"{where}: array {key!r} missing from the file's tensors.")
             return self.tensors[key].copy()
         if "__tuple__" in value:
-            return tuple(self.value(v, f"{where}[{i}]") for i, v in enumerate(value["__tuple__"]))
+            items = _items(value["__tuple__"], where)
+            return tuple(self.value(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(items))
         if "__dict__" in value:
-            return {k: self.value(v, f"{where}[{k!r}]") for k, v in value["__dict__"].items()}
+            content = value["__dict__"]
+            if not isinstance(content, dict):
+                raise DecodingError(f"{where}: '__dict__' is not an object.")
+            return {k: self.value(v, f"{where}[{k!r}]", depth + 1) for k, v in content.items()}
         if "__scalar__" in value:
-            return np.dtype(value["__scalar__"]).type(value["value"])
+            dtype = _dtype(value["__scalar__"], where)
+            if dtype.kind not in _ARRAY_KINDS:
+                raise DecodingError(f"{where}: scalar of dtype {dtype} (numbers only).")
+            return dtype.type(value.get("value"))
         if "__float__" in value:
             return float(value["__float__"])
         if "__str_array__" in value:
-            return np.array(value["__str_array__"], dtype=np.dtype(value["dtype"]))
+            dtype = _dtype(value.get("dtype"), where)
+            if dtype.kind not in "US" or dtype.itemsize > MAX_STRING_ITEM * 4:
+                raise DecodingError(f"{where}: string array of dtype {dtype} refused.")
+            return np.array(_items(value["__str_array__"], where), dtype=dtype)
         raise DecodingError(f"{where}: unknown value {sorted(value)}.")
+
+
+def _items(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise DecodingError(f"{where}: expected a list, got {type(value).__name__}.")
+    return value
+
+
+def _dtype(spec: Any, where: str) -> np.dtype[Any]:
+    if not isinstance(spec, str) or len(spec) > 16:
+        raise DecodingError(f"{where}: dtype {spec!r} refused.")
+    try:
+        return np.dtype(spec)
+    except TypeError as exc:
+        raise DecodingError(f"{where}: dtype {spec!r} refused.") from exc

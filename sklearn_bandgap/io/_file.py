@@ -256,7 +256,9 @@ def load(path: str | os.PathLike[str], *, device: str | None = None) -> Any:
     try:
         tree = json.loads(texts["estimator"])
         return Decoder(tensors, device).estimator(tree, "estimator")
-    except (DecodingError, KeyError, TypeError, ValueError) as exc:
+    except RecursionError:
+        raise ModelFileError(path, "its description is nested too deeply.") from None
+    except (DecodingError, KeyError, TypeError, ValueError, AttributeError) as exc:
         versions = json.loads(texts["versions"] or "{}")
         raise ModelFileError(
             path,
