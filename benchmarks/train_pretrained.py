@@ -12,7 +12,9 @@ the README's headline seed ensembles), this script
    committed, so that a run cut by the end of a session resumes in the next one
    on another machine where it stopped);
 3. puts the members of each recipe into the ``SeedEnsembleRegressor`` they make
-   (the ensemble ``fit`` would train exactly these clones, one per seed) after a
+   (``SeedEnsembleRegressor.from_fitted``: the clones, one per seed, that the
+   ensemble's ``fit`` trains; a member's weights are those of the seeding of the
+   package version that trained it, which changed with commit cb0b7a9) after a
    ``NeighborListFeaturizer``, measures the pipeline once on the 10 % test split
    (the split no member saw, neither for training nor for early stopping), and
    writes the ``.safetensors`` model and its model card into the package
