@@ -77,3 +77,18 @@ def test_a_seed_ensemble_warns_once(mp_sample, strangers):
     flagged = [w for w in record if issubclass(w.category, OutOfDomainWarning)]
     assert len(flagged) == 1 and len(flagged[0].message.problems) == 3
     assert np.isfinite(model.predict(mp_sample.data[:5])).all()
+
+
+def test_atoms_squeezed_below_their_covalent_radii_are_flagged_by_pair(mp_sample):
+    from sklearn_bandgap.models._domain import COVALENT_FLOOR, covalent_ratio, domain_problems
+
+    squeezed = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.64 / 2), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+    lists = NeighborListFeaturizer().transform([squeezed])
+    everything = np.arange(1, 119)
+    (problem,) = domain_problems(lists, everything, np.array([0.1, 100.0]))
+    assert "Na-Cl 1.41 Å apart" in problem.reason and "covalent" in problem.reason
+    real = NeighborListFeaturizer().transform(mp_sample.data)
+    assert covalent_ratio(real).min() > COVALENT_FLOOR  # real crystals are not flagged
+    assert domain_problems(real, everything, np.array([0.1, 100.0])) == []

@@ -17,6 +17,34 @@ from sklearn_bandgap.utils._validation import warn_out_of_domain
 #: DOMAIN_LONG x the longest (the 19th neighbour lies within 8.7 Å in the whole
 #: MP set; a lone atom in a 30 Å box has its neighbours at 30 Å).
 DOMAIN_SHORT, DOMAIN_LONG = 0.75, 1.25
+#: A structure is also outside when two atoms sit closer than COVALENT_FLOOR x
+#: the sum of their covalent radii (Cordero et al. 2008, as pymatgen tabulates
+#: them): no crystal of the 33,144 of the MP set goes below 0.61 (Nb2P), while
+#: NaCl squeezed to half its lattice constant sits at 0.53.
+COVALENT_FLOOR = 0.55
+
+
+def _covalent_radii() -> np.ndarray:
+    """Covalent radius (Å) by atomic number; NaN where none is tabulated."""
+    from pymatgen.analysis.molecule_structure_comparator import CovalentRadius
+
+    radii = np.full(119, np.nan)
+    for symbol, radius in CovalentRadius.radius.items():
+        if Element.is_valid_symbol(symbol):
+            radii[Element(symbol).Z] = radius
+    return radii
+
+
+_RADII: np.ndarray | None = None
+
+
+def covalent_ratio(lists: NeighborLists) -> np.ndarray:
+    """Each atom's nearest-neighbour distance over the sum of the two covalent radii."""
+    global _RADII
+    if _RADII is None:
+        _RADII = _covalent_radii()
+    pair = _RADII[lists.atomic_numbers[:, 0]] + _RADII[lists.atomic_numbers[:, 1]]
+    return np.asarray(lists.distances[:, 1] / pair, dtype=float)
 
 
 def neighbor_distance_range(lists: NeighborLists) -> np.ndarray:
@@ -27,15 +55,26 @@ def neighbor_distance_range(lists: NeighborLists) -> np.ndarray:
 def domain_problems(
     lists: NeighborLists, elements_seen: np.ndarray, distance_range: np.ndarray
 ) -> list[StructureProblem]:
-    """One problem per structure outside the domain: unseen elements or distances."""
+    """One problem per structure outside the domain: unseen elements or distances.
+
+    Flagged: elements unseen in fit; a nearest-neighbour distance below
+    :data:`DOMAIN_SHORT` x the shortest seen in fit, or a neighbour beyond
+    :data:`DOMAIN_LONG` x the farthest; two atoms closer than
+    :data:`COVALENT_FLOOR` x the sum of their covalent radii (named by pair).
+    """
     starts = lists.offsets[:-1]
     centres = lists.atomic_numbers[:, 0]
     unseen_rows = ~np.isin(centres, elements_seen)
     nearest = np.minimum.reduceat(lists.distances[:, 1], starts)
+    ratio = covalent_ratio(lists)
+    squeezed_rows = ratio < COVALENT_FLOOR  # NaN (no radius) compares False
     farthest = np.maximum.reduceat(lists.distances[:, -1], starts)
     short, long = DOMAIN_SHORT * distance_range[0], DOMAIN_LONG * distance_range[1]
     flagged = np.flatnonzero(
-        np.logical_or.reduceat(unseen_rows, starts) | (nearest < short) | (farthest > long)
+        np.logical_or.reduceat(unseen_rows, starts)
+        | np.logical_or.reduceat(squeezed_rows, starts)
+        | (nearest < short)
+        | (farthest > long)
     )
     problems = []
     for i in flagged.tolist():
@@ -49,6 +88,14 @@ def domain_problems(
             reasons.append(
                 f"has atoms {nearest[i]:.2f} Å apart (the closest seen in fit: "
                 f"{distance_range[0]:.2f} Å)"
+            )
+        squeezed = np.flatnonzero(squeezed_rows[rows])
+        if squeezed.size:
+            k = squeezed[np.argmin(ratio[rows][squeezed])]
+            a, b = (Element.from_Z(int(z)).symbol for z in lists.atomic_numbers[rows][k, :2])
+            reasons.append(
+                f"has {a}-{b} {lists.distances[rows][k, 1]:.2f} Å apart, {ratio[rows][k]:.2f} x "
+                f"the sum of their covalent radii (no MP crystal goes below 0.61)"
             )
         if farthest[i] > long:
             reasons.append(
