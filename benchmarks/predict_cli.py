@@ -118,6 +118,11 @@ def main() -> None:
     parser.add_argument("--n-large", type=int, default=100_000, help="files of the memory run")
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--run", default=None)
+    parser.add_argument(
+        "--compare-model",
+        default=None,
+        help="a model file also timed on the test split in the same run (a ratio on one machine)",
+    )
     args = parser.parse_args()
 
     data = load_mp_gap_eform(progress=False)
@@ -165,6 +170,18 @@ def main() -> None:
             key = f"test_split_n_jobs_{n_jobs}"
             record[key] = run_predict([str(folder), "--n-jobs", str(n_jobs)], sample_memory=True)
             print(key, json.dumps(record[key]), flush=True)
+        if args.compare_model:
+            key = f"test_split_n_jobs_{args.n_jobs}_compare_model"
+            record[key] = {
+                "model": args.compare_model,
+                **run_predict(
+                    [str(folder), "--n-jobs", str(args.n_jobs), "--model", args.compare_model],
+                    sample_memory=False,
+                ),
+            }
+            again = run_predict([str(folder), "--n-jobs", str(args.n_jobs)], sample_memory=False)
+            record[f"test_split_n_jobs_{args.n_jobs}_again"] = again
+            print(key, json.dumps(record[key]), "default again", json.dumps(again), flush=True)
         with_fe = run_predict(
             [str(folder), "--n-jobs", str(args.n_jobs), "--formation-energy"], sample_memory=False
         )
