@@ -127,8 +127,10 @@ def test_pruning_stops_a_hopeless_trial(data, tmp_path):
     storage = f"sqlite:///{tmp_path / 'prune.db'}"
     study = optuna.create_study(storage=storage, study_name="prune")
     lr = "neighborlstmregressor__lr"
-    study.enqueue_trial({lr: 5e-3})  # a sound trial, complete: the reference
-    study.enqueue_trial({lr: 3.0})  # a hopeless learning rate
+    # the study names parameters without the step prefix (as tune stores them): enqueued
+    # under the full name, Optuna would ignore them and sample both trials at random
+    study.enqueue_trial({"lr": 5e-3})  # a sound trial, complete: the reference
+    study.enqueue_trial({"lr": 3.0})  # a hopeless learning rate
     space = {lr: {"type": "float", "low": 1e-4, "high": 5.0, "log": True}}
     result = tune(
         pipeline(max_epochs=12, patience=12),
@@ -142,6 +144,7 @@ def test_pruning_stops_a_hopeless_trial(data, tmp_path):
         refit=False,
     )
     sound, hopeless = result.study.trials
+    assert sound.params == {"lr": 5e-3} and hopeless.params == {"lr": 3.0}
     assert sound.state == TrialState.COMPLETE and len(sound.intermediate_values) == 12
     assert hopeless.state == TrialState.PRUNED
     assert hopeless.last_step is not None and hopeless.last_step < 6

@@ -123,7 +123,7 @@ def fit_net(net: Any, X: Any, y: Any, seed: int | None, *, stochastic: bool = Fa
     ``torch.Generator`` of the fit's own (``iterator_train__generator``, and
     the validation loader's, set for the fit only, so that the fitted net
     still pickles). A ``stochastic``
-    module (dropout) also draws from a seeded fork during training: the
+    net (dropout, or batching of its own) also draws from a seeded fork during training: the
     caller's state is restored afterwards, but fits in concurrent threads then
     share that generator and are not reproducible. Without a seed, torch's
     global generator is used as it is.

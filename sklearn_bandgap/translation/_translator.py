@@ -369,7 +369,8 @@ class RelaxationTranslator(LearnedTranslator):
         targets = relaxation_targets(unrelaxed, relaxed)
         seed = seed_of(self.random_state)
         self.net_ = self._build_net(seed)
-        fit_net(self.net_, geometry, targets, seed)
+        # the net draws from torch's generator while training (its own batching): seeded fork
+        fit_net(self.net_, geometry, targets, seed, stochastic=True)
         self.elements_seen_ = np.unique(np.concatenate(geometry.atomic_numbers)).astype(int)
 
     def _reference(self) -> RelaxationTranslator:
