@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,6 +25,7 @@ DOMAIN_SHORT, DOMAIN_LONG = 0.75, 1.25
 COVALENT_FLOOR = 0.55
 
 
+@functools.cache
 def _covalent_radii() -> np.ndarray:
     """Covalent radius (Å) by atomic number; NaN where none is tabulated."""
     from pymatgen.analysis.molecule_structure_comparator import CovalentRadius
@@ -35,15 +37,10 @@ def _covalent_radii() -> np.ndarray:
     return radii
 
 
-_RADII: np.ndarray | None = None
-
-
 def covalent_ratio(lists: NeighborLists) -> np.ndarray:
     """Each atom's nearest-neighbour distance over the sum of the two covalent radii."""
-    global _RADII
-    if _RADII is None:
-        _RADII = _covalent_radii()
-    pair = _RADII[lists.atomic_numbers[:, 0]] + _RADII[lists.atomic_numbers[:, 1]]
+    radii = _covalent_radii()
+    pair = radii[lists.atomic_numbers[:, 0]] + radii[lists.atomic_numbers[:, 1]]
     return np.asarray(lists.distances[:, 1] / pair, dtype=float)
 
 

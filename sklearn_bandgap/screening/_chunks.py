@@ -104,10 +104,8 @@ def _model(path: str) -> Any:
 
         from sklearn_bandgap.featurizers import NeighborListFeaturizer
         from sklearn_bandgap.io import load
-        from sklearn_bandgap.pretrained._registry import verify_shipped_file
 
-        verify_shipped_file(path)
-        model = load(path)
+        model = load(path)  # a shipped file was checked against its card by resolve_model
         if not isinstance(model, Pipeline):
             # a model that reads neighbour lists gets the featurizer; one that reads
             # structures (e.g. a ConformalRegressor around a Pipeline) gets a passthrough
