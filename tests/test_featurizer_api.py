@@ -132,14 +132,31 @@ def test_skorch_can_split_and_index_the_output(mp_sample):
     assert item.atomic_numbers.shape[1] == 20 and target == y[train.indices[0]]
 
 
-def test_multiple_featurizer_is_told_that_the_output_is_ragged(nacl, cscl):
-    """matminer's MultipleFeaturizer would end in a bare numpy shape error."""
+@pytest.mark.parametrize("iterate_over_entries", [True, False])
+def test_multiple_featurizer_is_told_that_the_output_is_ragged(nacl, cscl, iterate_over_entries):
+    """matminer's MultipleFeaturizer would end in a bare numpy shape error.
+
+    Recognised by what matminer asks for (NaN rows), not by its class name or
+    call stack: a subclass whose ``fit`` adds a frame is told the same.
+    """
     import pandas as pd
     from matminer.featurizers.base import MultipleFeaturizer
     from matminer.featurizers.structure import DensityFeatures
 
-    combined = MultipleFeaturizer([DensityFeatures(), NeighborListFeaturizer()])
-    with pytest.raises(TypeError, match=r"output is ragged .* Use it alone"):
-        combined.fit_transform([nacl, cscl])
-    frame = combined.featurize_dataframe(pd.DataFrame({"s": [nacl, cscl]}), "s", pbar=False)
-    assert frame["neighbor_distances"].iloc[0].shape == (8, 20)  # cells, still fine
+    class Wrapped(MultipleFeaturizer):  # type: ignore[misc]
+        def fit(self, X, y=None, **kwargs):  # type: ignore[no-untyped-def]
+            return super().fit(X, y, **kwargs)
+
+    for kind in (MultipleFeaturizer, Wrapped):
+        combined = kind(
+            [DensityFeatures(), NeighborListFeaturizer()],
+            iterate_over_entries=iterate_over_entries,
+        )
+        combined.set_n_jobs(1)  # a local class cannot be pickled to worker processes
+        with pytest.raises(ValueError, match=r"output is ragged .* Use it alone"):
+            combined.fit_transform([nacl, cscl])
+        with pytest.raises(ValueError, match=r"output is ragged .* Use it alone"):
+            combined.transform([nacl, cscl])
+        frame = combined.featurize_dataframe(pd.DataFrame({"s": [nacl, cscl]}), "s", pbar=False)
+        assert frame["neighbor_distances"].iloc[0].shape == (8, 20)  # cells, still fine
+        assert len(combined.featurize(nacl)) == len(combined.feature_labels())

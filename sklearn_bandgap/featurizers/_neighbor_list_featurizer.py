@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from functools import partial
 from numbers import Integral, Real
@@ -26,6 +25,22 @@ from sklearn_bandgap.utils._validation import (
 )
 
 _Features = tuple[np.ndarray, np.ndarray]
+def _refuse_error_rows(ignore_errors: bool, return_errors: bool) -> None:
+    """Refuse matminer's NaN-row modes, which its ``transform`` always requests.
+
+    This is how a ``MultipleFeaturizer`` (or any matminer batch path that wants a
+    2-D matrix) is recognised without looking at the caller.
+    """
+    if ignore_errors or return_errors:
+        raise ValueError(
+            "NeighborListFeaturizer does not turn failures into NaN rows "
+            "(ignore_errors/return_errors must be False; matminer's transform and "
+            "fit_transform, MultipleFeaturizer's included, always pass ignore_errors=True). "
+            "The InvalidStructureError it raises lists every offending item, to fix or "
+            "drop them. " + _NOT_TABULAR
+        )
+
+
 _NOT_TABULAR = (
     "NeighborListFeaturizer's output is ragged (one row of n_neighbors + 1 neighbours per "
     "atom, and structures have different numbers of atoms), so it cannot be columns of "
@@ -184,22 +199,7 @@ class NeighborListFeaturizer(BaseFeaturizer):
         -------
         self : NeighborListFeaturizer
             The featurizer.
-
-        Raises
-        ------
-        TypeError
-            When called by matminer's ``MultipleFeaturizer.fit``, whose 2-D
-            feature matrix cannot hold ragged neighbour lists (numpy would fail
-            later with a bare shape error).
         """
-        # MultipleFeaturizer.fit calls each featurizer's fit: the one place that runs
-        # before its output is forced into a 2-D array (a few frames up: sklearn's
-        # _fit_context wraps this method).
-        frame = inspect.currentframe()
-        for _ in range(4):
-            frame = frame.f_back if frame is not None else None
-            if type(frame.f_locals.get("self") if frame else None).__name__ == "MultipleFeaturizer":
-                raise TypeError(_NOT_TABULAR)
         return self
 
     def transform(self, X: Any) -> NeighborLists:
@@ -278,6 +278,8 @@ class NeighborListFeaturizer(BaseFeaturizer):
         ignore_errors : bool, default=False
             Must be False: failures are never turned into NaN rows. The error
             raised lists every offending item, to fix or drop them at once.
+            (matminer's ``transform``, and so ``MultipleFeaturizer``'s, always
+            passes True: the ragged output cannot be a 2-D feature matrix.)
         return_errors : bool, default=False
             Must be False, as ``ignore_errors``.
         pbar : bool, default=True
@@ -288,15 +290,39 @@ class NeighborListFeaturizer(BaseFeaturizer):
         features : list
             One ``[neighbor_atomic_numbers, neighbor_distances]`` per entry.
         """
-        if ignore_errors or return_errors:
-            raise ValueError(
-                "NeighborListFeaturizer does not turn failures into NaN rows "
-                "(ignore_errors/return_errors must be False). The InvalidStructureError "
-                "it raises lists every offending item, to fix or drop them."
-            )
+        _refuse_error_rows(ignore_errors, return_errors)
         self._validate_params()
         items = as_item_list(entries, "entries")
         return [list(pair) for pair in self._featurize_items(items, pbar=pbar)]
+
+    def featurize_wrapper(
+        self, x: Any, return_errors: bool = False, ignore_errors: bool = False
+    ) -> list[np.ndarray]:
+        """Featurize one entry for matminer's batch code (``MultipleFeaturizer``).
+
+        Parameters
+        ----------
+        x : tuple
+            The arguments of :meth:`featurize`: ``(structure,)``.
+        return_errors : bool, default=False
+            Must be False, as ``ignore_errors``.
+        ignore_errors : bool, default=False
+            Must be False: see :meth:`featurize_many`.
+
+        Returns
+        -------
+        features : list of two ndarrays
+            As :meth:`featurize`.
+
+        Raises
+        ------
+        ValueError
+            When asked for NaN rows, which is what matminer's ``transform`` and
+            ``fit_transform`` ask for: the output is ragged and cannot become
+            columns of a 2-D feature matrix.
+        """
+        _refuse_error_rows(ignore_errors, return_errors)
+        return self.featurize(*x)
 
     def set_n_jobs(self, n_jobs: int) -> None:
         """Set ``n_jobs`` (matminer compatibility; prefer the constructor parameter)."""
