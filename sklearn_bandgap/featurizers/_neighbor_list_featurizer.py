@@ -25,6 +25,8 @@ from sklearn_bandgap.utils._validation import (
 )
 
 _Features = tuple[np.ndarray, np.ndarray]
+
+
 def _refuse_error_rows(ignore_errors: bool, return_errors: bool) -> None:
     """Refuse matminer's NaN-row modes, which its ``transform`` always requests.
 
