@@ -141,13 +141,9 @@ def fit_saved(name: str, seed: int, lists: Any, y: np.ndarray) -> str:
 
 def composite(fitted: dict, mode: str) -> ZeroInflatedRegressor:
     """The ZeroInflatedRegressor of two fitted components (what its fit would make)."""
-    model = ZeroInflatedRegressor(
-        components(0)["classifier"], components(0)["gapped_regressor"], mode=mode
+    return ZeroInflatedRegressor.from_fitted(
+        fitted["classifier"][0], fitted["gapped_regressor"][0], mode=mode
     )
-    model.classifier_ = fitted["classifier"][0]
-    model.regressor_ = fitted["gapped_regressor"][0]
-    model.n_nonzero_ = -1
-    return model
 
 
 def scores(y: np.ndarray, y_pred: np.ndarray, p_gapped: np.ndarray) -> dict:
@@ -219,24 +215,22 @@ class MeanOfMembers(RegressorMixin, BaseEstimator):
         self.mode = mode
 
     def fit(self, X: Any = None, y: Any = None) -> MeanOfMembers:
-        self.members_ = list(zip(self.classifiers, self.regressors, strict=True))
+        self.members_ = [
+            ZeroInflatedRegressor.from_fitted(c, r, mode=self.mode)
+            for c, r in zip(self.classifiers, self.regressors, strict=True)
+        ]
         return self
 
     def nonzero_probability(self, X: Any) -> np.ndarray:
-        return np.mean([c.predict_proba(X)[:, 1] for c, _ in self.members_], axis=0)
+        return np.mean([m.nonzero_probability(X) for m in self.members_], axis=0)
 
     def predict(self, X: Any, return_std: bool = False) -> Any:
         p = self.nonzero_probability(X)
-        gap = np.mean([r.predict(X).ravel() for _, r in self.members_], axis=0)
-        y_pred = np.where(p >= 0.5, gap, 0.0) if self.mode == "hard" else p * gap
+        gap = np.mean([m.regressor_.predict(X).ravel() for m in self.members_], axis=0)
+        y_pred = self.members_[0].combine(p, gap)  # the composite's rule on the means
         if not return_std:
             return y_pred
-        members = []
-        for c, r in self.members_:
-            p_k = c.predict_proba(X)[:, 1]
-            g_k = r.predict(X).ravel()
-            members.append(np.where(p_k >= 0.5, g_k, 0.0) if self.mode == "hard" else p_k * g_k)
-        return y_pred, np.std(members, axis=0)
+        return y_pred, np.std([m.predict(X) for m in self.members_], axis=0)
 
 
 def coverage_table(y: np.ndarray, intervals: np.ndarray, rows: dict[str, np.ndarray]) -> dict:

@@ -107,15 +107,10 @@ def _imports(path: Path) -> set[str]:
     return {name for name in names if name.startswith("sklearn_bandgap")}
 
 
-#: Checks *of* estimators, which know them, as sklearn.utils.estimator_checks does.
-_ABOVE_THEIR_FOLDER = {"utils/estimator_checks.py"}
-
-
 def _package_imports(subpackage: str) -> dict[str, set[str]]:
     return {
         str(path.relative_to(PACKAGE)): _imports(path)
         for path in (PACKAGE / subpackage).rglob("*.py")
-        if str(path.relative_to(PACKAGE)) not in _ABOVE_THEIR_FOLDER
     }
 
 

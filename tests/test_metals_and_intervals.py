@@ -7,7 +7,8 @@ import pickle
 import numpy as np
 import pytest
 from sklearn.base import clone
-from sklearn.linear_model import LinearRegression
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.tree import DecisionTreeRegressor
@@ -70,6 +71,31 @@ def test_expected_mode_is_probability_times_gap(fitted, lists):
         )
     finally:
         fitted.set_params(mode="hard")
+
+
+def test_from_fitted_composes_components_trained_elsewhere(fitted, lists, tmp_path):
+    """Components checkpointed one by one make the model fit would have made."""
+    for mode in ("hard", "expected"):
+        rebuilt = ZeroInflatedRegressor.from_fitted(
+            fitted.classifier_, fitted.regressor_, mode=mode, threshold=0.4
+        )
+        assert rebuilt.n_nonzero_ is None
+        p = fitted.nonzero_probability(lists)
+        values = fitted.regressor_.predict(lists)
+        np.testing.assert_array_equal(rebuilt.predict(lists), rebuilt.combine(p, values))
+        if mode == "hard":
+            assert ((rebuilt.predict(lists) == 0) == (p < 0.4)).all()
+        save(rebuilt, tmp_path / f"{mode}.safetensors")
+        again = load(tmp_path / f"{mode}.safetensors")
+        np.testing.assert_array_equal(again.predict(lists), rebuilt.predict(lists))
+    with pytest.raises(NotFittedError):
+        ZeroInflatedRegressor.from_fitted(NeighborLSTMClassifier(), fitted.regressor_)
+    with pytest.raises(ValueError, match="fitted on y > 0"):
+        ZeroInflatedRegressor.from_fitted(
+            LogisticRegression().fit([[0.0], [1.0]], ["a", "b"]), fitted.regressor_
+        )
+    with pytest.raises(ValueError, match="differ in length"):
+        fitted.combine([0.9, 0.1], [1.0])
 
 
 def test_bad_targets_are_named(lists, gap):
@@ -143,8 +169,6 @@ def _coverage(intervals, y, level=1):
 
 
 def test_separate_at_keeps_the_coverage_of_each_part():
-    from sklearn.linear_model import LogisticRegression
-
     zero_inflated = ZeroInflatedRegressor(LogisticRegression(C=100.0), LinearRegression())
     X, y = _metals_and_gapped(4000, seed=0)
     X_new, y_new = _metals_and_gapped(20000, seed=1)

@@ -53,8 +53,8 @@ class ZeroInflatedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         The fitted classifier.
     regressor_ : regressor
         The fitted regressor of the gapped rows.
-    n_nonzero_ : int
-        Training rows with ``y > 0``.
+    n_nonzero_ : int or None
+        Training rows with ``y > 0`` (None when built by :meth:`from_fitted`).
 
     Examples
     --------
@@ -148,10 +148,82 @@ class ZeroInflatedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,)
         """
         p_nonzero = self.nonzero_probability(X)
-        values = np.asarray(self.regressor_.predict(X), dtype=np.float64).ravel()
+        return self.combine(p_nonzero, self.regressor_.predict(X))
+
+    def combine(self, p_nonzero: Any, values: Any) -> np.ndarray:
+        """The rule of :meth:`predict`, applied to given probabilities and values.
+
+        For ensembles that average the classifiers' probabilities and the
+        regressors' values separately before the rule is applied.
+
+        Parameters
+        ----------
+        p_nonzero : array-like of shape (n_samples,)
+            Probability that ``y > 0``.
+        values : array-like of shape (n_samples,)
+            The regressor's values.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            ``p_nonzero * values`` for ``mode="expected"``; for ``"hard"``,
+            ``values`` where ``p_nonzero >= threshold``, else 0.
+        """
+        self._validate_params()
+        p_nonzero = np.asarray(p_nonzero, dtype=np.float64).ravel()
+        values = np.asarray(values, dtype=np.float64).ravel()
+        if p_nonzero.shape != values.shape:
+            raise ValueError(
+                f"p_nonzero and values differ in length: {p_nonzero.size} and {values.size}."
+            )
         if self.mode == "expected":
             return p_nonzero * values
         return np.where(p_nonzero >= self.threshold, values, 0.0)
+
+    @classmethod
+    def from_fitted(
+        cls, classifier: Any, regressor: Any, *, mode: str = "hard", threshold: float = 0.5
+    ) -> ZeroInflatedRegressor:
+        """The composite of a classifier and a regressor fitted elsewhere.
+
+        For components trained one by one (checkpointed, or in separate
+        processes): ``classifier`` fitted on ``y > 0``, ``regressor`` on the
+        gapped rows, as :meth:`fit` would have fitted clones of them.
+
+        Parameters
+        ----------
+        classifier : fitted classifier
+            With ``predict_proba`` and ``True`` among its ``classes_``.
+        regressor : fitted regressor
+            Fitted on the rows with ``y > 0``.
+        mode : {"hard", "expected"}, default="hard"
+            As for the constructor.
+        threshold : float, default=0.5
+            As for the constructor.
+
+        Returns
+        -------
+        model : ZeroInflatedRegressor
+            Fitted; ``n_nonzero_`` is None (the training rows are not known).
+
+        Raises
+        ------
+        NotFittedError
+            If either component is not fitted.
+        ValueError
+            If the classifier was not fitted on ``y > 0`` (no ``True`` class).
+        """
+        model = cls(classifier, regressor, mode=mode, threshold=threshold)
+        model._validate_params()
+        check_is_fitted(classifier)
+        check_is_fitted(regressor)
+        if True not in list(getattr(classifier, "classes_", [])):
+            raise ValueError(
+                "classifier must be fitted on y > 0 (classes False/True); its classes_ are "
+                f"{list(getattr(classifier, 'classes_', []))}."
+            )
+        model.classifier_, model.regressor_, model.n_nonzero_ = classifier, regressor, None
+        return model
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()

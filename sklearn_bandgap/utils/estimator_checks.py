@@ -9,9 +9,12 @@ cell, primitive, conventional, Niggli), and a predictor's output is continuous
 in the positions (noise of 1e-4 Å moves no prediction by more than a bound).
 
 Outputs are compared per structure through a *signature*: for a transformer
-returning :class:`~sklearn_bandgap.featurizers.NeighborLists`, the sorted set of
-distinct per-atom rows (site order and supercell size drop out); for anything
-else, the output row itself.
+returning per-atom neighbour lists (items with ``atomic_numbers`` and
+``distances`` arrays, as :class:`~sklearn_bandgap.featurizers.NeighborLists`),
+the sorted set of distinct per-atom rows (site order and supercell size drop
+out); for anything else, the output row itself. The lists are recognised by
+those two arrays, not by their class, so this module stays below the
+featurizers it checks.
 """
 
 from __future__ import annotations
@@ -25,8 +28,6 @@ import numpy as np
 from pymatgen.core import Lattice, Structure
 from scipy.spatial.transform import Rotation
 from sklearn.base import clone
-
-from sklearn_bandgap.featurizers._neighbor_lists import NeighborLists
 
 __all__ = [
     "cell_choices",
@@ -52,8 +53,17 @@ def _output(estimator: Any, X: Sequence[Structure]) -> Any:
     return estimator.transform(X)
 
 
+def _is_per_atom_lists(output: Any) -> bool:
+    """Whether ``output`` is a sequence of per-atom neighbour lists (duck-typed)."""
+    try:
+        first = output[0]
+    except (TypeError, IndexError, KeyError):
+        return False
+    return hasattr(first, "atomic_numbers") and hasattr(first, "distances")
+
+
 def _signatures(output: Any, decimals: int = 4) -> list[np.ndarray]:
-    if isinstance(output, NeighborLists):
+    if _is_per_atom_lists(output):
         return [
             np.unique(np.hstack([item.atomic_numbers, np.round(item.distances, decimals)]), axis=0)
             for item in output
