@@ -115,7 +115,7 @@ class ZeroInflatedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         self.classifier_ = clone(self.classifier).fit(X, nonzero)
         rows = np.flatnonzero(nonzero)
         self.regressor_ = clone(self.regressor).fit(take(X, rows), y[rows])
-        self.n_nonzero_ = int(rows.size)
+        self.n_nonzero_: int | None = int(rows.size)
         return self
 
     def nonzero_probability(self, X: Any) -> np.ndarray:
