@@ -83,17 +83,59 @@ HOSTILE = {
     "a Pipeline cache folder": lambda t: t["params"].update({"memory": "/tmp/joblib-cache"}),
     "a top-level list": lambda t: [t],
     "an object scalar": lambda t: _regressor(t)["fitted"].update(
-        {"bogus_": {"__scalar__": "O", "value": 1}}
+        {"y_mean_": {"__scalar__": "O", "value": 1}}
     ),
     "a huge string dtype": lambda t: _regressor(t)["fitted"].update(
-        {"bogus_": {"__str_array__": ["a"], "dtype": "<U999999999"}}
+        {"y_mean_": {"__str_array__": ["a"], "dtype": "<U999999999"}}
     ),
     "a missing tensor": lambda t: _regressor(t)["fitted"].update(
-        {"bogus_": {"__array__": "no such tensor"}}
+        {"y_mean_": {"__array__": "no such tensor"}}
     ),
     "an unknown class": lambda t: t.update({"__estimator__": "os.system"}),
     "no parameters": lambda t: t.pop("params"),
 }
+
+
+#: Edits that the naming rule alone let through: each class declares its fitted
+#: attributes with their types (sklearn_bandgap.io._schema). Edit -> the reason.
+UNDECLARED_OR_MISTYPED = {
+    "an attribute no class declares": (
+        lambda t: _regressor(t)["fitted"].update({"bogus_": 1.0}),
+        r"bogus_: not a fitted attribute of NeighborLSTMRegressor",
+    ),
+    "another class's attribute": (
+        lambda t: _regressor(t)["fitted"].update({"classes_": [0, 1]}),
+        r"classes_: not a fitted attribute",
+    ),
+    "text where an int belongs": (
+        lambda t: _regressor(t)["fitted"].update({"n_neighbors_": "19"}),
+        r"n_neighbors_: expected an int, got str",
+    ),
+    "a number where an array belongs": (
+        lambda t: _regressor(t)["fitted"].update({"y_mean_": 1.5}),
+        r"y_mean_: expected an array, got float",
+    ),
+    "a list where an array belongs": (
+        lambda t: _regressor(t)["fitted"].update({"elements_seen_": [1, 2]}),
+        r"elements_seen_: expected an array, got list",
+    ),
+    "a fitted model without its network": (
+        lambda t: _regressor(t)["fitted"].pop("net_") and None,
+        r"without its fitted attribute\(s\) \['net_'\]",
+    ),
+    "a network where a number belongs": (
+        lambda t: _regressor(t)["fitted"].update({"n_outputs_": {"__skorch_net__": []}}),
+        r"n_outputs_",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNDECLARED_OR_MISTYPED))
+def test_only_declared_fitted_attributes_of_their_type_load(saved, tmp_path, name):
+    edit, reason = UNDECLARED_OR_MISTYPED[name]
+    path = _resigned(saved, tmp_path / "edited.safetensors", edit)
+    with pytest.raises(ModelFileError, match=reason):
+        load(path)
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
@@ -116,7 +158,7 @@ def test_deep_nesting_is_refused(saved, tmp_path):
     shallow_but_long = _resigned(
         saved,
         tmp_path / "nested.safetensors",
-        lambda t: _regressor(t)["fitted"].update({"deep_": json.loads("[" * 60 + "]" * 60)}),
+        lambda t: _regressor(t)["fitted"].update({"y_mean_": json.loads("[" * 60 + "]" * 60)}),
     )
     with pytest.raises(ModelFileError, match="nested deeper"):
         load(shallow_but_long)

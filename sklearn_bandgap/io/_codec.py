@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from sklearn_bandgap.io._schema import FITTED_ATTRIBUTES, declared
+
 #: The estimators that can be saved: stable name -> (module, class name).
 ESTIMATORS: dict[str, tuple[str, str]] = {
     "NeighborListFeaturizer": ("sklearn_bandgap.featurizers", "NeighborListFeaturizer"),
@@ -98,6 +100,14 @@ class Encoder:
             if not attr.endswith("_") or attr.startswith("_"):
                 continue
             path = f"{where}.{attr}"
+            spec = declared(name, attr)
+            if spec is None:
+                raise EncodingError(
+                    f"{path}: {name} declares no fitted attribute {attr!r} (the file format "
+                    "lists each class's fitted attributes in sklearn_bandgap.io._schema)."
+                )
+            if spec.kind not in ("net", "reload") and (problem := spec.problem(value)):
+                raise EncodingError(f"{path}: {problem}.")
             if (name, attr) in _RELOADED:
                 fitted[attr] = {"__reload__": _RELOADED[(name, attr)]}
             elif attr == "net_":
@@ -174,9 +184,9 @@ class Decoder:
 
     Only what :class:`Encoder` writes is accepted: the classes of
     :data:`ESTIMATORS`, their constructor parameters (validated by the class's
-    own constraints, ``_validate_params``), fitted attributes named as
-    scikit-learn names them (a trailing underscore, no leading one, nothing
-    the class itself defines), numeric arrays and scalars, bounded strings,
+    own constraints, ``_validate_params``), the fitted attributes each class
+    declares (:mod:`sklearn_bandgap.io._schema`), each of its declared type,
+    dtype kind and dimensions, numeric arrays and scalars, bounded strings,
     and nesting up to :data:`MAX_DEPTH`. Anything else is a
     :class:`DecodingError` naming the field.
     """
@@ -231,23 +241,37 @@ class Decoder:
                 raise DecodingError(f"{where}: {name} parameters: {exc}") from exc
         nets: dict[str, dict[str, Any]] = {}
         reloads: dict[str, str] = {}
+        declarations = FITTED_ATTRIBUTES[name]
         for attr, value in node["fitted"].items():
-            if (
-                not attr.endswith("_")
-                or attr.startswith("_")
-                or hasattr(cls, attr)
-                or attr in params
-            ):
+            spec = declarations.get(attr)
+            if spec is None or attr in params:
                 raise DecodingError(
-                    f"{where}.{attr}: not a fitted attribute (fitted attributes end in '_' "
-                    f"and are not defined by {name} itself)."
+                    f"{where}.{attr}: not a fitted attribute of {name} (it has "
+                    f"{sorted(declarations) or 'none'})."
                 )
-            if isinstance(value, dict) and "__skorch_net__" in value:
+            if spec.kind == "net":
+                if not (isinstance(value, dict) and "__skorch_net__" in value):
+                    raise DecodingError(f"{where}.{attr}: expected a trained network.")
                 nets[attr] = value
-            elif isinstance(value, dict) and "__reload__" in value:
+            elif spec.kind == "reload":
+                if not (isinstance(value, dict) and "__reload__" in value):
+                    raise DecodingError(f"{where}.{attr}: expected a reload marker.")
                 reloads[attr] = value["__reload__"]
             else:
-                setattr(estimator, attr, self.value(value, f"{where}.{attr}", depth + 1))
+                decoded = self.value(value, f"{where}.{attr}", depth + 1)
+                if problem := spec.problem(decoded):
+                    raise DecodingError(f"{where}.{attr}: {problem}.")
+                setattr(estimator, attr, decoded)
+        if node["fitted"]:
+            missing = sorted(
+                attr
+                for attr, spec in declarations.items()
+                if spec.required and attr not in node["fitted"]
+            )
+            if missing:
+                raise DecodingError(
+                    f"{where}: a fitted {name} without its fitted attribute(s) {missing}."
+                )
         for attr, method in reloads.items():
             if _RELOADED.get((name, attr)) != method:
                 raise DecodingError(f"{where}.{attr}: cannot be rebuilt by {method!r}.")
