@@ -2,10 +2,14 @@
 
 Not run alone: ``train_pretrained.py`` calls :func:`export_recipe` once its
 members are trained. Each recipe's members become the ``SeedEnsembleRegressor``
-their seeds define, after a ``NeighborListFeaturizer``; the pipeline is saved
-with :func:`sklearn_bandgap.io.save`, loaded back, and the *loaded* pipeline is
-measured once on the test split (what ships is what was measured). The model
-card (JSON) goes beside the weights in ``sklearn_bandgap/pretrained/models/``.
+their seeds define, wrapped in a ``ConformalRegressor`` (``prefit=True``)
+conformalized on one half of the test formulas (GroupShuffleSplit, seed 0;
+crystals no member saw), after a ``NeighborListFeaturizer``. The pipeline is
+saved with :func:`sklearn_bandgap.io.save`, loaded back, and the *loaded*
+pipeline is measured once: point figures on the whole test split (the
+conformal step does not change a point prediction), interval coverage on the
+other half only. The model card (JSON) goes beside the weights in
+``sklearn_bandgap/pretrained/models/``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from typing import Any
 
 import numpy as np
 from _members import checkpoint_paths, finished_member, member_threads
+from mapie.metrics.regression import regression_coverage_score, regression_mean_width_score
+from sklearn.model_selection import GroupShuffleSplit
 from sklearn.pipeline import make_pipeline
 
 from sklearn_bandgap.datasets import MP_UNITS as UNITS
@@ -25,7 +31,7 @@ from sklearn_bandgap.experiments import plot_parity
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.io import load, save
 from sklearn_bandgap.metrics import band_gap_report, regression_report
-from sklearn_bandgap.models import NeighborLSTMRegressor, SeedEnsembleRegressor
+from sklearn_bandgap.models import ConformalRegressor, NeighborLSTMRegressor, SeedEnsembleRegressor
 from sklearn_bandgap.models._base import ARCHITECTURE_VERSION
 from sklearn_bandgap.pretrained._recipes import Recipe
 from sklearn_bandgap.pretrained._registry import MODELS_DIR
@@ -41,6 +47,40 @@ DATA = {
     ],
 }
 MAX_BYTES = 8 * 1024 * 1024
+#: The intervals every shipped model gives (``sklearn-bandgap predict`` columns).
+CONFIDENCE_LEVELS = (0.68, 0.9)
+#: Band gaps: intervals cut at 0, and the crystals predicted at most 0.1 eV (nearly
+#: all metals) conformalized apart from the others (Mondrian), as measured in
+#: benchmarks/results/intervals_pretrained/2026-11-30 (chosen there, before this).
+BAND_GAP_INTERVALS = {"lower_bound": 0.0, "separate_at": 0.1}
+
+
+def conformal_halves(formulas: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the test split to conformalize on, and rows to measure coverage on."""
+    rows = np.arange(len(formulas))
+    calibrate, measure = next(
+        GroupShuffleSplit(n_splits=1, test_size=0.5, random_state=0).split(rows, groups=formulas)
+    )
+    return calibrate, measure
+
+
+def interval_figures(
+    conformal: Any, lists: Any, y: np.ndarray, params: dict[str, Any]
+) -> dict[str, Any]:
+    """Coverage and mean width of each level on ``lists`` (the half not conformalized on)."""
+    _, intervals = conformal.predict_interval(lists)
+    subsets = {"all": np.ones(len(y), bool)}
+    if params.get("separate_at") is not None:
+        subsets["gap_positive"] = y > 0
+        subsets["metals"] = y == 0
+    return {
+        name: {
+            "n": int(rows.sum()),
+            "coverage": regression_coverage_score(y[rows], intervals[rows]).round(4).tolist(),
+            "mean_width": regression_mean_width_score(intervals[rows]).round(4).tolist(),
+        }
+        for name, rows in subsets.items()
+    }
 
 
 def assemble(recipe: Recipe, work_dir: Path, lists_train: Any) -> tuple[Any, list[dict[str, Any]]]:
@@ -76,34 +116,61 @@ def export_recipe(
     lists_train: Any,
     test_structures: list[Any],
     y_test: np.ndarray,
+    formulas_test: Any,
     record: dict[str, Any],
     plot_path: Path,
 ) -> dict[str, Any]:
-    """Assemble, save, reload and measure one shipped model; write its card; return figures."""
+    """Assemble, conformalize, save, reload and measure one shipped model; write its card."""
     pipeline, infos = assemble(recipe, work_dir, lists_train)
+    featurizer, ensemble = pipeline[0], pipeline[-1]
+    y_true = y_test[:, 0] if y_test.ndim == 2 else y_test
+    lists_test = featurizer.transform(test_structures)
+    calibrate, measure = conformal_halves(formulas_test)
+    interval_params = BAND_GAP_INTERVALS if recipe.target == "band_gap" else {}
+    conformal = ConformalRegressor(
+        ensemble, confidence_level=CONFIDENCE_LEVELS, prefit=True, **interval_params
+    ).fit(lists_test[calibrate], y_true[calibrate])
     weights = MODELS_DIR / f"{recipe.name}.safetensors"
     outputs = [{"name": recipe.target, "unit": UNITS[recipe.target]}]
-    save(pipeline, weights, metadata={"name": recipe.name, "outputs": outputs})
+    save(
+        make_pipeline(NeighborListFeaturizer(), conformal),
+        weights,
+        metadata={"name": recipe.name, "outputs": outputs},
+    )
     size = weights.stat().st_size
     if size > MAX_BYTES:
         raise RuntimeError(f"{weights} is {size / 2**20:.1f} MB, over the 8 MB limit.")
     shipped = load(weights)
-    y_true = y_test[:, 0] if y_test.ndim == 2 else y_test
     y_pred = shipped.predict(test_structures)
     report = band_gap_report if recipe.target == "band_gap" else regression_report
     test = report(y_true, y_pred)
+    shipped_members = shipped[-1].estimator_.estimators_
+    intervals = {
+        "method": "split conformal (MAPIE, absolute residual) around the ensemble mean, "
+        "ConformalRegressor(prefit=True); conformalized on one half of the test formulas "
+        "(GroupShuffleSplit, test_size 0.5, seed 0), coverage measured on the other half",
+        "confidence_levels": list(CONFIDENCE_LEVELS),
+        **interval_params,
+        "half_widths": shipped[-1].half_widths_.round(4).tolist(),
+        **(
+            {"low_half_widths": shipped[-1].low_half_widths_.round(4).tolist()}
+            if interval_params
+            else {}
+        ),
+        "n_conformalize": int(shipped[-1].n_conformalize_),
+        "measured_on_other_half": interval_figures(
+            shipped[-1], lists_test[measure], y_true[measure], interval_params
+        ),
+    }
     members = []
-    for seed, member, info in zip(
-        recipe.random_states, shipped[-1].estimators_, infos, strict=True
-    ):
-        lists = shipped[0].transform(test_structures)
+    for seed, member, info in zip(recipe.random_states, shipped_members, infos, strict=True):
         members.append(
             {
                 "random_state": seed,
                 "epochs": info["epochs"],
                 "best_epoch": info["best_epoch"],
                 "fit_seconds": info["fit_seconds"],
-                "test_mae": regression_report(y_true, member.predict(lists))["mae"],
+                "test_mae": regression_report(y_true, member.predict(lists_test))["mae"],
             }
         )
     mae = test["all"]["mae"] if "all" in test else test["mae"]
@@ -120,16 +187,16 @@ def export_recipe(
         "description": recipe.description,
         "outputs": outputs,
         "estimator": (
-            f"Pipeline(NeighborListFeaturizer(), SeedEnsembleRegressor("
-            f"{len(recipe.random_states)} x NeighborLSTMRegressor))"
+            f"Pipeline(NeighborListFeaturizer(), ConformalRegressor(SeedEnsembleRegressor("
+            f"{len(recipe.random_states)} x NeighborLSTMRegressor), prefit=True))"
         ),
         "architecture": {
             "version": ARCHITECTURE_VERSION,
-            "neighbors": shipped[-1].estimators_[0].neighbors,
-            "atoms": shipped[-1].estimators_[0].atoms,
+            "neighbors": shipped_members[0].neighbors,
+            "atoms": shipped_members[0].atoms,
             "continuous_in_positions": bool(
-                shipped[-1].estimators_[0].neighbors == "shells"
-                and shipped[-1].estimators_[0].atoms == "pooled"
+                shipped_members[0].neighbors == "shells"
+                and shipped_members[0].atoms == "pooled"
             ),
             "note": "smooth radial shells per atom and symmetric pooling over atoms: "
             "predictions are continuous in the positions and the lattice and exactly "
@@ -139,8 +206,10 @@ def export_recipe(
         "data": DATA,
         "split": record["split"],
         "trained_on": "the training part of the split only (90 % of the formulas); "
-        "the model never saw the test split, neither for training nor for early stopping",
+        "the network never saw the test split, neither for training nor for early stopping; "
+        "only the intervals' half widths come from one half of its formulas (intervals)",
         "test": test,
+        "intervals": intervals,
         "members": members,
         "recipe": {
             "columns": list(recipe.columns),
@@ -169,4 +238,4 @@ def export_recipe(
         card["note"] = record["note"]
     weights.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     print(f"{recipe.name}: test {json.dumps(test)}; {size / 2**20:.2f} MB", flush=True)
-    return {key: card[key] for key in ("test", "members", "training", "file")}
+    return {key: card[key] for key in ("test", "intervals", "members", "training", "file")}

@@ -14,9 +14,11 @@ the README's headline seed ensembles), this script
 3. puts the members of each recipe into the ``SeedEnsembleRegressor`` they make
    (``SeedEnsembleRegressor.from_fitted``: the clones, one per seed, that the
    ensemble's ``fit`` trains; a member's weights are those of the seeding of the
-   package version that trained it, which changed with commit cb0b7a9) after a
-   ``NeighborListFeaturizer``, measures the pipeline once on the 10 % test split
-   (the split no member saw, neither for training nor for early stopping), and
+   package version that trained it, which changed with commit cb0b7a9), wraps it
+   in a ``ConformalRegressor`` conformalized on one half of the test formulas
+   (68 % and 90 % intervals), after a ``NeighborListFeaturizer``; measures the
+   pipeline once on the 10 % test split (the split no member saw, neither for
+   training nor for early stopping; interval coverage on the other half), and
    writes the ``.safetensors`` model and its model card into the package
    (``sklearn_bandgap/pretrained/models/``), and a record with the figures,
    command, commit, machine and time under
@@ -196,6 +198,7 @@ def main() -> None:
             lists_train=lists_train,
             test_structures=[data.data[i] for i in test],
             y_test=y_of(recipe, test),
+            formulas_test=np.asarray(data.formula)[test],
             record=record,
             plot_path=RESULTS / run / f"{recipe.name}_parity.png",
         )

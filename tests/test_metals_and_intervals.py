@@ -394,3 +394,55 @@ def test_conformal_shipped_model_on_cif_texts_saved_and_used_by_predict(tmp_path
     _, intervals = model.predict_interval([cifs[0]])
     assert float(row["band_gap_low_90"]) == pytest.approx(intervals[0, 0, -1], abs=1e-5)
     assert float(row["band_gap_high_90"]) == pytest.approx(intervals[0, 1, -1], abs=1e-5)
+
+
+def test_intervals_keep_the_wrapped_ensembles_spread(lists, gap, mp_sample, tmp_path):
+    """A conformal seed ensemble gives mean, spread and intervals from one prediction."""
+    import pandas as pd
+
+    from sklearn_bandgap.cli import main
+
+    ensemble = SeedEnsembleRegressor(NeighborLSTMRegressor(**SMALL), random_states=[0, 1])
+    pipeline = make_pipeline(NeighborListFeaturizer(), ensemble.fit(lists, gap))
+    structures = list(mp_sample.data)
+    conformal = ConformalRegressor(pipeline, prefit=True, lower_bound=0.0)
+    conformal.fit(structures[:150], gap[:150])
+    assert conformal.has_std()
+    mean, std = pipeline.predict(structures[150:], return_std=True)
+    y_pred, intervals, y_std = conformal.predict_interval(structures[150:], return_std=True)
+    np.testing.assert_allclose(y_pred, np.maximum(mean, 0.0))
+    np.testing.assert_allclose(y_std, std)
+    assert (intervals[:, 0, :] <= y_pred[:, None] + 1e-12).all()
+    np.testing.assert_allclose(conformal.predict(structures[150:], return_std=True)[1], std)
+    plain = ConformalRegressor(pipeline[-1].estimators_[0], prefit=True).fit(lists[:150], gap[:150])
+    assert not plain.has_std()
+    with pytest.raises(ValueError, match="has no spread"):
+        plain.predict(lists[:3], return_std=True)
+
+    path = save(
+        conformal,
+        tmp_path / "conformal_ensemble.safetensors",
+        metadata={"outputs": [{"name": "band_gap", "unit": "eV"}]},
+    )
+    for k, structure in enumerate(structures[150:153]):
+        structure.to(filename=str(tmp_path / f"s{k}.cif"))
+    out = tmp_path / "out.csv"
+    assert main(["predict", str(tmp_path), "--model", str(path), "-o", str(out)]) == 0
+    table = pd.read_csv(out, keep_default_na=False)
+    assert list(table.columns)[2:9] == [
+        "band_gap",
+        "band_gap_std",
+        "band_gap_low_68",
+        "band_gap_high_68",
+        "band_gap_low_90",
+        "band_gap_high_90",
+        "warning",
+    ]
+    values = table.sort_values("id").iloc[:, 2:8].to_numpy(dtype=float)
+    expected_pred, expected_intervals, expected_std = conformal.predict_interval(
+        structures[150:153], return_std=True
+    )
+    np.testing.assert_allclose(values[:, 0], expected_pred, atol=1e-5)
+    np.testing.assert_allclose(values[:, 1], expected_std, atol=1e-5)
+    np.testing.assert_allclose(values[:, 2], expected_intervals[:, 0, 0], atol=1e-5)
+    np.testing.assert_allclose(values[:, 5], expected_intervals[:, 1, 1], atol=1e-5)

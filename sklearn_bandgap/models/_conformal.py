@@ -240,29 +240,39 @@ class ConformalRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         self.n_conformalize_ = len(held_out)
         return self
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: Any, return_std: bool = False) -> Any:
         """Point predictions of ``estimator_`` (cut at ``lower_bound``).
 
         Parameters
         ----------
         X : object
             Input, as in ``fit``.
+        return_std : bool, default=False
+            Also return the wrapped model's own spread (a
+            :class:`SeedEnsembleRegressor`'s members' standard deviation):
+            only for a model whose ``predict`` takes ``return_std``.
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+        y_std : ndarray of shape (n_samples,)
+            With ``return_std=True`` only.
         """
-        check_is_fitted(self)
-        y_pred = np.asarray(self.estimator_.predict(X), dtype=np.float64).ravel()
-        return y_pred if self.lower_bound is None else np.maximum(y_pred, self.lower_bound)
+        y_pred, y_std = self._raw(X, return_std)
+        if self.lower_bound is not None:
+            y_pred = np.maximum(y_pred, self.lower_bound)
+        return (y_pred, y_std) if return_std else y_pred
 
-    def predict_interval(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+    def predict_interval(self, X: Any, return_std: bool = False) -> Any:
         """Point predictions and their conformal intervals.
 
         Parameters
         ----------
         X : object
             Input, as in ``fit``.
+        return_std : bool, default=False
+            Also return the wrapped model's spread, as :meth:`predict` (the
+            model predicts once for all three).
 
         Returns
         -------
@@ -270,9 +280,10 @@ class ConformalRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         intervals : ndarray of shape (n_samples, 2, n_levels)
             Lower (``[:, 0, k]``) and upper (``[:, 1, k]``) bounds at
             ``confidence_levels_[k]``, cut at ``lower_bound``.
+        y_std : ndarray of shape (n_samples,)
+            With ``return_std=True`` only.
         """
-        check_is_fitted(self)
-        raw = np.asarray(self.estimator_.predict(X), dtype=np.float64).ravel()
+        raw, y_std = self._raw(X, return_std)
         half_widths = np.broadcast_to(self.half_widths_, (len(raw), len(self.half_widths_)))
         if self.separate_at is not None:
             half_widths = np.where(
@@ -282,7 +293,35 @@ class ConformalRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         if self.lower_bound is not None:
             intervals = np.maximum(intervals, self.lower_bound)
             raw = np.maximum(raw, self.lower_bound)
-        return raw, intervals
+        return (raw, intervals, y_std) if return_std else (raw, intervals)
+
+    def _raw(self, X: Any, return_std: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """The wrapped model's predictions (uncut), and its spread when asked for."""
+        check_is_fitted(self)
+        if not return_std:
+            return np.asarray(self.estimator_.predict(X), dtype=np.float64).ravel(), None
+        if not self.has_std():
+            raise ValueError(
+                f"return_std=True: the wrapped {type(self.estimator_).__name__} has no spread "
+                "(predict(X, return_std=True) needs e.g. a SeedEnsembleRegressor)."
+            )
+        y_pred, y_std = self.estimator_.predict(X, return_std=True)
+        return (
+            np.asarray(y_pred, dtype=np.float64).ravel(),
+            np.asarray(y_std, dtype=np.float64).ravel(),
+        )
+
+    def has_std(self) -> bool:
+        """Whether the wrapped model gives a spread (``predict(X, return_std=True)``)."""
+        import inspect
+
+        model = getattr(self, "estimator_", self.estimator)
+        if hasattr(model, "steps"):  # a Pipeline: its final step predicts
+            model = model[-1]
+        if isinstance(model, ConformalRegressor):
+            return model.has_std()
+        predict = getattr(model, "predict", None)
+        return predict is not None and "return_std" in inspect.signature(predict).parameters
 
     def _is_low(self, raw: Any) -> np.ndarray:
         """Which raw predictions are at or below ``separate_at`` once cut at ``lower_bound``."""

@@ -69,8 +69,10 @@ def _has_intervals(final: Any, n_outputs: int) -> bool:
 
 
 def _has_std(final: Any) -> bool:
-    from sklearn_bandgap.models import SeedEnsembleRegressor
+    from sklearn_bandgap.models import ConformalRegressor, SeedEnsembleRegressor
 
+    if isinstance(final, ConformalRegressor):
+        return final.has_std()  # the spread of the ensemble it wraps
     return isinstance(final, SeedEnsembleRegressor)
 
 
@@ -146,8 +148,12 @@ def predicted_columns(model: Any, structures: list[Any], n_outputs: int) -> Any:
     final = model[-1]
     X = model[:-1].transform(structures) if len(model) > 1 else structures
     if _has_intervals(final, n_outputs):
-        y_pred, intervals = final.predict_interval(X)
-        blocks = [np.asarray(y_pred, dtype=np.float64).reshape(len(structures), -1)]
+        if _has_std(final):
+            y_pred, intervals, y_std = final.predict_interval(X, return_std=True)
+            blocks = [np.asarray(v, dtype=np.float64).reshape(-1, 1) for v in (y_pred, y_std)]
+        else:
+            y_pred, intervals = final.predict_interval(X)
+            blocks = [np.asarray(y_pred, dtype=np.float64).reshape(len(structures), -1)]
         for k in range(intervals.shape[2]):
             blocks += [intervals[:, 0, k, None], intervals[:, 1, k, None]]
     elif _has_std(final):
