@@ -22,7 +22,7 @@ from skorch.callbacks import EpochTimer
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.io import FORMAT_VERSION, ModelFileError, load, read_metadata, save
 from sklearn_bandgap.io._file import _digest
-from sklearn_bandgap.models import NeighborLSTMRegressor, SeedEnsembleRegressor
+from sklearn_bandgap.models import ConformalRegressor, NeighborLSTMRegressor, SeedEnsembleRegressor
 from sklearn_bandgap.translation import (
     IdentityTranslator,
     IsotropicVolumeTranslator,
@@ -57,6 +57,7 @@ def _models(mp, nrel):
         NeighborLSTMRegressor(**LSTM, nonnegative=[0], output_column=0), random_states=[0, 1]
     )
     translator = RelaxationTranslator(**TRANSLATOR).fit(unrelaxed, relaxed=relaxed)
+    ensemble_pipeline = make_pipeline(NeighborListFeaturizer(), members).fit(X[:40], y[:40])
     return {
         "featurizer": (NeighborListFeaturizer(n_neighbors=7), X[:5], "transform"),
         "regressor_1d": (
@@ -71,6 +72,13 @@ def _models(mp, nrel):
         ),
         "pipeline_seed_ensemble": (
             make_pipeline(NeighborListFeaturizer(), members).fit(X, y),
+            X,
+            "predict",
+        ),
+        "conformal_prefit": (
+            ConformalRegressor(ensemble_pipeline, prefit=True, lower_bound=0.0).fit(
+                X[40:], y[40:, 0]
+            ),
             X,
             "predict",
         ),
@@ -399,15 +407,43 @@ def test_a_file_of_a_newer_design_is_refused(mp_sample, tmp_path):
         load(bad)
 
 
+def _fitted_nodes(node, name):
+    """Every fitted estimator node of class ``name`` in a file's tree."""
+    if isinstance(node, dict):
+        if node.get("__estimator__") == name and node.get("fitted"):
+            yield node
+        for value in node.values():
+            yield from _fitted_nodes(value, name)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _fitted_nodes(value, name)
+
+
 def test_the_shipped_files_of_the_seed_design_would_load_as_it(tmp_path):
     """Today's files say their design; the two released before it carry none."""
     from sklearn_bandgap.pretrained._registry import MODELS_DIR
 
     for path in sorted(MODELS_DIR.glob("*.safetensors")):
         tree = json.loads(_header(path)["estimator"])
-        members = tree["params"]["steps"][1]["__tuple__"][1]["fitted"]["estimators_"]
+        members = list(_fitted_nodes(tree, "NeighborLSTMRegressor"))
+        assert members
         for member in members:
             if "architecture_version" not in member:
                 assert "neighbors" not in member["params"]  # loads with neighbors="sequence"
             else:
                 assert member["params"]["neighbors"] == "shells"
+
+
+def test_a_prefit_model_is_written_once(mp_sample, tmp_path):
+    """ConformalRegressor(prefit=True): estimator_ is its estimator, stored once, loaded as one."""
+    X, y = mp_sample.data[:60], mp_sample.target[:60, 0]
+    pipeline = make_pipeline(
+        NeighborListFeaturizer(), NeighborLSTMRegressor(**LSTM, random_state=0)
+    ).fit(X[:40], y[:40])
+    conformal = ConformalRegressor(pipeline, prefit=True).fit(X[40:], y[40:])
+    alone = save(pipeline, tmp_path / "alone.safetensors").stat().st_size
+    wrapped = save(conformal, tmp_path / "wrapped.safetensors").stat().st_size
+    assert wrapped < alone + 4096  # the weights once, not twice
+    loaded = load(tmp_path / "wrapped.safetensors")
+    assert loaded.estimator_ is loaded.estimator
+    np.testing.assert_array_equal(loaded.predict(X[40:]), conformal.predict(X[40:]))

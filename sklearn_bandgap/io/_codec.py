@@ -3,9 +3,11 @@
 Only the classes of :data:`ESTIMATORS` are written or built, and only these
 value types are accepted: None, bool, int, float, str, lists, tuples and
 str-keyed dicts of them, numpy scalars and numeric arrays (stored as tensors),
-1-D string arrays, supported estimators (nested), and the skorch nets the
-package's estimators train (``net_``: module weights as tensors plus the
-epoch-level history as JSON). Anything else is refused when saving, with the
+1-D string arrays, supported estimators (nested; a fitted attribute that is
+one of the estimator's own parameters, as a prefit ``estimator_``, is written
+once, as a reference to it), and the skorch nets the package's estimators
+train (``net_``: module weights as tensors plus the epoch-level history as
+JSON). Anything else is refused when saving, with the
 path of the offending value; nothing is ever unpickled when loading.
 """
 
@@ -94,6 +96,7 @@ class Encoder:
                 f"{where}.accelerator: an accelerate.Accelerator belongs to the machine that "
                 "trains, not to the model; set_params(accelerator=None) before saving."
             )
+        originals = params
         params = {key: self.value(value, f"{where}.{key}") for key, value in params.items()}
         fitted: dict[str, Any] = {}
         for attr, value in vars(estimator).items():
@@ -108,7 +111,14 @@ class Encoder:
                 )
             if spec.kind not in ("net", "reload") and (problem := spec.problem(value)):
                 raise EncodingError(f"{path}: {problem}.")
-            if (name, attr) in _RELOADED:
+            same = [
+                key
+                for key, original in originals.items()
+                if original is value and spec.kind == "estimator"
+            ]
+            if same:  # e.g. ConformalRegressor(prefit=True).estimator_ is its estimator
+                fitted[attr] = {"__param__": same[0]}
+            elif (name, attr) in _RELOADED:
                 fitted[attr] = {"__reload__": _RELOADED[(name, attr)]}
             elif attr == "net_":
                 fitted[attr] = self.skorch_net(value, path)
@@ -249,7 +259,12 @@ class Decoder:
                     f"{where}.{attr}: not a fitted attribute of {name} (it has "
                     f"{sorted(declarations) or 'none'})."
                 )
-            if spec.kind == "net":
+            if isinstance(value, dict) and "__param__" in value:
+                key = value["__param__"]
+                if spec.kind != "estimator" or key not in params or params[key] is None:
+                    raise DecodingError(f"{where}.{attr}: cannot be the parameter {key!r}.")
+                setattr(estimator, attr, getattr(estimator, key))
+            elif spec.kind == "net":
                 if not (isinstance(value, dict) and "__skorch_net__" in value):
                     raise DecodingError(f"{where}.{attr}: expected a trained network.")
                 nets[attr] = value
