@@ -195,8 +195,7 @@ def export_recipe(
             "neighbors": shipped_members[0].neighbors,
             "atoms": shipped_members[0].atoms,
             "continuous_in_positions": bool(
-                shipped_members[0].neighbors == "shells"
-                and shipped_members[0].atoms == "pooled"
+                shipped_members[0].neighbors == "shells" and shipped_members[0].atoms == "pooled"
             ),
             "note": "smooth radial shells per atom and symmetric pooling over atoms: "
             "predictions are continuous in the positions and the lattice and exactly "
