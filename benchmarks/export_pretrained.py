@@ -4,7 +4,8 @@ Not run alone: ``train_pretrained.py`` calls :func:`export_recipe` once its
 members are trained. Each recipe's members become the ``SeedEnsembleRegressor``
 their seeds define, wrapped in a ``ConformalRegressor`` (``prefit=True``)
 conformalized on one half of the test formulas (GroupShuffleSplit, seed 0;
-crystals no member saw), after a ``NeighborListFeaturizer``. The pipeline is
+crystals no member saw), after a ``NeighborListFeaturizer`` and a
+``DomainCheck`` fitted on the members' training lists. The pipeline is
 saved with :func:`sklearn_bandgap.io.save`, loaded back, and the *loaded*
 pipeline is measured once: point figures on the whole test split (the
 conformal step does not change a point prediction), interval coverage on the
@@ -31,7 +32,12 @@ from sklearn_bandgap.experiments import plot_parity
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.io import load, save
 from sklearn_bandgap.metrics import band_gap_report, regression_report
-from sklearn_bandgap.models import ConformalRegressor, NeighborLSTMRegressor, SeedEnsembleRegressor
+from sklearn_bandgap.models import (
+    ConformalRegressor,
+    DomainCheck,
+    NeighborLSTMRegressor,
+    SeedEnsembleRegressor,
+)
 from sklearn_bandgap.models._base import ARCHITECTURE_VERSION
 from sklearn_bandgap.pretrained._recipes import Recipe
 from sklearn_bandgap.pretrained._registry import MODELS_DIR
@@ -132,8 +138,9 @@ def export_recipe(
     ).fit(lists_test[calibrate], y_true[calibrate])
     weights = MODELS_DIR / f"{recipe.name}.safetensors"
     outputs = [{"name": recipe.target, "unit": UNITS[recipe.target]}]
+    domain = DomainCheck().fit(lists_train)  # the members' training lists
     save(
-        make_pipeline(NeighborListFeaturizer(), conformal),
+        make_pipeline(NeighborListFeaturizer(), domain, conformal),
         weights,
         metadata={"name": recipe.name, "outputs": outputs},
     )
@@ -187,8 +194,9 @@ def export_recipe(
         "description": recipe.description,
         "outputs": outputs,
         "estimator": (
-            f"Pipeline(NeighborListFeaturizer(), ConformalRegressor(SeedEnsembleRegressor("
-            f"{len(recipe.random_states)} x NeighborLSTMRegressor), prefit=True))"
+            f"Pipeline(NeighborListFeaturizer(), DomainCheck(), ConformalRegressor("
+            f"SeedEnsembleRegressor({len(recipe.random_states)} x NeighborLSTMRegressor), "
+            "prefit=True))"
         ),
         "architecture": {
             "version": ARCHITECTURE_VERSION,
@@ -209,6 +217,12 @@ def export_recipe(
         "only the intervals' half widths come from one half of its formulas (intervals)",
         "test": test,
         "intervals": intervals,
+        "domain_check": {
+            "factor": domain.factor,
+            "test_crystals_flagged": len(domain.problems(lists_test)),
+            "note": "DomainCheck warns about crystals with a neighbour closer than factor x the "
+            "shortest seen in training for its element and rank",
+        },
         "members": members,
         "recipe": {
             "columns": list(recipe.columns),
@@ -237,4 +251,5 @@ def export_recipe(
         card["note"] = record["note"]
     weights.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     print(f"{recipe.name}: test {json.dumps(test)}; {size / 2**20:.2f} MB", flush=True)
-    return {key: card[key] for key in ("test", "intervals", "members", "training", "file")}
+    keys = ("test", "intervals", "domain_check", "members", "training", "file")
+    return {key: card[key] for key in keys}

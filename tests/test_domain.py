@@ -92,3 +92,88 @@ def test_atoms_squeezed_below_their_covalent_radii_are_flagged_by_pair(mp_sample
     real = NeighborListFeaturizer().transform(mp_sample.data)
     assert covalent_ratio(real).min() > COVALENT_FLOOR  # real crystals are not flagged
     assert domain_problems(real, everything, np.array([0.1, 100.0])) == []
+
+
+# ------------------------------------------------------------------ DomainCheck
+@pytest.fixture(scope="module")
+def sample_lists(mp_sample):
+    return NeighborListFeaturizer().transform(mp_sample.data)
+
+
+def _dense_hydrogen_and_squeezed_nacl():
+    hydrogen = Structure(Lattice.cubic(1.0), ["H"], [[0, 0, 0]])
+    nacl = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.64 / 2), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+    return [hydrogen, nacl]
+
+
+def test_domain_check_names_element_rank_and_distances(sample_lists):
+    from sklearn_bandgap.models import DomainCheck
+
+    training = Structure.from_spacegroup(  # H atoms of H2 units in a molecular crystal
+        "Pa-3", Lattice.cubic(5.1), ["H"], [[0.0707, 0.0707, 0.0707]]
+    )
+    nacl = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+    featurizer = NeighborListFeaturizer()
+    check = DomainCheck().fit(featurizer.transform([training, nacl]))
+    assert check.rank_min_distances_.shape == (3, 19)
+    lists = featurizer.transform(_dense_hydrogen_and_squeezed_nacl())
+    hydrogen, squeezed = check.problems(lists)
+    assert hydrogen.index == 0 and hydrogen.formula == "H2"  # pymatgen's reduced formula
+    assert "has H with its 1st neighbour at 1.00 Å" not in hydrogen.reason  # H2 is at 0.72
+    assert "H with its" in hydrogen.reason and "closest seen in fit for H" in hydrogen.reason
+    assert squeezed.index == 1 and squeezed.formula == "NaCl" and "0.50 x" in squeezed.reason
+    with pytest.warns(OutOfDomainWarning, match="NaCl"):
+        assert check.transform(lists) is lists
+    with pytest.raises(InvalidStructureError, match="packed tighter"):
+        DomainCheck(handle_unknown="error").fit(featurizer.transform([nacl])).transform(
+            featurizer.transform([nacl, _dense_hydrogen_and_squeezed_nacl()[1]])
+        )
+
+
+def test_domain_check_never_flags_its_training_data_and_is_exact_under_supercells(
+    mp_sample, sample_lists
+):
+    from sklearn_bandgap.models import DomainCheck
+
+    check = DomainCheck(factor=1.0, handle_unknown="error")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check.fit_transform(sample_lists) is sample_lists  # ratio >= 1 everywhere
+    structures = list(mp_sample.data[:20])
+    half = DomainCheck(factor=0.97).fit(NeighborListFeaturizer().transform(structures[10:]))
+    lists = NeighborListFeaturizer().transform(structures[:10])
+    expected = [(p.index, p.reason) for p in half.problems(lists)]
+    assert expected  # some of these crystals are denser than the other ten at some rank
+    larger = [s * (2, 1, 1) for s in structures[:10]]
+    reordered = [Structure.from_sites(list(reversed(s.sites))) for s in larger]
+    for variant in (larger, reordered):
+        lists = NeighborListFeaturizer().transform(variant)
+        assert [(p.index, p.reason) for p in half.problems(lists)] == expected
+
+
+def test_domain_check_in_a_saved_pipeline_and_its_refusals(mp_sample, sample_lists, tmp_path):
+    from sklearn.base import clone
+
+    from sklearn_bandgap.io import load, save
+    from sklearn_bandgap.models import DomainCheck
+
+    pipeline = make_pipeline(
+        NeighborListFeaturizer(),
+        DomainCheck(),
+        NeighborLSTMRegressor(max_epochs=1, atom_hidden=8, crystal_hidden=8, random_state=0),
+    ).fit(mp_sample.data, mp_sample.target[:, 0])
+    loaded = load(save(pipeline, tmp_path / "checked.safetensors"))
+    np.testing.assert_array_equal(loaded[1].rank_min_distances_, pipeline[1].rank_min_distances_)
+    with pytest.warns(OutOfDomainWarning, match="H with its"):
+        loaded.predict(_dense_hydrogen_and_squeezed_nacl())
+    assert clone(pipeline[1]).get_params() == {"factor": 0.8, "handle_unknown": "warn"}
+    with pytest.raises(TypeError, match="takes the NeighborLists"):
+        DomainCheck().fit(mp_sample.data)
+    with pytest.raises(ValueError, match="fitted on 19"):
+        pipeline[1].transform(NeighborListFeaturizer(n_neighbors=7).transform(mp_sample.data[:2]))
+    with pytest.raises(ValueError, match="factor"):
+        DomainCheck(factor=1.5).fit(sample_lists)

@@ -172,6 +172,11 @@ FITTED_ATTRIBUTES: dict[str, dict[str, Fitted]] = {
         "n_conformalize_": Fitted("int"),
         "n_features_in_": Fitted("int", required=False),
     },
+    "DomainCheck": {
+        "elements_": _INTS_1D,
+        "rank_min_distances_": Fitted("array", "f", 2),
+        "n_neighbors_": Fitted("int"),
+    },
     "RelaxationTranslator": {
         **_TRANSLATOR,
         "net_": Fitted("net"),

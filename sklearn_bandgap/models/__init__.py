@@ -9,6 +9,7 @@ lower module (``sklearn_bandgap._nn``).
 from sklearn_bandgap.models._classifier import NeighborLSTMClassifier
 from sklearn_bandgap.models._collate import collate_neighbor_lists
 from sklearn_bandgap.models._conformal import ConformalRegressor
+from sklearn_bandgap.models._domain_check import DomainCheck
 from sklearn_bandgap.models._environments import (
     canonical_rows,
     composition_keys,
@@ -22,6 +23,7 @@ from sklearn_bandgap.models._zero_inflated import ZeroInflatedRegressor
 
 __all__ = [
     "ConformalRegressor",
+    "DomainCheck",
     "NeighborLSTM",
     "NeighborLSTMClassifier",
     "NeighborLSTMRegressor",
