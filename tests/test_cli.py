@@ -17,6 +17,7 @@ from pymatgen.io.cif import CifWriter
 from pymatgen.io.vasp import Poscar
 
 from sklearn_bandgap.cli import main
+from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.pretrained import load_pretrained
 
 EXAMPLES = Path(__file__).parents[1] / "sklearn_bandgap" / "pretrained" / "examples"
@@ -98,10 +99,30 @@ def test_predictions_equal_the_pipeline_and_n_jobs_does_not_change_them(folder, 
     )
     got = one.set_index(one["id"].map(lambda i: Path(i).name)).loc[[p.name for p in files]]
     np.testing.assert_allclose(got["band_gap"], expected, atol=1.5e-6)  # written with 6 decimals
-    # the shipped model is a seed ensemble: its members' spread comes beside the mean
-    assert list(one.columns) == ["id", "formula", "band_gap", "band_gap_std", "warning", "error"]
+    # the shipped model is a conformal seed ensemble: the members' spread comes beside
+    # the mean, then its calibrated 68 % and 90 % intervals
+    assert list(one.columns) == [
+        "id",
+        "formula",
+        "band_gap",
+        "band_gap_std",
+        "band_gap_low_68",
+        "band_gap_high_68",
+        "band_gap_low_90",
+        "band_gap_high_90",
+        "warning",
+        "error",
+    ]
     np.testing.assert_allclose(got["band_gap_std"], spread, atol=1.5e-6)
     assert (spread > 0).all()
+    _, intervals = load_pretrained("band_gap_mp2018")[-1].predict_interval(
+        NeighborListFeaturizer().transform([str(p) for p in files])
+    )
+    np.testing.assert_allclose(got["band_gap_low_68"], intervals[:, 0, 0], atol=1.5e-6)
+    np.testing.assert_allclose(got["band_gap_high_90"], intervals[:, 1, 1], atol=1.5e-6)
+    assert (got["band_gap_low_90"] <= got["band_gap_low_68"]).all()
+    assert (got["band_gap_low_68"] <= got["band_gap"]).all()
+    assert (got["band_gap"] <= got["band_gap_high_68"]).all()
 
 
 @pytest.mark.parametrize("name", ["my_crystal", "ZnO.vasp", "POSCAR_relaxed"])
