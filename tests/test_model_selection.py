@@ -13,7 +13,9 @@ from sklearn_bandgap.model_selection import formula_group_split, formula_groups
 def test_formula_groups_merge_polymorphs_and_multiples(nacl, cscl):
     groups = formula_groups([nacl, "Na4Cl4", Composition("ClNa"), cscl])
     assert groups.tolist() == ["NaCl", "NaCl", "NaCl", "CsCl"]
-    with pytest.raises(TypeError, match="item 1"):
+    from sklearn_bandgap.exceptions import InvalidStructureError
+
+    with pytest.raises(InvalidStructureError, match=r"structure 1: .*builtins\.int"):
         formula_groups(["NaCl", 3])
 
 
@@ -37,3 +39,19 @@ def test_groups_work_with_group_kfold(mp_sample):
 def test_split_rejects_too_few_groups():
     with pytest.raises(ValueError, match="at least two"):
         formula_group_split(["A"])
+
+
+def test_formula_groups_read_every_input_kind_the_estimators_take(nacl, tmp_path):
+    from ase.build import bulk
+
+    from sklearn_bandgap.exceptions import InvalidStructureError
+
+    path = tmp_path / "my_crystal"
+    path.write_text(nacl.to(fmt="poscar"))
+    items = [nacl, nacl.to(fmt="cif"), nacl.to(fmt="poscar"), str(path), path, bulk("Cu")]
+    assert formula_groups(items).tolist() == ["NaCl"] * 5 + ["Cu"]
+    import pandas as pd
+
+    assert formula_groups(pd.Series(["Fe4O6", nacl.to(fmt="cif")])).tolist() == ["Fe2O3", "NaCl"]
+    with pytest.raises(InvalidStructureError, match=r"structure 1: .*'not-a-formula'"):
+        formula_groups(["NaCl", "not-a-formula"])

@@ -300,3 +300,12 @@ def test_a_killed_workers_trial_is_retried_through_its_heartbeat(data, rdb_url):
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     numbers = [t.number for t in trials]
     assert len(numbers) == len(set(numbers))
+
+
+def test_tune_takes_cif_texts_with_default_formula_groups(data):
+    """Groups come through the structure-reading layer, as the estimators' input does."""
+    X, y = data
+    texts = [structure.to(fmt="cif") for structure in X[:60]]
+    result = tune(pipeline(max_epochs=1), texts, y[:60], space=SMALL_SPACE, n_trials=1)
+    assert result.n_complete == 1
+    assert result.best_estimator.predict(texts[:2]).shape == (2,)

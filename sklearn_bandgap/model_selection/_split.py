@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pymatgen.core import Composition, IStructure
+from pymatgen.core import Composition
 from sklearn.model_selection import GroupShuffleSplit
+
+from sklearn_bandgap.exceptions import InvalidStructureError, StructureProblem
+from sklearn_bandgap.utils._validation import as_item_list, read_structure
 
 #: Fraction of formula groups held out by :func:`formula_group_split`.
 SPLIT_TEST_SIZE = 0.1
@@ -24,14 +28,25 @@ def formula_groups(items: Sequence[Any]) -> np.ndarray:
 
     Parameters
     ----------
-    items : sequence of Structure, Composition or str
-        Structures, compositions, or formulas (any formula pymatgen reads, e.g.
-        ``"Fe4O6"`` is grouped with ``"Fe2O3"``).
+    items : sequence of structures, compositions or formulas
+        Anything the estimators take as a structure (pymatgen ``Structure``,
+        ``ase.Atoms``, CIF or POSCAR text, a path to a structure file), read
+        through the same layer; or a ``Composition``; or a formula string
+        (any formula pymatgen reads, e.g. ``"Fe4O6"`` is grouped with
+        ``"Fe2O3"``). A string is structure text when it has a line break,
+        a path when it names an existing file, a formula otherwise. Containers
+        as the estimators take them (list, tuple, Series, 1-D array).
 
     Returns
     -------
     groups : ndarray of str, shape (n_samples,)
         Reduced formulas, e.g. ``"Fe2O3"``.
+
+    Raises
+    ------
+    InvalidStructureError
+        Listing every item that is neither a structure nor a formula (index
+        and reason).
 
     Examples
     --------
@@ -39,21 +54,30 @@ def formula_groups(items: Sequence[Any]) -> np.ndarray:
     >>> formula_groups(["Fe4O6", "Fe2O3", "NaCl"]).tolist()
     ['Fe2O3', 'Fe2O3', 'NaCl']
     """
-    groups = []
-    for i, item in enumerate(items):
-        if isinstance(item, IStructure):
-            composition = item.composition
-        elif isinstance(item, Composition):
-            composition = item
-        elif isinstance(item, str):
-            composition = Composition(item)
-        else:
-            raise TypeError(
-                f"item {i} is a {type(item).__name__}; expected a Structure, Composition or "
-                "formula string."
-            )
-        groups.append(composition.reduced_formula)
+    groups: list[str] = []
+    problems: list[StructureProblem] = []
+    for i, item in enumerate(as_item_list(items, "items")):
+        try:
+            groups.append(_composition(item).reduced_formula)
+        except (TypeError, ValueError, OSError) as exc:
+            problems.append(StructureProblem(i, None, f"no formula: {exc}"))
+    if problems:
+        raise InvalidStructureError(problems)
     return np.array(groups, dtype=object)
+
+
+def _composition(item: Any) -> Composition:
+    """The composition of a structure-like item, a Composition or a formula string."""
+    if isinstance(item, Composition):
+        return item
+    if isinstance(item, str) and "\n" not in item and not Path(item).is_file():
+        try:
+            return Composition(item)
+        except Exception as exc:  # pymatgen raises several kinds for bad formulas
+            raise ValueError(
+                f"{item!r:.60} is neither a formula, structure text nor an existing file ({exc})"
+            ) from None
+    return read_structure(item).composition
 
 
 def formula_group_split(
