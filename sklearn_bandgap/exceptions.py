@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "ConstantPredictionWarning",
     "FeaturizationError",
     "InvalidStructureError",
     "ModelOutputError",
@@ -134,6 +135,15 @@ class OutOfDomainWarning(UserWarning):
 
     def __reduce__(self) -> tuple[type, tuple[Any, ...]]:
         return (type(self), (str(self), self.problems))
+
+
+class ConstantPredictionWarning(UserWarning):
+    """A fitted model predicts (nearly) the same value for every training structure.
+
+    Usually a mostly-zero target under the L1 loss, whose minimiser is the
+    median (0): the message names the output, the share of zeros and the
+    options (``loss="mse"``, or a ``ZeroInflatedRegressor``).
+    """
 
 
 class ModelOutputError(ValueError):

@@ -282,8 +282,14 @@ def test_command_compares_on_a_users_csv_of_cifs_and_paths(structures, gap, tmp_
     assert compare_command(argv) == 0
     printed = capsys.readouterr().out
     assert "60 structures" in printed and "rf_scm_magpie" in printed
+    assert "r2_mean" in printed and "constant" in printed  # every column is printed
+    assert "note: mean predicts about one value per fold" in printed
+    assert "note: rf_scm_magpie" not in printed
     table = pd.read_csv(out / "comparison.csv", index_col=0)
     assert list(table.index) == ["rf_scm_magpie", "mean"]
+    assert table["constant"].tolist() == [False, True]
+    spread = table["prediction_spread"]
+    assert spread["mean"] < 0.01 < spread["rf_scm_magpie"]
     assert (out / "comparison.png").is_file()
     with pytest.raises(SystemExit, match="no column 'band_gap'"):
         compare_command([str(tmp_path / "mine.csv"), "--target", "band_gap"])

@@ -520,3 +520,20 @@ def test_fits_in_concurrent_threads_equal_fits_one_after_another(lists, gap):
     for a, b in zip(alone, together, strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
     assert not np.allclose(alone[0], alone[1])  # the seeds do differ
+
+
+def test_a_collapsed_fit_on_a_mostly_zero_target_warns_with_the_options(mp_sample):
+    """L1 on 96 % zeros learns the median: every prediction 0. Said once, after fit."""
+    from sklearn_bandgap.exceptions import ConstantPredictionWarning
+
+    lists = NeighborListFeaturizer().transform(mp_sample.data)
+    gap = mp_sample.target[:, 0]
+    target = np.zeros(len(gap))
+    top = np.argsort(-gap)[:8]
+    target[top] = gap[top]
+    model = NeighborLSTMRegressor(
+        max_epochs=20, atom_hidden=8, crystal_hidden=16, head_hidden=16, random_state=0
+    )
+    with pytest.warns(ConstantPredictionWarning, match=r"96% of the targets are 0 .*loss='mse'"):
+        model.fit(lists, target)
+    assert np.ptp(model.predict(lists)) < 0.01

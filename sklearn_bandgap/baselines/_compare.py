@@ -50,6 +50,11 @@ class ComparisonDetails:
         return np.concatenate([test for _, test in self.folds])
 
 
+#: An estimator whose test predictions spread less than this fraction of the
+#: targets' spread is flagged ``constant`` by :func:`compare`.
+CONSTANT_SPREAD = 0.01
+
+
 def _run_fold(
     name: str,
     estimator: BaseEstimator,
@@ -72,10 +77,12 @@ def _run_fold(
         exc.add_note(f"in compare(): estimator {name!r}, fold {fold}")
         raise
     scores = {score: float(metric(y[test], y_pred)) for score, metric in scoring.items()}
+    spread = float(np.std(y[test]))
     return {
         "estimator": name,
         "fold": fold,
         **scores,
+        "prediction_spread": float(np.std(y_pred)) / spread if spread > 0 else np.nan,
         "fit_seconds": fit_seconds,
         "predict_seconds": predict_seconds,
         "y_pred": y_pred,
@@ -129,7 +136,11 @@ def compare(
     table : DataFrame
         Indexed by estimator name, in the given order: ``<score>_mean`` and
         ``<score>_std`` over folds for each score, ``fit_seconds`` and
-        ``predict_seconds`` (means), and ``n_folds``. ``table.attrs["details"]``
+        ``predict_seconds`` (means), ``n_folds``, ``prediction_spread`` (the
+        standard deviation of the test-fold predictions over that of the
+        targets, mean over folds) and ``constant`` (True when that ratio is
+        below :data:`CONSTANT_SPREAD`: the estimator predicts about one value
+        per fold, however good its MAE looks on a mostly-zero target). ``table.attrs["details"]``
         is a :class:`ComparisonDetails`: the folds, every score of every fold,
         and the test-fold predictions of each estimator.
 
@@ -178,6 +189,8 @@ def compare(
     columns["fit_seconds"] = grouped["fit_seconds"].mean()
     columns["predict_seconds"] = grouped["predict_seconds"].mean()
     columns["n_folds"] = grouped["fold"].count()
+    columns["prediction_spread"] = grouped["prediction_spread"].mean()
+    columns["constant"] = columns["prediction_spread"] < CONSTANT_SPREAD
     table = pd.DataFrame(columns).loc[names]
     table.index.name = "estimator"
     predictions = {

@@ -98,8 +98,19 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     table = compare(estimators, structures, y, cv=GroupKFold(args.folds), groups=groups)
-    with pd.option_context("display.width", 160, "display.precision", 4):
-        print(table)
+    with pd.option_context(
+        "display.width", 200, "display.max_columns", None, "display.precision", 4
+    ):
+        print(table)  # every column: R² beside the MAE
+    for name in table.index[table["constant"]]:
+        print(
+            f"note: {name} predicts about one value per fold (prediction spread "
+            f"{table.loc[name, 'prediction_spread']:.2g} of the target's; R² "
+            f"{table.loc[name, 'r2_mean']:.2f}): a constant, whatever its MAE. On a mostly-zero "
+            "target try NeighborLSTMRegressor(loss='mse') or a ZeroInflatedRegressor."
+            if "r2_mean" in table.columns
+            else f"note: {name} predicts about one value per fold: a constant."
+        )
     args.output_dir.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.output_dir / "comparison.csv")
     plot_comparison(

@@ -328,7 +328,11 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         seed = seed_of(self.random_state)
         self.net_ = self._build_net(seed)
         fit_net(self.net_, self._model_input(X), targets, seed, stochastic=self.dropout > 0)
+        self._after_fit(X, targets)
         return self
+
+    def _after_fit(self, X: NeighborLists, targets: np.ndarray) -> None:
+        """Checks of the fitted model on its training data (none by default)."""
 
     @abstractmethod
     def _encode_targets(self, y: Any, n_samples: int) -> np.ndarray:

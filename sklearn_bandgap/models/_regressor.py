@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from numbers import Integral
 from typing import Any, ClassVar
@@ -14,10 +15,15 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from skorch import NeuralNetRegressor
 from skorch.callbacks import Callback
 
+from sklearn_bandgap.exceptions import ConstantPredictionWarning, OutOfDomainWarning
 from sklearn_bandgap.featurizers._neighbor_lists import NeighborLists
 from sklearn_bandgap.models._base import BaseNeighborLSTM, fill_shared_docs
 from sklearn_bandgap.models._module import ENVELOPE_START
+from sklearn_bandgap.utils import take
 from sklearn_bandgap.utils._validation import check_target
+
+#: Training structures the constant-prediction check predicts after fit (a sample).
+CONSTANT_CHECK_ROWS = 2000
 
 
 @fill_shared_docs
@@ -205,6 +211,36 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         self.y_scale_ = np.where(scale > 0, scale, 1.0)
         scaled: np.ndarray = ((y_array - self.y_mean_) / self.y_scale_).astype(np.float32)
         return scaled
+
+    def _after_fit(self, X: NeighborLists, targets: np.ndarray) -> None:
+        """Warn when the fitted net predicts nearly one value for every training structure."""
+        rows = np.arange(len(X))
+        if len(rows) > CONSTANT_CHECK_ROWS:
+            rows = np.sort(np.random.default_rng(0).choice(rows, CONSTANT_CHECK_ROWS, False))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", OutOfDomainWarning)
+            outputs = self._net_outputs(take(X, rows))
+        spread, target_spread = outputs.std(axis=0), targets[rows].std(axis=0)
+        for column in np.flatnonzero((target_spread > 0) & (spread < 0.01 * target_spread)):
+            y = targets[:, column] * self.y_scale_[column] + self.y_mean_[column]
+            zeros = float(np.mean(np.isclose(y, 0.0)))
+            value = float(outputs[:, column].mean() * self.y_scale_[column] + self.y_mean_[column])
+            cause = (
+                f"{zeros:.0%} of the targets are 0 and the {self.loss!r} loss is minimised by "
+                "their median"
+                if zeros >= 0.5 and self.loss == "l1"
+                else "the network found no signal it could fit"
+            )
+            warnings.warn(
+                f"{type(self).__name__} predicts nearly the same value ({value:.4g}) for every "
+                f"training structure (output {column}: spread {spread[column]:.2g} against the "
+                f"target's {target_spread[column]:.2g}, in standardized units): {cause}. "
+                "Options: loss='mse' (the mean, not the median), ZeroInflatedRegressor("
+                "NeighborLSTMClassifier(), NeighborLSTMRegressor()) for a mostly-zero target, "
+                "or more epochs / another learning rate.",
+                ConstantPredictionWarning,
+                stacklevel=4,
+            )
 
     def _check_nonnegative(self, n_outputs: int) -> np.ndarray:
         if isinstance(self.nonnegative, bool | np.bool_):
