@@ -274,3 +274,35 @@ def test_demo_uncertainty_measures_coverage_on_unseen_formulas():
     assert conformal["n_conformalize"] % 2 == 0  # whole formulas on one side
     np.testing.assert_allclose(conformal["coverage"], [0.68, 0.9], atol=0.04)
     assert figures["spearman_spread_vs_abs_error"] > 0.2
+
+
+def test_every_option_of_every_command_says_its_default_in_help(capsys):
+    import argparse
+
+    from sklearn_bandgap.cli import build_parser
+
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, command in commands.choices.items():
+        for action in command._actions:
+            valued = action.nargs != 0 and action.default is not argparse.SUPPRESS
+            if action.option_strings and valued:
+                assert action.help, f"{name} {action.option_strings[0]} has no help"
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        shown = " ".join(capsys.readouterr().out.split())
+        for action in command._actions:
+            if action.option_strings and action.nargs != 0 and action.help:
+                if action.default not in (None, argparse.SUPPRESS) and not action.required:
+                    assert f"(default: {action.default}" in shown, (name, action.dest)
+
+
+def test_compare_reports_each_estimator_and_fold_as_it_goes(capsys):
+    from sklearn_bandgap.baselines import compare, make_dummy
+
+    X = np.arange(40.0).reshape(-1, 1)
+    y = np.arange(40.0)
+    compare({"mean": make_dummy()}, X, y, cv=2, verbose=1)
+    err = capsys.readouterr().err
+    assert "compare: mean, fold 1/2: fitting on 20 rows" in err
+    assert "compare: mean, fold 2/2: mae" in err

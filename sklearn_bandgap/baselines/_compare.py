@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -64,8 +65,13 @@ def _run_fold(
     train: np.ndarray,
     test: np.ndarray,
     scoring: Mapping[str, Callable[[Any, Any], float]],
+    n_folds: int = 0,
+    progress: bool = False,
 ) -> dict[str, Any]:
     model = clone(estimator)
+    where = f"{name}, fold {fold + 1}/{n_folds}"
+    if progress:
+        print(f"compare: {where}: fitting on {len(train)} rows ...", file=sys.stderr, flush=True)
     try:
         start = time.perf_counter()
         model.fit(take(X, train), y[train])
@@ -78,6 +84,13 @@ def _run_fold(
         raise
     scores = {score: float(metric(y[test], y_pred)) for score, metric in scoring.items()}
     spread = float(np.std(y[test]))
+    if progress:
+        shown = ", ".join(f"{score} {value:.4g}" for score, value in scores.items())
+        print(
+            f"compare: {where}: {shown} (fit {fit_seconds:.1f} s, predict {predict_seconds:.1f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
     return {
         "estimator": name,
         "fold": fold,
@@ -129,7 +142,9 @@ def compare(
         model; estimators that parallelise themselves (``n_jobs`` of a forest)
         are better run with ``n_jobs=None`` here.
     verbose : int, default=0
-        joblib verbosity.
+        From 1, a line on standard error when each (estimator, fold) starts
+        and one with its scores and times when it ends; from 2, joblib's own
+        progress messages too.
 
     Returns
     -------
@@ -175,8 +190,10 @@ def compare(
         (np.asarray(train), np.asarray(test))
         for train, test in splitter.split(np.zeros(len(y_array)), y_array, groups)
     ]
-    runs = Parallel(n_jobs=n_jobs, verbose=verbose)(
-        delayed(_run_fold)(name, estimator, X, y_array, i, train, test, scoring)
+    runs = Parallel(n_jobs=n_jobs, verbose=max(verbose - 1, 0))(
+        delayed(_run_fold)(
+            name, estimator, X, y_array, i, train, test, scoring, len(folds), verbose > 0
+        )
         for name, estimator in named
         for i, (train, test) in enumerate(folds)
     )

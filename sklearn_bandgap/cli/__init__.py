@@ -101,7 +101,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         "formation-energy models, then measure both models on the project's test split "
         "(10 % of the MP formulas, seed 0, which the shipped models never saw) and write "
         "a parity plot. A few minutes on 2 cores; training from scratch is `train`.",
-    ).add_argument("--output-dir", type=Path, default=Path("results"))
+    ).add_argument("--output-dir", type=Path, default=Path("results"), help="where the figures go")
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -147,7 +147,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="train one model per seed and average them (default: one model, seed 0)",
     )
     p.add_argument("--save", type=Path, default=None, help="write the model (.safetensors)")
-    p.add_argument("--output-dir", type=Path, default=Path("results"))
+    p.add_argument("--output-dir", type=Path, default=Path("results"), help="where the figures go")
 
 
 def _add_compare(sub: argparse._SubParsersAction) -> None:
@@ -168,6 +168,7 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         choices=("lstm", "rf_scm_magpie", "rf_magpie", "mean"),
         default=["lstm", "rf_scm_magpie", "rf_magpie", "mean"],
+        help="what to compare: the LSTM pipeline and the matminer baselines",
     )
     p.add_argument(
         "--pretrained",
@@ -179,7 +180,12 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-epochs", type=int, default=200, help="LSTM epochs at most")
     p.add_argument("--n-jobs", type=int, default=None, help="featurizer and forest workers")
     p.add_argument("--unit", default="", help="unit of the target, for the plot")
-    p.add_argument("--output-dir", type=Path, default=Path("comparison"))
+    p.add_argument(
+        "--output-dir",
+        type=Path,
+        default=Path("comparison"),
+        help="where comparison.csv and comparison.png go",
+    )
 
 
 def _add_tune(sub: argparse._SubParsersAction) -> None:
@@ -195,17 +201,20 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--storage", required=True, help="sqlite:///x.db, postgresql://..., or a journal file"
     )
-    p.add_argument("--study-name", required=True)
+    p.add_argument("--study-name", required=True, help="the study every worker shares")
     p.add_argument(
         "--n-trials", type=int, default=40, help="finished trials in the study, all workers"
     )
     p.add_argument("--timeout", type=float, default=None, help="seconds for this worker")
     p.add_argument(
-        "--target", default="band_gap", choices=["band_gap", "formation_energy_per_atom"]
+        "--target",
+        default="band_gap",
+        choices=["band_gap", "formation_energy_per_atom"],
+        help="the MP column to tune on",
     )
-    p.add_argument("--subset", default="full", choices=["full", "sample200"])
+    p.add_argument("--subset", default="full", choices=["full", "sample200"], help="which MP set")
     p.add_argument("--n", type=int, default=None, help="seeded random subset of the structures")
-    p.add_argument("--max-epochs", type=int, default=60)
+    p.add_argument("--max-epochs", type=int, default=60, help="epochs per trial at most")
     p.add_argument("--threads", type=int, default=1, help="torch threads of this worker")
 
 
@@ -225,8 +234,10 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--save", type=Path, default=None, help="where --train writes the translator")
     p.add_argument("--max-epochs", type=int, default=150, help="--train: epochs at most")
-    p.add_argument("--output-dir", type=Path, default=Path("translated"))
-    p.add_argument("--structure-column", default=None)
+    p.add_argument("--output-dir", type=Path, default=Path("translated"), help="where the CIFs go")
+    p.add_argument(
+        "--structure-column", default=None, help="column of tables holding the structures"
+    )
     p.add_argument("--recursive", action="store_true", help="look into sub-folders too")
 
 
@@ -241,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in (_add_predict, _add_demo, _add_train, _add_compare, _add_tune, _add_translate):
         add(sub)
+    for command in sub.choices.values():  # --help shows every default
+        command.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     return parser
 
 

@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         f"estimators: {', '.join(estimators)}",
         flush=True,
     )
-    table = compare(estimators, structures, y, cv=GroupKFold(args.folds), groups=groups)
+    table = compare(estimators, structures, y, cv=GroupKFold(args.folds), groups=groups, verbose=1)
     with pd.option_context(
         "display.width", 200, "display.max_columns", None, "display.precision", 4
     ):
