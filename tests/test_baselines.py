@@ -302,3 +302,20 @@ def test_building_cloning_and_featurizing_magpie_prints_no_warning(nacl):
         warnings.simplefilter("error")  # any warning fails the test
         model = make_rf_magpie(n_estimators=2)
         clone(clone(model)).fit([nacl, nacl], [1.0, 2.0]).predict([nacl])
+
+
+def test_command_refuses_a_shipped_model_of_another_quantity(structures, gap, tmp_path, capsys):
+    from sklearn_bandgap.cli import main
+
+    cifs = [s.to(fmt="cif") for s in structures[:30]]
+    pd.DataFrame({"cif": cifs, "heat_ref": gap[:30]}).to_csv(tmp_path / "t.csv", index=False)
+    argv = ["compare", str(tmp_path / "t.csv"), "--target", "heat_ref", "--folds", "2"]
+    argv += ["--estimators", "mean", "--output-dir", str(tmp_path / "out")]
+    assert main([*argv, "--pretrained", "formation_energy_mp2018"]) == 2
+    err = capsys.readouterr().err
+    assert "predicts formation_energy_per_atom in eV/atom" in err and "--same-quantity" in err
+    assert not (tmp_path / "out").exists()
+    assert main([*argv, "--pretrained", "band_gap_mp2018", "--same-quantity"]) == 0
+    assert "band_gap_mp2018 predicts band_gap (eV)" in capsys.readouterr().out
+    table = pd.read_csv(tmp_path / "out" / "comparison.csv", index_col=0)
+    assert list(table.index) == ["mean", "pretrained:band_gap_mp2018"]

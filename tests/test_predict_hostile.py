@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from sklearn_bandgap.cli import main
@@ -260,3 +261,36 @@ def test_iter_items_counts_the_skipped_files(tmp_path):
     items = list(iter_items([str(tmp_path)], skipped=skipped))
     assert [Path(i.id).name for i in items] == ["a.cif"]
     assert [Path(p).name for p in skipped] == ["README"]
+
+
+def test_a_saved_models_outputs_are_named_from_its_metadata_or_numbered(mp_sample, tmp_path):
+    """Multi-output files predict (no exit 1, no 0-byte file); unnamed outputs are numbered."""
+    from sklearn.pipeline import make_pipeline
+
+    from sklearn_bandgap.featurizers import NeighborListFeaturizer
+    from sklearn_bandgap.io import save
+    from sklearn_bandgap.models import NeighborLSTMRegressor
+
+    small = dict(max_epochs=1, atom_hidden=8, crystal_hidden=8, head_hidden=8, random_state=0)
+    two = make_pipeline(NeighborListFeaturizer(), NeighborLSTMRegressor(**small)).fit(
+        mp_sample.data[:40], mp_sample.target[:40]
+    )
+    one = make_pipeline(NeighborListFeaturizer(), NeighborLSTMRegressor(**small)).fit(
+        mp_sample.data[:40], mp_sample.target[:40, 1]
+    )
+    named = [{"name": "gap", "unit": "eV"}, {"name": "e_form", "unit": "eV/atom"}]
+    files = {
+        "two_unnamed": (save(two, tmp_path / "two.safetensors"), ["output_0", "output_1"]),
+        "one_unnamed": (save(one, tmp_path / "my_model.safetensors"), ["output_0"]),
+        "two_named": (
+            save(two, tmp_path / "named.safetensors", metadata={"outputs": named}),
+            ["gap", "e_form"],
+        ),
+    }
+    for name, (path, columns) in files.items():
+        out = tmp_path / f"{name}.csv"
+        argv = ["predict", str(EXAMPLES / "MgO_rocksalt.cif"), "--model", str(path), "-o", str(out)]
+        assert main(argv) == 0, name
+        table = pd.read_csv(out, keep_default_na=False)
+        assert list(table.columns) == ["id", "formula", *columns, "warning", "error"], name
+        assert np.isfinite(table[columns].to_numpy(dtype=float)).all()

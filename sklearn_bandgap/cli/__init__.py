@@ -174,7 +174,14 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
         "--pretrained",
         nargs="+",
         default=[],
-        help="also compare shipped models, frozen (never refitted), e.g. band_gap_mp2018",
+        help="also compare shipped models, frozen (never refitted), e.g. band_gap_mp2018; "
+        "refused when the model's output is not the --target column",
+    )
+    p.add_argument(
+        "--same-quantity",
+        action="store_true",
+        help="--target holds what the --pretrained models predict, in their unit, under "
+        "another column name",
     )
     p.add_argument("--n-estimators", type=int, default=500, help="trees of the forests")
     p.add_argument("--max-epochs", type=int, default=200, help="LSTM epochs at most")

@@ -28,6 +28,7 @@ from sklearn_bandgap.baselines import (
     make_rf_scm_magpie,
     plot_comparison,
 )
+from sklearn_bandgap.cli._errors import UsageError
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.model_selection import formula_groups
 from sklearn_bandgap.models import NeighborLSTMRegressor
@@ -76,6 +77,18 @@ def read_csv(path: Path, structure_column: str, target: str) -> tuple[list[Any],
     return read_structures(items), y
 
 
+def _shipped_output(name: str) -> dict[str, Any]:
+    """The first output (name, unit) of a shipped model, from its card."""
+    from sklearn_bandgap.pretrained import list_pretrained, model_card
+
+    if name not in list_pretrained():
+        raise UsageError(
+            f"--pretrained {name}: not a shipped model ({', '.join(list_pretrained())})"
+        )
+    output: dict[str, Any] = model_card(name)["outputs"][0]
+    return output
+
+
 def run(args: argparse.Namespace) -> int:
     """Carry out ``sklearn-bandgap compare``."""
     structures, y = read_csv(args.csv, args.structure_column, args.target)
@@ -91,6 +104,15 @@ def run(args: argparse.Namespace) -> int:
         n_jobs=args.n_jobs,
     )
     for name in args.pretrained:
+        output = _shipped_output(name)
+        print(f"{name} predicts {output['name']} ({output.get('unit') or 'no unit'})")
+        if output["name"] != args.target and not args.same_quantity:
+            raise UsageError(
+                f"--pretrained {name} predicts {output['name']} in "
+                f"{output.get('unit') or 'its own unit'}, but the target column is "
+                f"{args.target!r}: its errors would compare two quantities. If {args.target!r} "
+                "is the same quantity in the same unit, add --same-quantity."
+            )
         estimators[f"pretrained:{name}"] = FrozenEstimator(load_pretrained(name))
     print(
         f"{len(structures)} structures, {n_groups} formulas, {args.folds} formula-group folds; "

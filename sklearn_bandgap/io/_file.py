@@ -96,6 +96,11 @@ def save(
     metadata : dict, default=None
         JSON-serialisable information kept with the model (a model card, for
         instance); :func:`read_metadata` returns it without building the model.
+        One key has a meaning: ``"outputs"``, a list with one
+        ``{"name": ..., "unit": ...}`` per value the model predicts, in order
+        (e.g. the training table's target columns). ``sklearn-bandgap predict
+        --model`` names its CSV columns after them (``output_0``,
+        ``output_1``, ... for a file without them).
 
     Returns
     -------

@@ -29,15 +29,47 @@ class ModelSpec:
     path: str
     outputs: tuple[str, ...]
 
+    def names(self) -> tuple[str, ...]:
+        """The outputs' names: from the file's metadata, else ``output_0``, ``output_1``, ...
+
+        Loads the model in this process when the file names none.
+        """
+        if self.outputs:
+            return self.outputs
+        count = model_output_count(_model(self.path)[-1])
+        return tuple(f"output_{k}" for k in range(count))
+
     def columns(self) -> tuple[str, ...]:
         """Its CSV columns (:func:`output_columns`); loads the model in this process."""
-        return output_columns(_model(self.path)[-1], self.outputs)
+        return output_columns(_model(self.path)[-1], self.names())
+
+
+def model_output_count(model: Any) -> int:
+    """How many values a fitted model predicts per structure (its outputs)."""
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(model, Pipeline):
+        return model_output_count(model[-1])
+    if hasattr(model, "predict_interval") or getattr(model, "output_column", None) is not None:
+        return 1  # conformal wrappers and single-column LSTMs
+    count = getattr(model, "n_outputs_", None)
+    if isinstance(count, int):
+        return count
+    for name in ("estimators_", "estimator_", "regressor_"):
+        inner = getattr(model, name, None)
+        if isinstance(inner, list | tuple):
+            inner = inner[0] if inner else None
+        if inner is not None:
+            return model_output_count(inner)
+    return 1
 
 
 def resolve_model(name_or_path: str) -> ModelSpec:
     """A shipped model's name or a ``.safetensors`` path -> its file and output columns.
 
-    The columns are the outputs the file names (its metadata), then, when the
+    The columns are the outputs the file names (its metadata: ``save(model, path,
+    metadata={"outputs": [{"name": "band_gap", "unit": "eV"}, ...]})``, one entry
+    per predicted value; ``output_0``, ``output_1``, ... when it names none), then, when the
     model has them, the spread of a seed ensemble's members (``<output>_std``,
     :meth:`~sklearn_bandgap.models.SeedEnsembleRegressor.predict` with
     ``return_std=True``), its conformal interval bounds (``<output>_low_<level>`` and
@@ -60,7 +92,7 @@ def resolve_model(name_or_path: str) -> ModelSpec:
             shipped = ", ".join(list_pretrained())
             raise ModelFileError(path, f"neither a shipped model ({shipped}) nor a file")
     metadata = read_metadata(path)["metadata"]
-    outputs = tuple(o["name"] for o in metadata.get("outputs", [])) or (path.stem,)
+    outputs = tuple(str(o["name"]) for o in metadata.get("outputs", []) if "name" in o)
     return ModelSpec(str(path), outputs)
 
 
@@ -220,7 +252,7 @@ def predict_chunk(specs: list[ModelSpec], items: list[Item]) -> tuple[list[str],
     for spec in specs:
         width = len(spec.columns())
         predicted, failed, flagged = _predict_isolating_failures(
-            _model(spec.path), valid, len(spec.outputs), width
+            _model(spec.path), valid, len(spec.names()), width
         )
         for index, reason in failed.items():
             rows[positions[index]][-1] = reason
