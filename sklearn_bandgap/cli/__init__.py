@@ -107,13 +107,41 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
-        help="train the band-gap model on the MP set and measure it on the test split",
-        description="Train NeighborListFeaturizer + NeighborLSTMRegressor on the project's "
-        "90 % formula-group split of the MP set (band gap, with the formation energy as a "
-        "second target unless --band-gap-only) and report test MAE, RMSE, R² (all and "
-        "gap > 0), the metal/non-metal ROC-AUC, and the wall time; writes a parity plot "
-        "and the figures (JSON); --save keeps the model.",
+        help="train a model on the MP set or your own table and measure it on a test split",
+        description="Train NeighborListFeaturizer + NeighborLSTMRegressor on a seeded 90 % "
+        "group split (reduced formulas, or --group-column) of the MP set (band gap, with "
+        "the formation energy as a second target unless --band-gap-only) or of your own "
+        "table (TABLE --target COLUMN [--target ANOTHER ...]: a CSV or JSON file, "
+        "compressed or not, with a structure column of CIF or POSCAR text, file paths or "
+        "pymatgen dicts), and report test MAE, RMSE, R² (band gaps: also gap > 0 and the "
+        "metal/non-metal ROC-AUC) and the wall time; writes a parity plot and the figures "
+        "(JSON); --save keeps the model, its outputs named after the targets.",
     )
+    p.add_argument(
+        "table",
+        nargs="?",
+        type=Path,
+        default=None,
+        help="your own table of structures and targets (default: the shipped MP set)",
+    )
+    p.add_argument(
+        "--target",
+        action="append",
+        default=None,
+        help="a column to learn, repeatable, the headline first (MP set default: band_gap "
+        "and formation_energy_per_atom)",
+    )
+    p.add_argument(
+        "--structure-column",
+        default=None,
+        help="the table's structure column (default: structure, cif or poscar)",
+    )
+    p.add_argument(
+        "--group-column",
+        default=None,
+        help="labels kept on one side of the split (default: the reduced formulas)",
+    )
+    p.add_argument("--unit", default=None, help="unit of the headline target, for the figures")
     p.add_argument(
         "--subset",
         choices=["full", "sample200"],
@@ -162,7 +190,12 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("csv", type=Path, help="one row per crystal")
     p.add_argument("--target", required=True, help="column of the property to predict")
     p.add_argument("--structure-column", default="cif", help="CIF text or file paths")
-    p.add_argument("--folds", type=int, default=5, help="GroupKFold splits on formulas")
+    p.add_argument(
+        "--group-column",
+        default=None,
+        help="labels kept on one side of every fold (default: the reduced formulas)",
+    )
+    p.add_argument("--folds", type=int, default=5, help="GroupKFold splits on the groups")
     p.add_argument(
         "--estimators",
         nargs="+",
@@ -198,9 +231,11 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
 def _add_tune(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "tune",
-        help="one Optuna tuning worker on the MP training split (start several to share)",
+        help="one Optuna tuning worker on the training split of the MP set or your table "
+        "(start several to share)",
         description="Tune NeighborListFeaturizer + NeighborLSTMRegressor on the training part "
-        "of the project's formula-group split of the MP set (the test part is never seen). "
+        "of the seeded 90/10 group split of the MP set or of your own table (TABLE --target "
+        "COLUMN ...; the test part is never seen; with several targets the first is scored). "
         "Start the same command on as many processes or machines as you like, all with one "
         "storage: they share the study until it holds --n-trials finished trials. Across "
         "machines use an RDB URL all reach, e.g. postgresql://user:password@host/optuna.",
@@ -214,10 +249,28 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--timeout", type=float, default=None, help="seconds for this worker")
     p.add_argument(
+        "table",
+        nargs="?",
+        type=Path,
+        default=None,
+        help="your own table of structures and targets (default: the shipped MP set)",
+    )
+    p.add_argument(
         "--target",
-        default="band_gap",
-        choices=["band_gap", "formation_energy_per_atom"],
-        help="the MP column to tune on",
+        action="append",
+        default=None,
+        help="a column to learn, repeatable, the scored one first (MP set: band_gap or "
+        "formation_energy_per_atom; default band_gap)",
+    )
+    p.add_argument(
+        "--structure-column",
+        default=None,
+        help="the table's structure column (default: structure, cif or poscar)",
+    )
+    p.add_argument(
+        "--group-column",
+        default=None,
+        help="labels kept on one side of every split (default: the reduced formulas)",
     )
     p.add_argument("--subset", default="full", choices=["full", "sample200"], help="which MP set")
     p.add_argument("--n", type=int, default=None, help="seeded random subset of the structures")

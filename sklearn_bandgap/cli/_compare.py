@@ -12,10 +12,8 @@ trained on most of it).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GroupKFold
@@ -29,11 +27,10 @@ from sklearn_bandgap.baselines import (
     plot_comparison,
 )
 from sklearn_bandgap.cli._errors import UsageError
+from sklearn_bandgap.datasets import load_table
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
-from sklearn_bandgap.model_selection import formula_groups
 from sklearn_bandgap.models import NeighborLSTMRegressor
 from sklearn_bandgap.pretrained import load_pretrained
-from sklearn_bandgap.utils._validation import read_structures
 
 ESTIMATORS = ("lstm", "rf_scm_magpie", "rf_magpie", "mean")
 
@@ -56,27 +53,6 @@ def build_estimators(
     return {name: makers[name]() for name in names}
 
 
-def read_csv(path: Path, structure_column: str, target: str) -> tuple[list[Any], np.ndarray]:
-    """Structures and targets of a CSV; paths are read relative to its folder."""
-    frame = pd.read_csv(path)
-    for column in (structure_column, target):
-        if column not in frame.columns:
-            raise SystemExit(f"{path}: no column {column!r}; columns: {list(frame.columns)}")
-    items = []
-    for value in frame[structure_column]:
-        text = str(value)
-        candidate = path.parent / text
-        is_path = "\n" not in text and len(text) < 4096 and candidate.is_file()
-        items.append(str(candidate) if is_path else text)
-    y = pd.to_numeric(frame[target], errors="coerce").to_numpy(dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(y))
-    if bad.size:
-        raise SystemExit(
-            f"{path}: column {target!r} is not a finite number in rows {bad[:10].tolist()}"
-        )
-    return read_structures(items), y
-
-
 def _shipped_output(name: str) -> dict[str, Any]:
     """The first output (name, unit) of a shipped model, from its card."""
     from sklearn_bandgap.pretrained import list_pretrained, model_card
@@ -91,11 +67,19 @@ def _shipped_output(name: str) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Carry out ``sklearn-bandgap compare``."""
-    structures, y = read_csv(args.csv, args.structure_column, args.target)
-    groups = formula_groups(structures)
+    try:
+        table = load_table(
+            args.csv,
+            target=args.target,
+            structure_column=args.structure_column,
+            group_column=args.group_column,
+        )
+    except ValueError as exc:  # a missing column, bad numbers, unreadable structures
+        raise UsageError(str(exc)) from None
+    structures, y, groups = table.data, table.target, table.groups
     n_groups = len(set(groups))
     if n_groups < args.folds:
-        raise SystemExit(f"{n_groups} distinct formulas: too few for {args.folds} folds.")
+        raise UsageError(f"{n_groups} distinct groups: too few for {args.folds} folds")
     estimators: dict[str, Any] = build_estimators(
         args.estimators,
         max_sites=max(len(s) for s in structures),
@@ -115,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
             )
         estimators[f"pretrained:{name}"] = FrozenEstimator(load_pretrained(name))
     print(
-        f"{len(structures)} structures, {n_groups} formulas, {args.folds} formula-group folds; "
+        f"{len(structures)} structures, {n_groups} groups "
+        f"({args.group_column or 'reduced formulas'}), {args.folds} group folds; "
         f"estimators: {', '.join(estimators)}",
         flush=True,
     )

@@ -1,10 +1,13 @@
-"""``sklearn-bandgap train``: train the band-gap model on the MP set and measure it.
+"""``sklearn-bandgap train``: train a model on the MP set or on your table, and measure it.
 
-Trains ``NeighborListFeaturizer`` + ``NeighborLSTMRegressor`` on the project's
-seeded 90/10 formula-group split of the Materials Project set and reports test
-MAE, RMSE and R² (all structures and gap > 0), the metal/non-metal ROC-AUC of
-the predicted gap, and the wall time; writes a parity plot (PNG) and the
-figures (JSON); ``--save`` keeps the model as a ``.safetensors`` file.
+Trains ``NeighborListFeaturizer`` + ``NeighborLSTMRegressor`` on the seeded
+90/10 group split (reduced formulas, or ``--group-column``) of the Materials
+Project set, or of a table of your own (``train my.csv --target gap``: CSV or
+JSON, compressed or not, a structure column and one or more ``--target``
+columns, the first the headline), and reports test MAE, RMSE and R² (for band
+gaps also gap > 0 and the metal/non-metal ROC-AUC) and the wall time; writes a
+parity plot (PNG) and the figures (JSON); ``--save`` keeps the model as a
+``.safetensors`` file whose outputs are named after the target columns.
 
 The model learns the formation energy beside the band gap (multi-task, one
 network with two outputs): on a selection split inside the training part this
@@ -25,10 +28,12 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from sklearn.utils import Bunch
 
 from sklearn_bandgap.cli import FAST_EPOCHS, FAST_SUBSET
-from sklearn_bandgap.datasets import load_mp_gap_eform
+from sklearn_bandgap.cli._errors import UsageError
+from sklearn_bandgap.datasets import MP_UNITS, load_mp_gap_eform, load_table
 from sklearn_bandgap.experiments import train_and_evaluate
 
 #: Rows of the full MP file (``--fast`` draws its subset among them).
@@ -45,23 +50,50 @@ def train_job(
     band_gap_only: bool = False,
     seeds: list[int] | None = None,
     save: Path | None = None,
+    table: Path | None = None,
+    targets: list[str] | None = None,
+    structure_column: str | None = None,
+    group_column: str | None = None,
+    unit: str | None = None,
 ) -> dict[str, Any]:
-    """Train and evaluate the band-gap model; print and return the figures."""
+    """Train and evaluate a model on the MP set or on ``table``; print and return the figures."""
     start = time.perf_counter()
-    auxiliary = [] if band_gap_only else ["formation_energy_per_atom"]
-    columns = ["band_gap", *auxiliary]
-    rows = None
-    if fast and subset == "full":
-        # only the subset's CIFs are parsed, never the whole set
-        rows = sorted(random.Random(0).sample(range(MP_FULL_ROWS), FAST_SUBSET))
-    data = load_mp_gap_eform(subset=subset, n_jobs=n_jobs, target=columns, rows=rows)
-    assert isinstance(data, Bunch)
-    structures, y, formulas = data.data, data.target, data.formula
-    print(
-        f"Loaded {len(structures)} Materials Project structures in "
-        f"{time.perf_counter() - start:.1f} s"
-        + (f" (--fast: a seeded random subset of {FAST_SUBSET})." if rows else ".")
-    )
+    if table is not None:
+        if not targets:
+            raise UsageError(f"{table}: name the column(s) to learn with --target")
+        try:
+            data = load_table(
+                table,
+                target=targets,
+                structure_column=structure_column,
+                group_column=group_column,
+            )
+        except ValueError as exc:  # missing columns, bad numbers, unreadable structures
+            raise UsageError(str(exc)) from None
+        structures, y, formulas = data.data, data.target, data.groups
+        source = f"{len(structures)} structures of {table}"
+    else:
+        if targets is None:
+            targets = ["band_gap"] if band_gap_only else ["band_gap", "formation_energy_per_atom"]
+        unknown = sorted(set(targets) - set(MP_UNITS))
+        if unknown:
+            raise UsageError(
+                f"--target {unknown[0]}: the MP set has {sorted(MP_UNITS)}; for another "
+                "column give your table: sklearn-bandgap train TABLE --target COLUMN"
+            )
+        rows = None
+        if fast and subset == "full":
+            # only the subset's CIFs are parsed, never the whole set
+            rows = sorted(random.Random(0).sample(range(MP_FULL_ROWS), FAST_SUBSET))
+        data = load_mp_gap_eform(subset=subset, n_jobs=n_jobs, target=targets, rows=rows)
+        assert isinstance(data, Bunch)
+        structures, y, formulas = data.data, data.target, data.formula
+        source = f"{len(structures)} Materials Project structures" + (
+            f" (--fast: a seeded random subset of {FAST_SUBSET})" if rows else ""
+        )
+    target, auxiliary = targets[0], targets[1:]
+    y = np.asarray(y, dtype=np.float64).reshape(len(structures), -1)
+    print(f"Loaded {source} in {time.perf_counter() - start:.1f} s.")
     epochs = FAST_EPOCHS if fast else max_epochs
     what = (
         "NeighborLSTMRegressor"
@@ -70,20 +102,21 @@ def train_job(
         "their mean predicts)"
     )
     print(
-        f"Training {what} for up to {epochs} epochs on the band gap"
-        + (" and the formation energy" if auxiliary else "")
+        f"Training {what} for up to {epochs} epochs on {' and '.join(targets)}"
         + " (early stopping on a composition-grouped validation split)..."
     )
+    plot = output_dir / f"parity_{target}.png"
     result, _ = train_and_evaluate(
         structures,
         y if auxiliary else y[:, 0],
         formulas,
-        target="band_gap",
+        target=target,
         auxiliary_targets=auxiliary,
         model_params={"max_epochs": epochs, "verbose": 1},
         random_states=seeds,
-        plot_path=output_dir / "parity_band_gap.png",
+        plot_path=plot,
         save_path=save,
+        units={target: unit} if unit else None,
     )
     result["wall_seconds"] = round(time.perf_counter() - start, 1)
     result["fast"] = fast
@@ -92,9 +125,11 @@ def train_job(
         f"\nTest split: {split['n_test']} structures whose reduced formulas are not in "
         f"training ({split['n_train']}), GroupShuffleSplit seed {split['seed']}."
     )
+    headline = test["all"] if "all" in test else test
+    shown_unit = f" {unit or MP_UNITS.get(target, '')}".rstrip()
     print(
-        f"Band gap, all structures: MAE {test['all']['mae']:.3f} eV, "
-        f"RMSE {test['all']['rmse']:.3f} eV, R² {test['all']['r2']:.3f}"
+        f"{target}, all structures: MAE {headline['mae']:.3f}{shown_unit}, "
+        f"RMSE {headline['rmse']:.3f}{shown_unit}, R² {headline['r2']:.3f}"
     )
     if "gap_positive" in test:
         gp = test["gap_positive"]
@@ -122,7 +157,7 @@ def train_job(
     )
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "main_job.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
-    print(f"Wrote {output_dir / 'main_job.json'} and {output_dir / 'parity_band_gap.png'}")
+    print(f"Wrote {output_dir / 'main_job.json'} and {plot}")
     if save is not None:
         print(f"Saved the model to {save} (sklearn-bandgap predict --model {save} ...)")
     return result
@@ -139,5 +174,10 @@ def run(args: argparse.Namespace) -> int:
         band_gap_only=args.band_gap_only,
         seeds=args.seeds,
         save=args.save,
+        table=args.table,
+        targets=args.target,
+        structure_column=args.structure_column,
+        group_column=args.group_column,
+        unit=args.unit,
     )
     return 0

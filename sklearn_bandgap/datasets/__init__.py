@@ -1,4 +1,4 @@
-"""Loaders of the project's real DFT data sets."""
+"""Loaders of the project's real DFT data sets, and of your own tables."""
 
 from sklearn_bandgap.datasets._home import (
     CACHE_ENV_VAR,
@@ -9,6 +9,7 @@ from sklearn_bandgap.datasets._home import (
 )
 from sklearn_bandgap.datasets._mp import MP_UNITS, load_mp_gap_eform
 from sklearn_bandgap.datasets._nrel import load_nrel_relaxation_pairs
+from sklearn_bandgap.datasets._table import load_table
 
 __all__ = [
     "CACHE_ENV_VAR",
@@ -19,4 +20,5 @@ __all__ = [
     "get_cache_dir",
     "load_mp_gap_eform",
     "load_nrel_relaxation_pairs",
+    "load_table",
 ]

@@ -71,6 +71,7 @@ def train_and_evaluate(
     random_states: Sequence[int] | None = None,
     plot_path: Path | None = None,
     save_path: Path | None = None,
+    units: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray]]:
     """Fit ``NeighborLSTMRegressor`` on the project split and report test figures.
 
@@ -81,7 +82,7 @@ def train_and_evaluate(
     y : ndarray of shape (n_samples,) or (n_samples, 1 + len(auxiliary_targets))
         The target, then the auxiliary targets' columns if any.
     formulas : ndarray of str
-        Reduced formulas: the split's groups.
+        The split's groups: reduced formulas, or any labels to keep together.
     target : str
         Name of the target (``"band_gap"`` adds the band-gap figures).
     auxiliary_targets : sequence of str, default=()
@@ -102,6 +103,9 @@ def train_and_evaluate(
         Where to save the fitted pipeline (featurizer and model) with
         :func:`sklearn_bandgap.io.save`; its metadata names the output columns
         (the target, then the auxiliary targets).
+    units : dict of str to str, default=None
+        Units of the targets, for the plot and the saved file's metadata
+        (default: those of the MP columns, else none).
 
     Returns
     -------
@@ -113,6 +117,7 @@ def train_and_evaluate(
         The test indices and their predictions.
     """
     params = {"random_state": 0, **(model_params or {})}
+    units = {**UNITS, **(units or {})}
     multitask = len(auxiliary_targets) > 0
     if target == "band_gap" and not multitask:
         params.setdefault("nonnegative", True)
@@ -162,7 +167,7 @@ def train_and_evaluate(
         save(
             pipeline,
             save_path,
-            metadata={"outputs": [{"name": n, "unit": UNITS.get(n, "")} for n in names]},
+            metadata={"outputs": [{"name": n, "unit": units.get(n, "")} for n in names]},
         )
     test_structures = [structures[i] for i in test]
     start = time.perf_counter()
@@ -194,8 +199,8 @@ def train_and_evaluate(
             y[test],
             y_pred,
             title=f"{target}, test split ({len(test)} structures)\n"
-            f"MAE {mae:.3f} {UNITS.get(target, '')}",
-            unit=UNITS.get(target, ""),
+            f"MAE {mae:.3f} {units.get(target, '')}",
+            unit=units.get(target, ""),
             path=plot_path,
         )
     results = {

@@ -217,7 +217,9 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         rows = np.arange(len(X))
         if len(rows) > CONSTANT_CHECK_ROWS:
             rows = np.sort(np.random.default_rng(0).choice(rows, CONSTANT_CHECK_ROWS, False))
-        with warnings.catch_warnings():
+        # fork: a DataLoader draws its base seed from torch's global generator, which
+        # fit leaves as it found it
+        with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
             warnings.simplefilter("ignore", OutOfDomainWarning)
             outputs = self._net_outputs(take(X, rows))
         spread, target_spread = outputs.std(axis=0), targets[rows].std(axis=0)
@@ -246,6 +248,8 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         if isinstance(self.nonnegative, bool | np.bool_):
             return np.arange(n_outputs if self.nonnegative else 0)
         columns = np.asarray(self.nonnegative)
+        if columns.size == 0:  # no column clipped (e.g. a multi-task model without gaps)
+            return np.arange(0)
         if columns.ndim != 1 or not np.issubdtype(columns.dtype, np.integer):
             raise ValueError(
                 f"nonnegative must be a bool or a sequence of column indices, got "

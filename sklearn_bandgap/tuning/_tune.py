@@ -203,9 +203,11 @@ class _Objective:
                     pruning = SkorchPruningCallback(trial, "valid_loss")
                 model.set_params(**{key: [*own, pruning]})
             model.fit(take(self.X, train), self.y[train])
-            maes.append(
-                float(mean_absolute_error(self.y[valid], model.predict(take(self.X, valid))))
-            )
+            y_pred = np.asarray(model.predict(take(self.X, valid)))
+            y_valid = self.y[valid]
+            if y_valid.ndim == 2 and y_pred.ndim == 1:  # multi-task: the first column scores
+                y_valid = y_valid[:, 0]
+            maes.append(float(mean_absolute_error(y_valid, y_pred)))
             regressor = model[-1] if isinstance(model, Pipeline) else model
             if isinstance(regressor, NeighborLSTMRegressor):
                 epochs.append(len(regressor.net_.history_))
@@ -254,7 +256,10 @@ def tune(
     estimator : estimator
         E.g. ``make_pipeline(NeighborListFeaturizer(), NeighborLSTMRegressor())``.
     X : sequence of structures (or what the estimator takes)
-    y : array-like of shape (n_samples,)
+    y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        With several columns (a multi-task model), the first is the one
+        scored: give the regressor ``output_column=0`` so that it predicts it
+        alone.
     groups : array-like, default=None
         Fold groups; default the reduced formulas of ``X`` (structures).
     space : dict, default=None

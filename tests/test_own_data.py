@@ -1,0 +1,87 @@
+"""Your own data: a table of structures and targets, read, trained on and tuned on."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sklearn_bandgap.cli import main
+from sklearn_bandgap.datasets import load_table
+from sklearn_bandgap.exceptions import InvalidStructureError
+from sklearn_bandgap.io import read_metadata
+
+
+@pytest.fixture(scope="module")
+def table(mp_sample, tmp_path_factory):
+    """A gzipped CSV of the sample: CIF text, paths and dicts; two targets of other names."""
+    folder = tmp_path_factory.mktemp("own")
+    structures = list(mp_sample.data)
+    cells: list[str] = [s.to(fmt="cif") for s in structures]
+    (folder / "first.vasp").write_text(structures[0].to(fmt="poscar"))
+    cells[0] = "first.vasp"  # a path relative to the table
+    cells[1] = json.dumps(structures[1].as_dict())  # a pymatgen dict
+    frame = pd.DataFrame(
+        {
+            "Structure": cells,
+            "ind_gap": mp_sample.target[:, 0],
+            "e_f": mp_sample.target[:, 1],
+            "family": [f"f{k % 40}" for k in range(len(cells))],
+        }
+    )
+    path = folder / "mine.csv.gz"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_load_table_reads_every_cell_kind_and_names_bad_rows(table, mp_sample, tmp_path):
+    data = load_table(table, target=["ind_gap", "e_f"])
+    assert data.structure_column == "Structure" and data.target_names == ["ind_gap", "e_f"]
+    assert data.target.shape == (200, 2) and len(data.data) == 200
+    np.testing.assert_allclose(data.target, mp_sample.target)
+    assert data.groups[0] == mp_sample.data[0].composition.reduced_formula
+    grouped = load_table(table, target="ind_gap", group_column="family")
+    assert grouped.target.shape == (200,) and grouped.groups[3] == "f3"
+    frame = pd.read_csv(table)
+    frame.loc[5, "ind_gap"] = "n/a"
+    frame.loc[7, "Structure"] = "data_broken\n_cell_length_a 3\n"
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(ValueError, match=r"'ind_gap' is not a finite number in 1 row\(s\): 5"):
+        load_table(tmp_path / "bad.csv", target="ind_gap")
+    with pytest.raises(InvalidStructureError, match="structure 7"):
+        load_table(tmp_path / "bad.csv", target="e_f")
+    with pytest.raises(ValueError, match=r"no column 'gap'; columns: \['Structure'"):
+        load_table(table, target="gap")
+
+
+def test_train_command_on_a_table_names_outputs_after_the_targets(table, tmp_path, capsys):
+    saved = tmp_path / "mine.safetensors"
+    argv = ["train", str(table), "--target", "ind_gap", "--target", "e_f", "--unit", "eV"]
+    argv += ["--max-epochs", "2", "--save", str(saved), "--output-dir", str(tmp_path / "out")]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "Loaded 200 structures of" in printed and "ind_gap, all structures: MAE" in printed
+    assert "e_f (trained in the same model)" in printed
+    outputs = read_metadata(saved)["metadata"]["outputs"]
+    assert outputs == [{"name": "ind_gap", "unit": "eV"}, {"name": "e_f", "unit": ""}]
+    assert (tmp_path / "out" / "parity_ind_gap.png").is_file()
+    figures = json.loads((tmp_path / "out" / "main_job.json").read_text())
+    assert figures["target"] == "ind_gap" and figures["auxiliary_targets"] == ["e_f"]
+    # no --target, or a column the table lacks: one line, exit 2
+    assert main(["train", str(table)]) == 2
+    assert "name the column(s) to learn with --target" in capsys.readouterr().err
+    assert main(["train", str(table), "--target", "gap"]) == 2
+    assert "no column 'gap'" in capsys.readouterr().err
+    assert main(["train", "--target", "ind_gap"]) == 2  # the MP set has no such column
+    assert "the MP set has" in capsys.readouterr().err
+
+
+def test_tune_command_on_a_table_with_groups_and_two_targets(table, tmp_path, capsys):
+    argv = ["tune", str(table), "--target", "e_f", "--target", "ind_gap"]
+    argv += ["--group-column", "family", "--storage", str(tmp_path / "study.log")]
+    argv += ["--study-name", "own", "--n-trials", "1", "--max-epochs", "1"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["n_complete"] == 1 and summary["best_validation_mae"] > 0
