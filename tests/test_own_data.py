@@ -85,3 +85,14 @@ def test_tune_command_on_a_table_with_groups_and_two_targets(table, tmp_path, ca
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["n_complete"] == 1 and summary["best_validation_mae"] > 0
+
+
+def test_train_command_fine_tunes_from_a_shipped_model(table, tmp_path, capsys):
+    argv = ["train", str(table), "--target", "e_f", "--init", "band_gap_mp2018"]
+    argv += ["--max-epochs", "1", "--output-dir", str(tmp_path / "out")]
+    assert main(argv) == 0
+    assert "Starting from the network of band_gap_mp2018" in capsys.readouterr().out
+    figures = json.loads((tmp_path / "out" / "main_job.json").read_text())
+    assert figures["model_params"]["init"] == "band_gap_mp2018"
+    assert main([*argv[:4], "--init", "no_such_model"]) == 2
+    assert "--init: init='no_such_model': neither a shipped model" in capsys.readouterr().err

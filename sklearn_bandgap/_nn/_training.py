@@ -114,7 +114,15 @@ def _forked_devices(net: Any) -> list[int]:
     return []
 
 
-def fit_net(net: Any, X: Any, y: Any, seed: int | None, *, stochastic: bool = False) -> Any:
+def fit_net(
+    net: Any,
+    X: Any,
+    y: Any,
+    seed: int | None,
+    *,
+    stochastic: bool = False,
+    initial_state: dict[str, Any] | None = None,
+) -> Any:
     """Initialise and train a skorch net without touching torch's global random state.
 
     With a ``seed``: the weights are drawn from a seeded fork of torch's
@@ -126,7 +134,9 @@ def fit_net(net: Any, X: Any, y: Any, seed: int | None, *, stochastic: bool = Fa
     net (dropout, or batching of its own) also draws from a seeded fork during training: the
     caller's state is restored afterwards, but fits in concurrent threads then
     share that generator and are not reproducible. Without a seed, torch's
-    global generator is used as it is.
+    global generator is used as it is. ``initial_state`` (module tensors by
+    name, e.g. a pretrained network's body) is loaded over the fresh weights
+    before training; the layers it lacks keep theirs.
 
     Returns
     -------
@@ -134,11 +144,14 @@ def fit_net(net: Any, X: Any, y: Any, seed: int | None, *, stochastic: bool = Fa
         The fitted net.
     """
     if seed is None:
-        return net.fit(X, y)
+        net.initialize()
+        _load_initial_state(net, initial_state)
+        return net.partial_fit(X, y)
     devices = _forked_devices(net)
     with _INITIALIZING, torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         net.initialize()
+    _load_initial_state(net, initial_state)
     # attributes, as skorch reads iterator_*__ (set_params would re-initialise); every
     # DataLoader iterator draws a base seed from its generator, validation's too
     net.iterator_train__generator = torch.Generator().manual_seed(seed)
@@ -153,6 +166,19 @@ def fit_net(net: Any, X: Any, y: Any, seed: int | None, *, stochastic: bool = Fa
     finally:
         del net.iterator_train__generator, net.iterator_valid__generator
     return net
+
+
+def _load_initial_state(net: Any, state: dict[str, Any] | None) -> None:
+    """Load ``state`` over the initialised module (every tensor it names must fit)."""
+    if state is None:
+        return
+    try:
+        _, unexpected = net.module_.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a tensor of another shape
+        raise ValueError(f"initial weights do not fit the network: {exc}") from None
+    if unexpected:
+        raise ValueError(f"initial weights for layers the network does not have: {unexpected}")
+    # copied into the same parameter objects the optimizer holds: nothing to rebuild
 
 
 def validation_policy(

@@ -143,6 +143,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--unit", default=None, help="unit of the headline target, for the figures")
     p.add_argument(
+        "--init",
+        default=None,
+        help="fine-tune: start from this shipped model's (or saved file's) network, with a "
+        "new output layer for the target(s)",
+    )
+    p.add_argument(
         "--subset",
         choices=["full", "sample200"],
         default="full",

@@ -8,6 +8,9 @@ columns, the first the headline), and reports test MAE, RMSE and R² (for band
 gaps also gap > 0 and the metal/non-metal ROC-AUC) and the wall time; writes a
 parity plot (PNG) and the figures (JSON); ``--save`` keeps the model as a
 ``.safetensors`` file whose outputs are named after the target columns.
+``--init band_gap_mp2018`` (or a saved model's path) fine-tunes: the network
+starts from that model's, all but its output layer, which is new for the
+target.
 
 The model learns the formation energy beside the band gap (multi-task, one
 network with two outputs): on a selection split inside the training part this
@@ -55,6 +58,7 @@ def train_job(
     structure_column: str | None = None,
     group_column: str | None = None,
     unit: str | None = None,
+    init: str | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate a model on the MP set or on ``table``; print and return the figures."""
     start = time.perf_counter()
@@ -105,6 +109,17 @@ def train_job(
         f"Training {what} for up to {epochs} epochs on {' and '.join(targets)}"
         + " (early stopping on a composition-grouped validation split)..."
     )
+    model_params: dict[str, Any] = {"max_epochs": epochs, "verbose": 1}
+    if init is not None:  # fine-tuning: the source's network, a new output layer
+        from sklearn_bandgap.models import architecture_of
+        from sklearn_bandgap.models._init import resolve_source
+
+        try:
+            source = resolve_source(init)
+        except ValueError as exc:
+            raise UsageError(f"--init: {exc}") from None
+        model_params.update(architecture_of(source), init=init)
+        print(f"Starting from the network of {init} (every layer but the output layer).")
     plot = output_dir / f"parity_{target}.png"
     result, _ = train_and_evaluate(
         structures,
@@ -112,7 +127,7 @@ def train_job(
         formulas,
         target=target,
         auxiliary_targets=auxiliary,
-        model_params={"max_epochs": epochs, "verbose": 1},
+        model_params=model_params,
         random_states=seeds,
         plot_path=plot,
         save_path=save,
@@ -179,5 +194,6 @@ def run(args: argparse.Namespace) -> int:
         structure_column=args.structure_column,
         group_column=args.group_column,
         unit=args.unit,
+        init=args.init,
     )
     return 0

@@ -15,6 +15,7 @@ from sklearn_bandgap.models._environments import (
     composition_keys,
     distinct_environments,
 )
+from sklearn_bandgap.models._init import architecture_of
 from sklearn_bandgap.models._module import NeighborLSTM, neighbor_envelope
 from sklearn_bandgap.models._regressor import NeighborLSTMRegressor
 from sklearn_bandgap.models._seed_ensemble import SeedEnsembleRegressor
@@ -30,6 +31,7 @@ __all__ = [
     "SeedEnsembleRegressor",
     "TwoHeadBandGapRegressor",
     "ZeroInflatedRegressor",
+    "architecture_of",
     "canonical_rows",
     "collate_neighbor_lists",
     "composition_keys",

@@ -10,6 +10,7 @@ the network's outputs into predictions.
 
 from __future__ import annotations
 
+import os
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 from typing import Any, ClassVar, TypeVar
@@ -17,7 +18,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import Tags
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback
 
@@ -44,6 +45,7 @@ from sklearn_bandgap.models._environments import (
     composition_keys,
     distinct_environments,
 )
+from sklearn_bandgap.models._init import body_state, resolve_source
 from sklearn_bandgap.models._module import ENVELOPE_START, NeighborLSTM
 
 #: Constraints of the network and domain parameters the LSTM estimators share.
@@ -61,6 +63,8 @@ ARCHITECTURE_CONSTRAINTS: dict[str, list[Any]] = {
     "interaction_layers": [Interval(Integral, 0, None, closed="left")],
     "distance_noise": [Interval(Real, 0, None, closed="left")],
     "handle_unknown": [StrOptions({"warn", "error"})],
+    "warm_start": ["boolean"],
+    "init": [str, os.PathLike, HasMethods(["predict"]), None],
 }
 
 #: The values that reproduce the network of files written before a parameter
@@ -176,7 +180,24 @@ accelerator : accelerate.Accelerator or None, default=None
     accelerate places the module and batches (``device`` is then unused),
     mixed precision if the accelerator asks for it, and data-parallel
     training on several GPUs under ``accelerate launch``. Not saved by
-    :func:`sklearn_bandgap.io.save` (set it to None first).""",
+    :func:`sklearn_bandgap.io.save` (set it to None first).
+warm_start : bool, default=False
+    scikit-learn's convention: when the model is already fitted, ``fit``
+    continues from its current weights (and its target encoding: the same
+    outputs, the first fit's scaling) on the data it is given, for
+    ``max_epochs`` more epochs at most; the domain becomes both fits' data.
+    False: every ``fit`` starts from new weights.
+init : str, path, fitted estimator or None, default=None
+    Fine-tuning: start from another model's network. A shipped model's name
+    (``"band_gap_mp2018"``), a saved file, or a fitted estimator (wrapped in
+    ``sklearn.frozen.FrozenEstimator`` so that ``clone`` keeps it): an LSTM
+    estimator, or a pipeline, seed ensemble or conformal wrapper holding one
+    (its first member). Every layer but the output layer starts from the
+    source's weights and all are trained; the output layer and the target
+    scaling are new, so the target may be another property. The network
+    parameters (``embedding_dim``, ..., ``interaction_layers``) must equal
+    the source's: :func:`architecture_of` gives them. Ignored when
+    ``warm_start`` continues a fitted model.""",
     "domain_attributes": """\
 elements_seen_ : ndarray of int
     Atomic numbers present in the training data.
@@ -278,6 +299,8 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         verbose: int = 0,
         callbacks: list[Callback] | None = None,
         accelerator: Any = None,
+        warm_start: bool = False,
+        init: Any = None,
     ) -> None:
         self.embedding_dim = embedding_dim
         self.atom_hidden = atom_hidden
@@ -303,6 +326,8 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         self.verbose = verbose
         self.callbacks = callbacks
         self.accelerator = accelerator
+        self.warm_start = warm_start
+        self.init = init
 
     # ------------------------------------------------------------------ template
     @_fit_context(prefer_skip_nested_validation=True)
@@ -323,13 +348,38 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         """
         X = self._check_lists(X)
         self._check_architecture()
+        continuing = self._continuing()
+        state = None
+        if continuing:
+            previous: Any = getattr(self, "net_")  # noqa: B009 (set by an earlier fit)
+            state = {k: v.detach().clone() for k, v in previous.module_.state_dict().items()}
+            seen: np.ndarray = getattr(self, "elements_seen_")  # noqa: B009
+            distances: np.ndarray = getattr(self, "distance_range_")  # noqa: B009
+        elif self.init is not None:
+            state = body_state(self, resolve_source(self.init))
         targets = self._encode_targets(y, len(X))
         self._learn_domain(X)
+        if continuing:  # the model has now seen both fits' data
+            new_seen: np.ndarray = getattr(self, "elements_seen_")  # noqa: B009
+            low, high = getattr(self, "distance_range_")  # noqa: B009
+            self.elements_seen_ = np.union1d(seen, new_seen)
+            self.distance_range_ = np.array([min(distances[0], low), max(distances[1], high)])
         seed = seed_of(self.random_state)
         self.net_ = self._build_net(seed)
-        fit_net(self.net_, self._model_input(X), targets, seed, stochastic=self.dropout > 0)
+        fit_net(
+            self.net_,
+            self._model_input(X),
+            targets,
+            seed,
+            stochastic=self.dropout > 0,
+            initial_state=state,
+        )
         self._after_fit(X, targets)
         return self
+
+    def _continuing(self) -> bool:
+        """Whether this fit continues from the current weights (``warm_start`` and fitted)."""
+        return bool(self.warm_start) and hasattr(self, "net_")
 
     def _after_fit(self, X: NeighborLists, targets: np.ndarray) -> None:
         """Checks of the fitted model on its training data (none by default)."""

@@ -97,6 +97,8 @@ class NeighborLSTMClassifier(ClassifierMixin, BaseNeighborLSTM):
         verbose: int = 0,
         callbacks: list[Callback] | None = None,
         accelerator: Any = None,
+        warm_start: bool = False,
+        init: Any = None,
     ) -> None:
         super().__init__(
             embedding_dim=embedding_dim,
@@ -123,6 +125,8 @@ class NeighborLSTMClassifier(ClassifierMixin, BaseNeighborLSTM):
             verbose=verbose,
             callbacks=callbacks,
             accelerator=accelerator,
+            warm_start=warm_start,
+            init=init,
         )
         self.class_weight = class_weight
 
@@ -163,6 +167,16 @@ class NeighborLSTMClassifier(ClassifierMixin, BaseNeighborLSTM):
         if y.ndim != 1 or len(y) != n_samples:
             raise ValueError(f"y must be 1-D with one label per structure, got shape {y.shape}.")
         check_classification_targets(y)
+        if self._continuing():  # warm start: the same classes, the first fit's weights
+            classes: np.ndarray = getattr(self, "classes_")  # noqa: B009 (an earlier fit's)
+            unknown = sorted(set(np.unique(y).tolist()) - set(classes.tolist()))
+            if unknown:
+                raise ValueError(
+                    f"warm_start=True continues a model of classes {classes.tolist()}, "
+                    f"but y holds {unknown}; for other classes use init= instead."
+                )
+            kept: np.ndarray = np.asarray(np.searchsorted(classes, y), dtype=np.int64)
+            return kept
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         if len(self.classes_) < 2:

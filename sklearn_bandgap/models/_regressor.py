@@ -137,6 +137,8 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         verbose: int = 0,
         callbacks: list[Callback] | None = None,
         accelerator: Any = None,
+        warm_start: bool = False,
+        init: Any = None,
     ) -> None:
         super().__init__(
             embedding_dim=embedding_dim,
@@ -163,6 +165,8 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
             verbose=verbose,
             callbacks=callbacks,
             accelerator=accelerator,
+            warm_start=warm_start,
+            init=init,
         )
         self.loss = loss
         self.nonnegative = nonnegative
@@ -198,6 +202,16 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         """Standardize finite targets (one column per output)."""
         y_array = check_target(y, n_samples)
         y_array = y_array[:, None] if y_array.ndim == 1 else y_array
+        if self._continuing():  # warm start: the same outputs, the first fit's scaling
+            n_outputs: int = getattr(self, "n_outputs_")  # noqa: B009 (set by an earlier fit)
+            if y_array.shape[1] != n_outputs:
+                raise ValueError(
+                    f"warm_start=True continues a model of {n_outputs} output(s), but y "
+                    f"has {y_array.shape[1]} column(s); for another target use init= instead."
+                )
+            mean, scale = getattr(self, "y_mean_"), getattr(self, "y_scale_")  # noqa: B009
+            kept: np.ndarray = ((y_array - mean) / scale).astype(np.float32)
+            return kept
         self.n_outputs_ = y_array.shape[1]
         self.y_ndim_ = int(np.ndim(y))
         self.nonnegative_columns_ = self._check_nonnegative(self.n_outputs_)

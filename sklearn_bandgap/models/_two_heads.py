@@ -120,6 +120,8 @@ class TwoHeadBandGapRegressor(RegressorMixin, BaseNeighborLSTM):
         verbose: int = 0,
         callbacks: list[Callback] | None = None,
         accelerator: Any = None,
+        warm_start: bool = False,
+        init: Any = None,
     ) -> None:
         super().__init__(
             embedding_dim=embedding_dim,
@@ -146,6 +148,8 @@ class TwoHeadBandGapRegressor(RegressorMixin, BaseNeighborLSTM):
             verbose=verbose,
             callbacks=callbacks,
             accelerator=accelerator,
+            warm_start=warm_start,
+            init=init,
         )
         self.gap_weight = gap_weight
         self.mode = mode
@@ -207,8 +211,9 @@ class TwoHeadBandGapRegressor(RegressorMixin, BaseNeighborLSTM):
         if (y < 0).any() or (y > 0).all() or not (y > 0).any():
             raise ValueError("y must be non-negative band gaps with both metals (0) and gaps.")
         gapped = y > 0
-        self.gap_mean_ = float(y[gapped].mean())
-        self.gap_scale_ = float(y[gapped].std()) or 1.0
+        if not self._continuing():  # a warm start keeps the first fit's scaling
+            self.gap_mean_ = float(y[gapped].mean())
+            self.gap_scale_ = float(y[gapped].std()) or 1.0
         targets = np.column_stack([gapped, (y - self.gap_mean_) / self.gap_scale_])
         return targets.astype(np.float32)
 

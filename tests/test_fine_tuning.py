@@ -1,0 +1,81 @@
+"""warm_start (continue a fit) and init (start from another model's network: fine-tuning)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
+
+from sklearn_bandgap.featurizers import NeighborListFeaturizer
+from sklearn_bandgap.io import save
+from sklearn_bandgap.models import NeighborLSTMClassifier, NeighborLSTMRegressor, architecture_of
+
+SMALL = dict(atom_hidden=8, crystal_hidden=16, head_hidden=16, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def lists(mp_sample):
+    return NeighborListFeaturizer().transform(mp_sample.data)
+
+
+@pytest.fixture(scope="module")
+def source(lists, mp_sample):
+    return NeighborLSTMRegressor(**SMALL, max_epochs=3).fit(lists, mp_sample.target)
+
+
+def _body(model):
+    state = model.net_.module_.state_dict()
+    return {k: v.clone() for k, v in state.items() if not k.startswith("head.3.")}
+
+
+def test_warm_start_continues_from_the_current_weights_and_scaling(lists, mp_sample):
+    gap = mp_sample.target[:, 0]
+    model = NeighborLSTMRegressor(**SMALL, max_epochs=3).fit(lists, gap)
+    before, mean = model.predict(lists), model.y_mean_.copy()
+    model.set_params(warm_start=True, lr=1e-12, max_epochs=1)
+    model.fit(lists[:100], gap[:100] + 5.0)  # other data: the scaling stays the first fit's
+    np.testing.assert_allclose(model.y_mean_, mean)
+    np.testing.assert_allclose(model.predict(lists), before, atol=1e-4)
+    cold = clone(model).set_params(warm_start=False).fit(lists[:100], gap[:100])
+    assert np.abs(cold.predict(lists) - before).max() > 1e-3  # new weights
+    with pytest.raises(ValueError, match="continues a model of 1 output"):
+        model.fit(lists, mp_sample.target)
+    classifier = NeighborLSTMClassifier(**SMALL, max_epochs=1).fit(lists, gap > 0)
+    with pytest.raises(ValueError, match=r"classes \[False, True\], but y holds \[2\]"):
+        classifier.set_params(warm_start=True).fit(lists, np.where(gap > 0, 2, 0))
+
+
+def test_init_starts_a_new_target_from_the_sources_body(lists, mp_sample, source, tmp_path):
+    energy = mp_sample.target[:, 1]
+    for init in (FrozenEstimator(source), save(source, tmp_path / "source.safetensors")):
+        model = NeighborLSTMRegressor(**SMALL, max_epochs=1, lr=1e-12, init=init)
+        fitted = clone(model).fit(lists, energy)  # clone keeps a FrozenEstimator's weights
+        for key, tensor in _body(source).items():
+            np.testing.assert_allclose(fitted.net_.module_.state_dict()[key], tensor, atol=1e-6)
+        assert fitted.n_outputs_ == 1  # a new head for a new target, with its own scaling
+        np.testing.assert_allclose(fitted.y_mean_, [energy.mean()])
+    scratch = NeighborLSTMRegressor(**SMALL, max_epochs=1, lr=1e-12).fit(lists, energy)
+    key = "embedding.weight"
+    assert not np.allclose(scratch.net_.module_.state_dict()[key], _body(source)[key])
+    with pytest.raises(ValueError, match=r"atom_hidden=8 \(here 48\)"):
+        NeighborLSTMRegressor(init=FrozenEstimator(source), max_epochs=1).fit(lists, energy)
+    with pytest.raises(ValueError, match=r"not fitted .*FrozenEstimator"):
+        NeighborLSTMRegressor(**SMALL, init=clone(source), max_epochs=1).fit(lists, energy)
+    with pytest.raises(ValueError, match="neither a shipped model nor a file"):
+        NeighborLSTMRegressor(**SMALL, init="no_such_model", max_epochs=1).fit(lists, energy)
+    assert architecture_of(source)["atom_hidden"] == 8
+
+
+def test_init_from_a_shipped_model_by_name(lists, mp_sample):
+    from sklearn_bandgap.pretrained import load_pretrained
+
+    member = load_pretrained("band_gap_mp2018")[-1].estimator_.estimators_[0]
+    model = NeighborLSTMRegressor(
+        **architecture_of(member), init="band_gap_mp2018", max_epochs=1, lr=1e-12, random_state=0
+    ).fit(lists, mp_sample.target[:, 1])
+    np.testing.assert_allclose(
+        model.net_.module_.state_dict()["embedding.weight"],
+        member.net_.module_.state_dict()["embedding.weight"],
+        atol=1e-6,
+    )
