@@ -20,10 +20,19 @@ Note: the shipped model's body was trained on Materials Project crystals, some
 of whose formulas occur in this test part (with another property): that is
 what pretraining is, and it is why a from-scratch model is the comparison.
 
+``--select`` chooses the fine-tuning learning rate without the test part: the
+pool's formulas are split again (20 % for selection, seed 1), each candidate
+``--lrs`` fine-tunes on ``--sizes`` crystals of the rest (seed 0) and is scored on
+the selection part, beside a from-scratch fit; the record goes to
+``<run>-selection``. ``--fine-tune-lr`` then sets the learning rate of the
+fine-tuned fits (the from-scratch ones keep the default).
+
 Usage::
 
     python benchmarks/fine_tuning.py                 # sizes 250 1000 4000, seeds 0 1 2
     python benchmarks/fine_tuning.py --sizes 250 --seeds 0
+    python benchmarks/fine_tuning.py --select --sizes 1000 --lrs 2e-3 5e-4 2e-4
+    python benchmarks/fine_tuning.py --fine-tune-lr 5e-4
 """
 
 from __future__ import annotations
@@ -70,12 +79,52 @@ def fit_and_score(
     }
 
 
+def select_learning_rate(
+    args: Any, lists: Any, y: np.ndarray, formulas: Any, pool: np.ndarray, arch: Any, t0: float
+) -> None:
+    """Score fine-tuning learning rates on a selection split of the pool (never the test)."""
+    fit_part, select_part = formula_group_split(
+        np.asarray(formulas)[pool], test_size=0.2, random_state=1
+    )
+    fit_rows, select_rows = pool[fit_part], pool[select_part]
+    order = np.random.default_rng(0).permutation(fit_rows)
+    scores: dict[str, Any] = {}
+    for n in args.sizes:
+        rows = np.sort(order[:n])
+        runs = {"scratch": fit_and_score(lists, y, rows, select_rows, {**arch, "random_state": 0})}
+        for lr in args.lrs:
+            params = {**arch, "init": SOURCE, "lr": lr, "random_state": 0}
+            runs[f"fine_tuned lr={lr:g}"] = fit_and_score(lists, y, rows, select_rows, params)
+        for name, figures in runs.items():
+            print(f"selection n={n} {name}: {json.dumps(figures)}", flush=True)
+        scores[str(n)] = runs
+    record = {
+        "benchmark": "fine_tuning",
+        "kind": "selection of the fine-tuning learning rate (the test part is not used)",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "commit": git_commit(),
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform()},
+        "split": {
+            "kind": "the pool (80 % of the NREL formulas, seed 0) split again by formula: "
+            "20 % for selection, GroupShuffleSplit seed 1",
+            "n_fit_part": len(fit_rows),
+            "n_selection": len(select_rows),
+        },
+        "scores": scores,
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+    }
+    write_record(run_dir("fine_tuning", f"{args.run or 'run'}-selection") / "record.json", record)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[250, 1000, 4000])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--run", default=None, help="record folder name (default: today)")
+    parser.add_argument("--fine-tune-lr", type=float, default=None, help="lr of fine-tuning")
+    parser.add_argument("--select", action="store_true", help="choose the lr on a selection split")
+    parser.add_argument("--lrs", type=float, nargs="+", default=[2e-3, 5e-4, 2e-4])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
@@ -88,12 +137,16 @@ def main() -> None:
     architecture = architecture_of(member)
     print(f"{len(structures)} crystals: pool {len(pool)}, test {len(test)}", flush=True)
 
+    if args.select:
+        select_learning_rate(args, lists, y, formulas, pool, architecture, started)
+        return
+    fine_lr = {} if args.fine_tune_lr is None else {"lr": args.fine_tune_lr}
     results: dict[str, Any] = {}
     for seed in args.seeds:
         order = np.random.default_rng(seed).permutation(pool)  # nested: the first n rows
         for n in args.sizes:
             rows = np.sort(order[:n])
-            for kind, extra in (("scratch", {}), ("fine_tuned", {"init": SOURCE})):
+            for kind, extra in (("scratch", {}), ("fine_tuned", {"init": SOURCE, **fine_lr})):
                 params = {**architecture, **extra, "random_state": seed}
                 figures = fit_and_score(lists, y, rows, test, params)
                 results.setdefault(str(n), {}).setdefault(kind, []).append(
@@ -134,7 +187,11 @@ def main() -> None:
             "training_sets": "nested seeded draws from the pool (numpy default_rng(seed))",
         },
         "source": SOURCE,
-        "recipe": {**architecture, "other": "package defaults (max_epochs 200, patience 15)"},
+        "recipe": {
+            **architecture,
+            "fine_tune_lr": args.fine_tune_lr or "default (2e-3)",
+            "other": "package defaults (max_epochs 200, patience 15)",
+        },
         "summary": summary,
         "runs": results,
         "wall_seconds": round(time.perf_counter() - started, 1),
