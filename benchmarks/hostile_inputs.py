@@ -95,10 +95,18 @@ def write_good_extras(folder: Path) -> dict[str, int]:
     return {"zy_nacl.cif.gz": 1, "zy_frames.extxyz": 2}
 
 
-def run(folder: Path) -> tuple[int, float, list[dict[str, str]], str]:
+def run(folder: Path, source: Path | None = None) -> tuple[int, float, list[dict[str, str]], str]:
+    """``predict`` on ``folder``; with ``source``, the package of that source tree instead."""
+    command, env = COMMAND, None
+    if source is not None:  # another version's code (and its shipped models), same machine
+        command = [sys.executable, "-m", "sklearn_bandgap", "predict"]
+        env = {**os.environ, "PYTHONPATH": str(source)}
     start = time.perf_counter()
     result = subprocess.run(
-        [*COMMAND, str(folder), "--n-jobs", "2", "-o", "-"], capture_output=True, text=True
+        [*command, str(folder), "--n-jobs", "2", "-o", "-"],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     seconds = time.perf_counter() - start
     return (
@@ -113,6 +121,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-good", type=int, default=3000)
     parser.add_argument("--run", default=None)
+    parser.add_argument(
+        "--baseline-commit",
+        default=None,
+        help="also time this commit's predict on the good files in the same run (the "
+        "machine's speed varies from day to day; a ratio in one run does not)",
+    )
     args = parser.parse_args()
 
     data = load_mp_gap_eform(progress=False)
@@ -130,6 +144,29 @@ def main() -> None:
         extras = write_good_extras(mixed)
         status_good, seconds_good, rows_good, _ = run(good_only)
         status, seconds, rows, stderr = run(mixed)
+        baseline = None
+        if args.baseline_commit:
+            tree = Path(tmp) / "baseline"
+            subprocess.run(
+                ["git", "worktree", "add", "--detach", str(tree), args.baseline_commit],
+                check=True,
+                capture_output=True,
+            )
+            try:
+                b_status, b_seconds, b_rows, b_err = run(good_only, source=tree)
+                _, again_seconds, again_rows, _ = run(good_only)
+            finally:
+                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], check=True)
+            baseline = {
+                "commit": args.baseline_commit,
+                "rows": len(b_rows),
+                "exit_status": b_status,
+                "structures_per_second": round(len(b_rows) / b_seconds, 1),
+                "this_commit_again_structures_per_second": round(
+                    len(again_rows) / again_seconds, 1
+                ),
+                "stderr_tail": b_err.strip().splitlines()[-1:],
+            }
 
     by_file: dict[str, list[dict[str, str]]] = {}
     for row in rows:
@@ -182,6 +219,16 @@ def main() -> None:
         "bad_files": bad_report,
         "checks": checks,
     }
+    if baseline is not None:
+        record["baseline"] = baseline
+        mine = (
+            record["good_only"]["structures_per_second"]
+            + baseline["this_commit_again_structures_per_second"]
+        ) / 2
+        checks["rate on good files >= 0.95 x the baseline commit's, same run"] = (
+            mine >= 0.95 * baseline["structures_per_second"]
+        )
+        print(f"baseline {baseline}")
     for key, value in checks.items():
         print(f"{'ok ' if value else 'NO '} {key}")
     print(
