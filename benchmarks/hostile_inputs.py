@@ -226,7 +226,9 @@ def main() -> None:
             + baseline["this_commit_again_structures_per_second"]
         ) / 2
         checks["rate on good files >= 0.95 x the baseline commit's, same run"] = (
-            mine >= 0.95 * baseline["structures_per_second"]
+            baseline["exit_status"] == 0
+            and baseline["rows"] == args.n_good
+            and mine >= 0.95 * baseline["structures_per_second"]
         )
         print(f"baseline {baseline}")
     for key, value in checks.items():
