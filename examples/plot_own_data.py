@@ -32,6 +32,10 @@ import warnings
 from pathlib import Path
 from tempfile import mkdtemp
 
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
 import numpy as np
 import optuna
 import pandas as pd
@@ -92,6 +96,18 @@ tuned_from_gap = make_pipeline(
     ),
 ).fit(X_train, y[train])
 print("fine-tuned:  ", regression_report(y[test], tuned_from_gap.predict(X_test)))
+
+fig, ax = plt.subplots(figsize=(4.6, 4.2))
+for name, model in (("from scratch", scratch), ("fine-tuned", tuned_from_gap)):
+    ax.scatter(y[test], model.predict(X_test), s=14, label=name)
+low, high = float(y.min()), float(y.max())
+ax.plot([low, high], [low, high], color="grey", lw=1)
+ax.set_xlabel("DFT energy per atom (eV/atom)")
+ax.set_ylabel("predicted (eV/atom)")
+ax.legend()
+fig.tight_layout()
+Path("results").mkdir(exist_ok=True)
+fig.savefig(Path("results") / "own_data_parity.png", dpi=120)
 
 # %%
 # Beside matminer baselines, on identical formula-group folds

@@ -208,8 +208,6 @@ def test_separate_at_needs_enough_of_each_part():
 
 
 def test_prefit_conformalizes_a_fitted_model_without_training_it():
-    from sklearn.exceptions import NotFittedError
-
     X, y = _noisy_line(2000, seed=4)
     regressor = LinearRegression().fit(X[:1000], y[:1000])
     coef = regressor.coef_.copy()
@@ -219,7 +217,7 @@ def test_prefit_conformalizes_a_fitted_model_without_training_it():
     X_new, y_new = _noisy_line(20000, seed=5)
     _, intervals = model.predict_interval(X_new)
     assert abs(_coverage(intervals, y_new) - 0.9) < 0.03
-    with pytest.raises(NotFittedError):
+    with pytest.raises(ValueError, match=r"prefit=True needs a fitted estimator.*prefit=False"):
         ConformalRegressor(LinearRegression(), prefit=True).fit(X, y)
 
 

@@ -207,6 +207,10 @@ def test_a_model_named_twice_is_applied_once(capsys):
         "formula",
         "formation_energy_per_atom",
         "formation_energy_per_atom_std",
+        "formation_energy_per_atom_low_68",
+        "formation_energy_per_atom_high_68",
+        "formation_energy_per_atom_low_90",
+        "formation_energy_per_atom_high_90",
         "warning",
         "error",
     ]

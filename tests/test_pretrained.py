@@ -79,11 +79,17 @@ def test_a_shipped_model_in_compare_and_cross_val_predict(mp_sample):
         {"shipped": frozen, "mean": make_dummy()}, X, y, cv=GroupKFold(3), groups=groups
     )
     assert table.loc["shipped", "mae_mean"] < table.loc["mean", "mae_mean"]
-    # unfrozen, it is refitted per fold with its recipe (here cut to 2 epochs)
+    # unfrozen, a clone's conformal step has no fitted model: prefit=True says so; with
+    # prefit=False each fold refits the recipe (here cut to 2 epochs) and re-conformalizes
     model = load_pretrained("formation_energy_mp2018")
-    model.set_params(seedensembleregressor__estimator__max_epochs=2)
-    y_cv = cross_val_predict(model, X, y, cv=GroupKFold(2), groups=groups)
-    assert y_cv.shape == (60,) and np.isfinite(y_cv).all()
+    with pytest.raises(ValueError, match="prefit=True needs a fitted estimator"):
+        cross_val_predict(model, X, y, cv=GroupKFold(2), groups=groups)
+    model.set_params(
+        conformalregressor__prefit=False, conformalregressor__estimator__estimator__max_epochs=2
+    )
+    X, y = mp_sample.data, mp_sample.target[:, 1]
+    y_cv = cross_val_predict(model, X, y, cv=GroupKFold(2), groups=formula_groups(X))
+    assert y_cv.shape == (200,) and np.isfinite(y_cv).all()
 
 
 def test_a_shipped_file_that_differs_from_its_card_is_refused(tmp_path, monkeypatch, capsys):

@@ -142,8 +142,9 @@ def train_job(
     )
     headline = test["all"] if "all" in test else test
     shown_unit = f" {unit or MP_UNITS.get(target, '')}".rstrip()
+    label = "Band gap" if target == "band_gap" else target
     print(
-        f"{target}, all structures: MAE {headline['mae']:.3f}{shown_unit}, "
+        f"{label}, all structures: MAE {headline['mae']:.3f}{shown_unit}, "
         f"RMSE {headline['rmse']:.3f}{shown_unit}, R² {headline['r2']:.3f}"
     )
     if "gap_positive" in test:

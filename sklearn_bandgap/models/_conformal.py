@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, _fit_context, clone
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GroupShuffleSplit
 from sklearn.utils import Tags, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
@@ -204,7 +205,16 @@ class ConformalRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         if not self.prefit and len(groups) != len(y):
             raise ValueError(f"groups has {len(groups)} labels for {len(y)} rows.")
         if self.prefit:
-            check_is_fitted(self.estimator)
+            try:
+                check_is_fitted(self.estimator)
+            except NotFittedError:
+                raise ValueError(
+                    f"prefit=True needs a fitted estimator, and this "
+                    f"{type(self.estimator).__name__} is not (clone() unfits it, e.g. in "
+                    "cross_val_predict or GridSearchCV): set prefit=False to fit it on part of "
+                    "the groups and conformalize on the rest, or wrap the whole model in "
+                    "sklearn.frozen.FrozenEstimator to keep it as it is."
+                ) from None
             self.estimator_ = self.estimator
             held_out = np.arange(len(y))
         else:

@@ -70,13 +70,12 @@ class DomainCheck(TransformerMixin, BaseEstimator):
     >>> nacl = Structure.from_spacegroup(
     ...     "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
     ... )
-    >>> check = DomainCheck(handle_unknown="error").fit(NeighborListFeaturizer().transform([nacl]))
+    >>> check = DomainCheck().fit(NeighborListFeaturizer().transform([nacl]))
     >>> squeezed = nacl.copy()
-    >>> squeezed.scale_lattice(nacl.volume / 8)
-    >>> check.transform(NeighborListFeaturizer().transform([squeezed]))
-    Traceback (most recent call last):
-    ...
-    sklearn_bandgap.exceptions.InvalidStructureError: ...
+    >>> _ = squeezed.scale_lattice(nacl.volume / 8)
+    >>> (problem,) = check.problems(NeighborListFeaturizer().transform([squeezed]))
+    >>> problem.formula, problem.reason[:45]
+    ('NaCl', 'has Na with its 1st neighbour at 1.41 Å, 0.50')
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {

@@ -111,9 +111,14 @@ def load_pretrained(name: str) -> Any:
 
     It featurizes pymatgen structures, ``ase.Atoms``, CIF or POSCAR text and
     structure file paths, and predicts like any fitted pipeline, so it works
-    in user pipelines, ``cross_val_predict`` (refitted on each fold, or wrapped
-    in ``sklearn.frozen.FrozenEstimator`` to keep its weights) and
-    :func:`sklearn_bandgap.baselines.compare`.
+    in user pipelines, ``cross_val_predict`` (wrapped in
+    ``sklearn.frozen.FrozenEstimator`` to keep its weights, or refitted on each
+    fold after ``set_params(conformalregressor__prefit=False)``) and
+    :func:`sklearn_bandgap.baselines.compare`. It is ``Pipeline(
+    NeighborListFeaturizer(), DomainCheck(), ConformalRegressor(
+    SeedEnsembleRegressor(...), prefit=True))``: ``predict(X, return_std=True)``
+    gives the members' spread, ``model[-1].predict_interval(model[:-1].transform(X))``
+    the 68 % and 90 % intervals.
 
     Parameters
     ----------
