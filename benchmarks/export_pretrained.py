@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 from _members import checkpoint_paths, finished_member, member_threads
-from mapie.metrics.regression import regression_coverage_score, regression_mean_width_score
 from sklearn.model_selection import GroupShuffleSplit
 from sklearn.pipeline import make_pipeline
 
@@ -31,7 +30,7 @@ from sklearn_bandgap.datasets import MP_UNITS as UNITS
 from sklearn_bandgap.experiments import plot_parity
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.io import load, save
-from sklearn_bandgap.metrics import band_gap_report, regression_report
+from sklearn_bandgap.metrics import band_gap_report, interval_coverage_report, regression_report
 from sklearn_bandgap.models import (
     ConformalRegressor,
     DomainCheck,
@@ -79,14 +78,7 @@ def interval_figures(
     if params.get("separate_at") is not None:
         subsets["gap_positive"] = y > 0
         subsets["metals"] = y == 0
-    return {
-        name: {
-            "n": int(rows.sum()),
-            "coverage": regression_coverage_score(y[rows], intervals[rows]).round(4).tolist(),
-            "mean_width": regression_mean_width_score(intervals[rows]).round(4).tolist(),
-        }
-        for name, rows in subsets.items()
-    }
+    return interval_coverage_report(y, intervals, subsets)
 
 
 def assemble(recipe: Recipe, work_dir: Path, lists_train: Any) -> tuple[Any, list[dict[str, Any]]]:

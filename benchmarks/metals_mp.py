@@ -44,14 +44,13 @@ from typing import Any
 import numpy as np
 from _machine import cpu_model, git_commit, write_record
 from joblib import Parallel, delayed
-from mapie.metrics.regression import regression_coverage_score, regression_mean_width_score
 from scipy.stats import spearmanr
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.metrics import roc_auc_score
 
 from sklearn_bandgap.datasets import load_mp_gap_eform
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
-from sklearn_bandgap.metrics import band_gap_report, regression_report
+from sklearn_bandgap.metrics import band_gap_report, interval_coverage_report, regression_report
 from sklearn_bandgap.model_selection import formula_group_split
 from sklearn_bandgap.models import (
     ConformalRegressor,
@@ -235,14 +234,7 @@ class MeanOfMembers(RegressorMixin, BaseEstimator):
 
 def coverage_table(y: np.ndarray, intervals: np.ndarray, rows: dict[str, np.ndarray]) -> dict:
     """Observed coverage and mean width at each level, for each subset of rows."""
-    return {
-        name: {
-            "n": int(mask.sum()),
-            "coverage": regression_coverage_score(y[mask], intervals[mask]).round(4).tolist(),
-            "mean_width": regression_mean_width_score(intervals[mask]).round(4).tolist(),
-        }
-        for name, mask in rows.items()
-    }
+    return interval_coverage_report(y, intervals, rows)
 
 
 def final_phase(

@@ -37,6 +37,28 @@ def _version() -> str:
         return __version__
 
 
+def _add_table_arguments(p: argparse.ArgumentParser, *, target_help: str) -> None:
+    """Your own table (``train`` and ``tune``): file, targets, structure and group columns."""
+    p.add_argument(
+        "table",
+        nargs="?",
+        type=Path,
+        default=None,
+        help="your own table of structures and targets (default: the shipped MP set)",
+    )
+    p.add_argument("--target", action="append", default=None, help=target_help)
+    p.add_argument(
+        "--structure-column",
+        default=None,
+        help="the table's structure column (default: structure, cif or poscar)",
+    )
+    p.add_argument(
+        "--group-column",
+        default=None,
+        help="labels kept on one side of every split (default: the reduced formulas)",
+    )
+
+
 def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict",
@@ -117,29 +139,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "metal/non-metal ROC-AUC) and the wall time; writes a parity plot and the figures "
         "(JSON); --save keeps the model, its outputs named after the targets.",
     )
-    p.add_argument(
-        "table",
-        nargs="?",
-        type=Path,
-        default=None,
-        help="your own table of structures and targets (default: the shipped MP set)",
-    )
-    p.add_argument(
-        "--target",
-        action="append",
-        default=None,
-        help="a column to learn, repeatable, the headline first (MP set default: band_gap "
-        "and formation_energy_per_atom)",
-    )
-    p.add_argument(
-        "--structure-column",
-        default=None,
-        help="the table's structure column (default: structure, cif or poscar)",
-    )
-    p.add_argument(
-        "--group-column",
-        default=None,
-        help="labels kept on one side of the split (default: the reduced formulas)",
+    _add_table_arguments(
+        p,
+        target_help="a column to learn, repeatable, the headline first (MP set default: "
+        "band_gap and formation_energy_per_atom)",
     )
     p.add_argument("--unit", default=None, help="unit of the headline target, for the figures")
     p.add_argument(
@@ -254,29 +257,10 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
         "--n-trials", type=int, default=40, help="finished trials in the study, all workers"
     )
     p.add_argument("--timeout", type=float, default=None, help="seconds for this worker")
-    p.add_argument(
-        "table",
-        nargs="?",
-        type=Path,
-        default=None,
-        help="your own table of structures and targets (default: the shipped MP set)",
-    )
-    p.add_argument(
-        "--target",
-        action="append",
-        default=None,
-        help="a column to learn, repeatable, the scored one first (MP set: band_gap or "
+    _add_table_arguments(
+        p,
+        target_help="a column to learn, repeatable, the scored one first (MP set: band_gap or "
         "formation_energy_per_atom; default band_gap)",
-    )
-    p.add_argument(
-        "--structure-column",
-        default=None,
-        help="the table's structure column (default: structure, cif or poscar)",
-    )
-    p.add_argument(
-        "--group-column",
-        default=None,
-        help="labels kept on one side of every split (default: the reduced formulas)",
     )
     p.add_argument("--subset", default="full", choices=["full", "sample200"], help="which MP set")
     p.add_argument("--n", type=int, default=None, help="seeded random subset of the structures")

@@ -60,3 +60,34 @@ def band_gap_report(y_true: Any, y_pred: Any) -> dict[str, Any]:
     if 0 < gapped.sum() < len(y_true):
         report["roc_auc"] = float(roc_auc_score(gapped, y_pred))
     return report
+
+
+def interval_coverage_report(
+    y_true: Any, intervals: Any, subsets: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Observed coverage and mean width of intervals at each level, per subset of rows.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+    intervals : array-like of shape (n_samples, 2, n_levels)
+        Lower and upper bounds per level (``ConformalRegressor.predict_interval``).
+    subsets : dict of str to boolean mask of shape (n_samples,)
+        The rows of each named subset (e.g. all, gapped, metals).
+
+    Returns
+    -------
+    report : dict
+        Per subset: ``n``, ``coverage`` and ``mean_width`` (one value per level).
+    """
+    from mapie.metrics.regression import regression_coverage_score, regression_mean_width_score
+
+    y_true, intervals = np.asarray(y_true), np.asarray(intervals)
+    return {
+        name: {
+            "n": int(np.sum(rows)),
+            "coverage": regression_coverage_score(y_true[rows], intervals[rows]).round(4).tolist(),
+            "mean_width": regression_mean_width_score(intervals[rows]).round(4).tolist(),
+        }
+        for name, rows in subsets.items()
+    }
