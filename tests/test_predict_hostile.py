@@ -298,3 +298,15 @@ def test_a_saved_models_outputs_are_named_from_its_metadata_or_numbered(mp_sampl
         table = pd.read_csv(out, keep_default_na=False)
         assert list(table.columns) == ["id", "formula", *columns, "warning", "error"], name
         assert np.isfinite(table[columns].to_numpy(dtype=float)).all()
+
+
+def test_rows_are_the_same_with_and_without_the_fast_cif_path(good_and_bad, monkeypatch):
+    from sklearn_bandgap.screening import _chunks
+
+    items = [Item(p.name, str(p)) for p in sorted(good_and_bad.iterdir())]
+    items.append(Item("text", SI, "text"))
+    spec = [_chunks.resolve_model("band_gap_mp2018")]
+    fast = predict_chunk(spec, items)
+    monkeypatch.setattr(_chunks, "_reads_arrays", lambda model: False)
+    assert predict_chunk(spec, items) == fast
+    assert any(row[-1].startswith("invalid") for row in fast[1])  # dup.cif: named

@@ -15,6 +15,7 @@ from sklearn_bandgap.datasets import find_data_file
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.utils._cif import _gemmi_p1, read_cif
 from sklearn_bandgap.utils._structure_files import read_structure_file, structure_from_text
+from sklearn_bandgap.utils._validation import PeriodicArrays, cif_arrays, read_periodic_arrays
 
 
 def _sites(structure):
@@ -79,6 +80,38 @@ def test_neighbor_lists_do_not_depend_on_the_reader(sample_cifs):
         order_a = np.lexsort(np.column_stack([a[i].atomic_numbers, a[i].distances]).T[::-1])
         order_b = np.lexsort(np.column_stack([b[i].atomic_numbers, b[i].distances]).T[::-1])
         np.testing.assert_array_equal(a[i].distances[order_a], b[i].distances[order_b])
+
+
+def test_cif_arrays_are_those_of_the_read_structure(sample_cifs):
+    for text in sample_cifs:
+        fast = cif_arrays(text)
+        assert fast is not None and fast.structure is None
+        reference = read_periodic_arrays(read_cif(text), 0)
+        assert isinstance(reference, PeriodicArrays)
+        for name in ("lattice", "cart_coords", "atomic_numbers"):
+            np.testing.assert_array_equal(getattr(fast, name), getattr(reference, name))
+        assert fast.formula == reference.formula
+        assert read_periodic_arrays(fast, 0) is fast  # checked once, read as is
+
+
+def test_featurizer_reads_cif_arrays_as_it_reads_structures(sample_cifs):
+    arrays = [cif_arrays(text) for text in sample_cifs[:40]]
+    structures = [read_cif(text) for text in sample_cifs[:40]]
+    a = NeighborListFeaturizer().transform(arrays)
+    b = NeighborListFeaturizer().transform(structures)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x.atomic_numbers, y.atomic_numbers)
+        np.testing.assert_array_equal(x.distances, y.distances)
+
+
+def test_cif_arrays_leave_other_cifs_to_the_structure_path(sample_cifs):
+    symmetric = str(CifWriter(_pymatgen(sample_cifs[5]), symprec=0.01))
+    assert cif_arrays(symmetric) is None
+    disordered = Structure(Lattice.cubic(4.0), [{"Fe": 0.5, "Co": 0.5}], [[0, 0, 0]])
+    assert cif_arrays(str(CifWriter(disordered))) is None
+    flat = sample_cifs[0].replace("_cell_length_c", "_cell_length_c 0.0 #", 1)
+    assert cif_arrays(flat) is None  # a bad cell: the structure path names the problem
+    assert cif_arrays("not a cif") is None
 
 
 @pytest.mark.parametrize("name", ["POSCAR", "CONTCAR", "ZnO.vasp", "my_crystal", "weird.dat"])

@@ -372,7 +372,9 @@ class NeighborListFeaturizer(BaseFeaturizer):
         """
         indices: list[int | None] = [None] * len(items) if lone else list(range(len(items)))
         read: list[PeriodicArrays | StructureProblem | None] = [
-            read_periodic_arrays(item, index) if isinstance(item, IStructure) else None
+            read_periodic_arrays(item, index)
+            if isinstance(item, IStructure | PeriodicArrays)
+            else None
             for item, index in zip(items, indices, strict=True)
         ]
         to_parse = [i for i, r in enumerate(read) if r is None]

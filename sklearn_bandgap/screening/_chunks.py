@@ -149,6 +149,13 @@ def _model(path: str) -> Any:
     return _LOADED[path]
 
 
+def _reads_arrays(model: Any) -> bool:
+    """True if a loaded model starts with the featurizer, which reads checked arrays as such."""
+    from sklearn_bandgap.featurizers import NeighborListFeaturizer
+
+    return isinstance(model[0], NeighborListFeaturizer)
+
+
 def takes_neighbor_lists(model: Any) -> bool:
     """True if a fitted model reads neighbour lists (not structures) as its input.
 
@@ -217,17 +224,18 @@ def predict_chunk(specs: list[ModelSpec], items: list[Item]) -> tuple[list[str],
     import warnings
 
     from sklearn_bandgap.exceptions import StructureProblem
-    from sklearn_bandgap.utils._validation import read_periodic_arrays
+    from sklearn_bandgap.utils._validation import PeriodicArrays, read_periodic_arrays
 
     header = ["id", "formula", *[c for spec in specs for c in spec.columns()], "warning", "error"]
     n_outputs = len(header) - 4
+    arrays = all(_reads_arrays(_model(spec.path)) for spec in specs)
     rows: list[list[Any]] = []
     valid, positions = [], []
     for item in items:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the reason goes to the error column
-                parsed = parse_item(item)
+                parsed = parse_item(item, arrays=arrays)
         except Exception as exc:
             rows.append([item.id, "", *[""] * n_outputs, "", f"cannot read: {_reason(exc)}"])
             continue
@@ -238,7 +246,9 @@ def predict_chunk(specs: list[ModelSpec], items: list[Item]) -> tuple[list[str],
                 )
                 continue
             checked = read_periodic_arrays(structure, None)
-            formula = reduced_formula(structure) or ""
+            formula = (structure.formula if isinstance(structure, PeriodicArrays) else None) or (
+                reduced_formula(structure) or ""
+            )
             if isinstance(checked, StructureProblem):
                 rows.append([row_id, formula, *[""] * n_outputs, "", f"invalid: {checked.reason}"])
                 continue

@@ -228,17 +228,30 @@ def iter_items(
             yield Item(text, text)
 
 
-def parse_item(item: Item) -> list[tuple[str, Any]]:
+def parse_item(item: Item, *, arrays: bool = False) -> list[tuple[str, Any]]:
     """Read one item into ``(id, Structure)`` pairs: one per structure it holds.
 
     A file or text with several structures (CIF data blocks, extended-XYZ
     frames) gives ids ``<id>#1``, ``<id>#2``, ...; a block that cannot be read
     comes as ``(id, ValueError)``, so that it is reported on its own row.
     Raises with the reason if the item cannot be read at all.
+
+    With ``arrays=True``, a plain P1 CIF (the files DFT codes and the
+    Materials Project write) comes as the checked
+    :class:`~sklearn_bandgap.utils._validation.PeriodicArrays` the featurizer
+    reads, identical to those of its structure, without building the
+    structure (for models that start with a
+    :class:`~sklearn_bandgap.featurizers.NeighborListFeaturizer`).
     """
     from pymatgen.core import Structure
 
-    from sklearn_bandgap.utils._structure_files import read_structures_file, structures_from_text
+    from sklearn_bandgap.utils._structure_files import (
+        is_cif_name,
+        read_structures_file,
+        read_text_file,
+        structures_from_text,
+    )
+    from sklearn_bandgap.utils._validation import cif_arrays
 
     if item.error is not None:
         raise ValueError(item.error)
@@ -247,14 +260,18 @@ def parse_item(item: Item) -> list[tuple[str, Any]]:
     elif item.kind == "dict":
         structures = [Structure.from_dict(item.source)]
     elif item.kind == "text":
-        structures = structures_from_text(item.source)
+        fast = cif_arrays(item.source) if arrays else None
+        structures = [fast] if fast is not None else structures_from_text(item.source)
     else:
         path = Path(item.source)
         if item.base and not path.is_absolute():
             path = Path(item.base) / path
         if not path.is_file():
             raise ValueError(f"no such file: {path}")
-        structures = read_structures_file(path)
+        fast = None
+        if arrays and is_cif_name(path):
+            fast = cif_arrays(read_text_file(path)[0])
+        structures = [fast] if fast is not None else read_structures_file(path)
     if not structures:
         raise ValueError("holds no structure")
     if len(structures) == 1:

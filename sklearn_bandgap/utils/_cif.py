@@ -32,8 +32,13 @@ _P1 = {"x,y,z"}
 _FRAC_TOLERANCE = 1e-4
 
 
-def _gemmi_p1(text: str) -> Structure | None:
-    """The structure of a plain P1 CIF through gemmi, or None to use pymatgen."""
+def gemmi_p1_parts(text: str) -> tuple[Lattice, list[str], np.ndarray] | None:
+    """Lattice, element symbols and fractional coordinates of a plain P1 CIF, or None.
+
+    None means "not for the fast path": pymatgen reads it (or explains why
+    not). The coordinates are wrapped into [0, 1) and rounded near 1/3 and 2/3
+    as pymatgen's ``CifParser`` does.
+    """
     try:
         import gemmi
     except ImportError:  # pragma: no cover - gemmi is a dependency
@@ -65,7 +70,13 @@ def _gemmi_p1(text: str) -> Structure | None:
     for ideal in (1 / 3, 2 / 3):
         fractions[np.abs(fractions / ideal - 1.0) <= _FRAC_TOLERANCE] = ideal
     lattice = Lattice.from_parameters(cell.a, cell.b, cell.c, cell.alpha, cell.beta, cell.gamma)
-    return Structure(lattice, species, np.mod(fractions, 1.0))
+    return lattice, species, np.mod(fractions, 1.0)
+
+
+def _gemmi_p1(text: str) -> Structure | None:
+    """The structure of a plain P1 CIF through gemmi, or None to use pymatgen."""
+    parts = gemmi_p1_parts(text)
+    return None if parts is None else Structure(*parts)
 
 
 def read_cif(text: str) -> Structure:

@@ -49,6 +49,14 @@ def looks_like_cif(text: str) -> bool:
     return "_cell_length_a" in text or bool(re.search(r"^\s*data_", text, re.MULTILINE))
 
 
+def is_cif_name(path: str | os.PathLike[str]) -> bool:
+    """True if a file's name says CIF (``.cif``, ``.mcif``, compressed or not)."""
+    name = Path(path).name.lower()
+    for suffix in COMPRESSIONS:
+        name = name.removesuffix(suffix)
+    return Path(name).suffix in _CIF_SUFFIXES
+
+
 def read_poscar(text: str) -> Structure:
     """Parse VASP POSCAR/CONTCAR text (velocities and predictor lines ignored)."""
     from pymatgen.io.vasp import Poscar

@@ -22,14 +22,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from pymatgen.core import IMolecule, IStructure, PeriodicSite, Structure
+from pymatgen.core import Element, IMolecule, IStructure, PeriodicSite, Structure
 
 from sklearn_bandgap.exceptions import InvalidStructureError, OutOfDomainWarning, StructureProblem
+from sklearn_bandgap.utils._cif import gemmi_p1_parts
 from sklearn_bandgap.utils._elements import MAX_ATOMIC_NUMBER
-from sklearn_bandgap.utils._formulas import reduced_formula
+from sklearn_bandgap.utils._formulas import formula_of_numbers, reduced_formula
 from sklearn_bandgap.utils._structure_files import read_structure_file, structure_from_text
 
 R = TypeVar("R")
+
+#: Atomic number of each element symbol the package reads.
+_ATOMIC_NUMBERS = {Element.from_Z(z).symbol: z for z in range(1, MAX_ATOMIC_NUMBER + 1)}
 
 _ORDER_IT = (
     "only ordered structures are supported (e.g. order it with pymatgen's "
@@ -124,6 +128,8 @@ def read_periodic_arrays(obj: Any, index: int | None) -> PeriodicArrays | Struct
     ordered (no partial occupancy), atomic numbers in 1..118, periodic on all
     axes, finite lattice and coordinates, a non-degenerate cell.
     """
+    if isinstance(obj, PeriodicArrays):  # read and checked already
+        return obj
     try:
         structure = read_structure(obj)
     except Exception as exc:  # conversion failures become reports, not crashes
@@ -159,6 +165,30 @@ def read_periodic_arrays(obj: Any, index: int | None) -> PeriodicArrays | Struct
     if abs(float(np.linalg.det(lattice))) < 1e-6:
         return problem("has a degenerate lattice (cell volume about 0 Å^3).")
     return PeriodicArrays(lattice, cart_coords, np.array(atomic_numbers, dtype=np.int64), structure)
+
+
+def cif_arrays(text: str) -> PeriodicArrays | None:
+    """The checked arrays of a plain P1 CIF, without building a pymatgen structure; or None.
+
+    For the CIFs :func:`~sklearn_bandgap.utils._cif.read_cif` reads through
+    gemmi (one block, P1, every site one element fully occupied), the arrays
+    are those :func:`read_periodic_arrays` gives for the structure ``read_cif``
+    returns, bit for bit, and the reduced formula is pymatgen's; building the
+    structure and walking its sites would cost about four times the reading.
+    None means "read it as a structure" (anything else, or a cell that fails a
+    check: the structure path then names the problem).
+    """
+    parts = gemmi_p1_parts(text)
+    if parts is None:
+        return None
+    lattice_obj, species, fractions = parts
+    numbers = np.array([_ATOMIC_NUMBERS[symbol] for symbol in species], dtype=np.int64)
+    lattice = np.ascontiguousarray(lattice_obj.matrix, dtype=np.float64)
+    cart_coords = np.ascontiguousarray(fractions @ lattice, dtype=np.float64)
+    finite = np.isfinite(lattice).all() and np.isfinite(cart_coords).all()
+    if not finite or abs(float(np.linalg.det(lattice))) < 1e-6:
+        return None
+    return PeriodicArrays(lattice, cart_coords, numbers, None, formula_of_numbers(numbers))
 
 
 def as_item_list(X: Any, name: str = "X") -> list[Any]:
