@@ -96,3 +96,20 @@ def test_train_command_fine_tunes_from_a_shipped_model(table, tmp_path, capsys):
     assert figures["model_params"]["init"] == "band_gap_mp2018"
     assert main([*argv[:4], "--init", "no_such_model"]) == 2
     assert "--init: init='no_such_model': neither a shipped model" in capsys.readouterr().err
+
+
+def test_train_command_takes_the_loss_and_the_split(table, tmp_path, capsys):
+    argv = ["train", str(table), "--target", "ind_gap", "--group-column", "family"]
+    argv += ["--loss", "mse", "--test-size", "0.25", "--split-seed", "3"]
+    argv += ["--max-epochs", "1", "--output-dir", str(tmp_path / "out")]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "whose 'family' labels are not in training" in printed
+    figures = json.loads((tmp_path / "out" / "main_job.json").read_text())
+    assert figures["model_params"]["loss"] == "mse"
+    split = figures["split"]
+    assert split["test_size"] == 0.25 and split["seed"] == 3
+    assert split["kind"] == "GroupShuffleSplit on the 'family' column"
+    assert split["n_test"] == 50  # 10 of the 40 families, 5 rows each
+    assert main([*argv[:4], "--test-size", "1.5"]) == 2
+    assert "--test-size 1.5" in capsys.readouterr().err

@@ -183,6 +183,22 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="train one model per seed and average them (default: one model, seed 0)",
     )
+    p.add_argument(
+        "--loss",
+        choices=["l1", "mse", "huber"],
+        default="l1",
+        help="training loss on the standardized targets (default l1; mse for a mostly-zero "
+        "target, whose median is 0)",
+    )
+    p.add_argument(
+        "--test-size",
+        type=float,
+        default=0.1,
+        help="fraction of the groups held out for the test figures (default 0.1)",
+    )
+    p.add_argument(
+        "--split-seed", type=int, default=0, help="seed of the group split (default 0)"
+    )
     p.add_argument("--save", type=Path, default=None, help="write the model (.safetensors)")
     p.add_argument("--output-dir", type=Path, default=Path("results"), help="where the figures go")
 

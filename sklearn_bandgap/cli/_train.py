@@ -59,9 +59,14 @@ def train_job(
     group_column: str | None = None,
     unit: str | None = None,
     init: str | None = None,
+    loss: str = "l1",
+    test_size: float = 0.1,
+    split_seed: int = 0,
 ) -> dict[str, Any]:
     """Train and evaluate a model on the MP set or on ``table``; print and return the figures."""
     start = time.perf_counter()
+    if not 0.0 < test_size < 1.0:
+        raise UsageError(f"--test-size {test_size}: give a fraction of the groups, in (0, 1)")
     if table is not None:
         if not targets:
             raise UsageError(f"{table}: name the column(s) to learn with --target")
@@ -109,7 +114,7 @@ def train_job(
         f"Training {what} for up to {epochs} epochs on {' and '.join(targets)}"
         + " (early stopping on a composition-grouped validation split)..."
     )
-    model_params: dict[str, Any] = {"max_epochs": epochs, "verbose": 1}
+    model_params: dict[str, Any] = {"max_epochs": epochs, "verbose": 1, "loss": loss}
     if init is not None:  # fine-tuning: the source's network, a new output layer
         from sklearn_bandgap.models import architecture_of
         from sklearn_bandgap.models._init import resolve_source
@@ -132,13 +137,18 @@ def train_job(
         plot_path=plot,
         save_path=save,
         units={target: unit} if unit else None,
+        test_size=test_size,
+        split_seed=split_seed,
+        groups_name=f"the {group_column!r} column" if group_column else "reduced formulas",
     )
     result["wall_seconds"] = round(time.perf_counter() - start, 1)
     result["fast"] = fast
     test, split = result["test"], result["split"]
+    kept_apart = f"{group_column!r} labels" if group_column else "reduced formulas"
     print(
-        f"\nTest split: {split['n_test']} structures whose reduced formulas are not in "
-        f"training ({split['n_train']}), GroupShuffleSplit seed {split['seed']}."
+        f"\nTest split: {split['n_test']} structures whose {kept_apart} are not in "
+        f"training ({split['n_train']}), GroupShuffleSplit test_size {split['test_size']:g} "
+        f"seed {split['seed']}."
     )
     headline = test["all"] if "all" in test else test
     shown_unit = f" {unit or MP_UNITS.get(target, '')}".rstrip()
@@ -196,5 +206,8 @@ def run(args: argparse.Namespace) -> int:
         group_column=args.group_column,
         unit=args.unit,
         init=args.init,
+        loss=args.loss,
+        test_size=args.test_size,
+        split_seed=args.split_seed,
     )
     return 0

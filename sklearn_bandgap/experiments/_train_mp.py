@@ -72,6 +72,9 @@ def train_and_evaluate(
     plot_path: Path | None = None,
     save_path: Path | None = None,
     units: dict[str, str] | None = None,
+    test_size: float = SPLIT_TEST_SIZE,
+    split_seed: int = SPLIT_RANDOM_STATE,
+    groups_name: str = "reduced formulas",
 ) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray]]:
     """Fit ``NeighborLSTMRegressor`` on the project split and report test figures.
 
@@ -106,6 +109,12 @@ def train_and_evaluate(
     units : dict of str to str, default=None
         Units of the targets, for the plot and the saved file's metadata
         (default: those of the MP columns, else none).
+    test_size : float, default=0.1
+        Fraction of the groups held out for the test figures.
+    split_seed : int, default=0
+        Seed of the ``GroupShuffleSplit`` (the project's split: 0).
+    groups_name : str, default="reduced formulas"
+        What the groups are, for the record of the split.
 
     Returns
     -------
@@ -131,7 +140,7 @@ def train_and_evaluate(
             f"y must have one column for {target!r} and one per auxiliary target "
             f"{list(auxiliary_targets)}, got shape {np.shape(y)}."
         )
-    train, test = formula_group_split(formulas)
+    train, test = formula_group_split(formulas, test_size=test_size, random_state=split_seed)
     featurizer = NeighborListFeaturizer()
     start = time.perf_counter()
     lists = featurizer.transform(structures)
@@ -206,9 +215,9 @@ def train_and_evaluate(
     results = {
         "target": target,
         "split": {
-            "kind": "GroupShuffleSplit on reduced formulas",
-            "test_size": SPLIT_TEST_SIZE,
-            "seed": SPLIT_RANDOM_STATE,
+            "kind": f"GroupShuffleSplit on {groups_name}",
+            "test_size": test_size,
+            "seed": split_seed,
             "n_train": len(train),
             "n_test": len(test),
         },
