@@ -37,7 +37,7 @@ class Item:
 
     id: str
     source: Any = None
-    kind: str = "path"  # "path", "text", "dict", "structure"
+    kind: str = "path"  # "path", "text", "dict", "structure", "upload" (name, bytes)
     base: str = ""  # folder of the table, for relative paths
     error: str | None = None
 
@@ -246,7 +246,9 @@ def parse_item(item: Item, *, arrays: bool = False) -> list[tuple[str, Any]]:
     from pymatgen.core import Structure
 
     from sklearn_bandgap.utils._structure_files import (
+        decode_text,
         is_cif_name,
+        is_other_format_name,
         read_structures_file,
         read_text_file,
         structures_from_text,
@@ -262,6 +264,10 @@ def parse_item(item: Item, *, arrays: bool = False) -> list[tuple[str, Any]]:
     elif item.kind == "text":
         fast = cif_arrays(item.source) if arrays else None
         structures = [fast] if fast is not None else structures_from_text(item.source)
+    elif item.kind == "upload":  # a file's name and bytes; never a path on this machine
+        text, name = decode_text(item.source[1], item.source[0])
+        fast = cif_arrays(text) if arrays and not is_other_format_name(name) else None
+        structures = [fast] if fast is not None else structures_from_text(text, name)
     else:
         path = Path(item.source)
         if item.base and not path.is_absolute():

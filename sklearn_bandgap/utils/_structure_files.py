@@ -57,6 +57,12 @@ def is_cif_name(path: str | os.PathLike[str]) -> bool:
     return Path(name).suffix in _CIF_SUFFIXES
 
 
+def is_other_format_name(name: str) -> bool:
+    """True if a file's name says POSCAR or extended XYZ (not to be read as CIF)."""
+    base = os.path.basename(name)
+    return bool(_POSCAR_NAMES.search(base)) or Path(base).suffix.lower() in ASE_SUFFIXES
+
+
 def read_poscar(text: str) -> Structure:
     """Parse VASP POSCAR/CONTCAR text (velocities and predictor lines ignored)."""
     from pymatgen.io.vasp import Poscar
@@ -236,9 +242,31 @@ def read_text_file(path: str | os.PathLike[str]) -> tuple[str, str]:
         if opener is None or isinstance(exc, unreadable):
             raise
         raise ValueError(f"is not a valid {suffix} file ({exc})") from exc
+    return _checked_text(data), name
+
+
+def decode_text(data: bytes, name: str) -> tuple[str, str]:
+    """The text of a file's bytes (an upload), decompressed by the name's suffix.
+
+    The bytes-in-memory twin of :func:`read_text_file`: same limits, same
+    errors, and the name without its compression suffix.
+    """
+    suffix = Path(name).suffix.lower()
+    opener = COMPRESSIONS.get(suffix)
+    if opener is None:
+        return _checked_text(data), name
+    try:
+        with opener(io.BytesIO(data), "rb") as handle:
+            inflated = handle.read(MAX_TEXT_BYTES + 1)
+    except (EOFError, gzip.BadGzipFile, lzma.LZMAError, OSError) as exc:
+        raise ValueError(f"is not a valid {suffix} file ({exc})") from exc
+    return _checked_text(inflated), name[: -len(suffix)]
+
+
+def _checked_text(data: bytes) -> str:
     if len(data) > MAX_TEXT_BYTES:
         raise ValueError(f"holds more than {MAX_TEXT_BYTES // 2**20} MB of text: not read")
-    return data.decode("utf-8", errors="replace"), name
+    return data.decode("utf-8", errors="replace")
 
 
 def read_structures_file(path: str | os.PathLike[str]) -> list[Any]:
