@@ -22,6 +22,7 @@ _HANDLERS = {
     "compare": "sklearn_bandgap.cli._compare",
     "tune": "sklearn_bandgap.cli._tune",
     "translate": "sklearn_bandgap.cli._translate",
+    "serve": "sklearn_bandgap.cli._serve",
 }
 
 #: ``train --fast``: a seeded subset and few epochs, for a first result in minutes.
@@ -196,9 +197,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         default=0.1,
         help="fraction of the groups held out for the test figures (default 0.1)",
     )
-    p.add_argument(
-        "--split-seed", type=int, default=0, help="seed of the group split (default 0)"
-    )
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the group split (default 0)")
     p.add_argument("--save", type=Path, default=None, help="write the model (.safetensors)")
     p.add_argument("--output-dir", type=Path, default=Path("results"), help="where the figures go")
 
@@ -307,6 +306,32 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recursive", action="store_true", help="look into sub-folders too")
 
 
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="a web page and an HTTP API for predictions (needs the serve extra)",
+        description="Serve the shipped models: a page at / (drop files, see and download "
+        "the rows) and an HTTP API (POST /api/predict, GET /api/models; schema at "
+        "/openapi.json) with the rows of sklearn-bandgap predict. Listens on this machine "
+        "only unless --host says otherwise. Needs pip install 'sklearn_bandgap[serve]'.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="shipped model name or .safetensors path (default: band_gap_mp2018)",
+    )
+    p.add_argument("--workers", type=int, default=1, help="prediction worker processes")
+    p.add_argument(
+        "--max-structures", type=int, default=5000, help="structures per request at most"
+    )
+    p.add_argument("--max-request-mb", type=float, default=50.0, help="request size at most")
+    p.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds of prediction per request at most"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line parser (cheap: no subcommand's code is imported)."""
     parser = argparse.ArgumentParser(
@@ -316,7 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"sklearn_bandgap {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_predict, _add_demo, _add_train, _add_compare, _add_tune, _add_translate):
+    commands = (_add_predict, _add_demo, _add_train, _add_compare, _add_tune, _add_translate)
+    for add in (*commands, _add_serve):
         add(sub)
     for command in sub.choices.values():  # --help shows every default
         command.formatter_class = argparse.ArgumentDefaultsHelpFormatter

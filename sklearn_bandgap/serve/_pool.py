@@ -1,0 +1,99 @@
+"""Prediction off the event loop: a bounded pool of worker processes, taken in turns.
+
+The rows come from :func:`sklearn_bandgap.screening._chunks.predict_chunk`,
+the core ``sklearn-bandgap predict`` and the Dask screening use, so the server
+returns exactly their values. Each worker process loads the models once, when
+it starts. A request sends one chunk at a time and waits for it before the
+next, so a request of 2,000 structures keeps at most one worker busy and small
+requests queue behind at most one chunk, never behind the whole upload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from sklearn_bandgap.screening._chunks import ModelSpec, predict_chunk
+from sklearn_bandgap.screening._sources import Item
+
+
+def _load_models(paths: list[str], threads: int) -> None:
+    """Worker initializer: torch's threads, then every model once, before the first request."""
+    import torch
+
+    from sklearn_bandgap.screening._chunks import _model
+
+    torch.set_num_threads(threads)
+    for path in paths:
+        _model(path)
+
+
+def _ready(seconds: float) -> int:
+    """A task that keeps a worker busy for a moment, so that every worker gets started."""
+    time.sleep(seconds)
+    return 0
+
+
+class PredictionPool:
+    """A pool of ``workers`` processes that predict chunks of items.
+
+    Parameters
+    ----------
+    specs : list of ModelSpec
+        Every model a request may ask for (each worker loads them all).
+    workers : int
+        Worker processes.
+    """
+
+    def __init__(self, specs: list[ModelSpec], workers: int) -> None:
+        if workers < 1:
+            raise ValueError(f"workers={workers}: use at least one worker process")
+        self.workers = workers
+        self._executor = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_load_models,
+            # the cores shared out among the workers, as joblib does for predict --n-jobs
+            initargs=([spec.path for spec in specs], max(1, (os.cpu_count() or 1) // workers)),
+        )
+
+    def start(self) -> None:
+        """Start every worker and load its models now (blocks until they are ready)."""
+        futures = [self._executor.submit(_ready, 0.2) for _ in range(self.workers)]
+        for future in futures:
+            future.result()
+
+    def header(self, specs: list[ModelSpec]) -> list[str]:
+        """The CSV header of ``specs`` (computed in a worker, where the models are loaded)."""
+        return self._executor.submit(predict_chunk, specs, []).result()[0]
+
+    async def rows(
+        self, specs: list[ModelSpec], items: list[Item], *, chunk_size: int, deadline: float
+    ) -> tuple[list[list[Any]], int]:
+        """The rows of ``items`` in order, one chunk at a time, until ``deadline`` (loop time).
+
+        Returns the rows and the number of items not reached before the deadline
+        (they are not in the rows).
+        """
+        loop = asyncio.get_running_loop()
+        rows: list[list[Any]] = []
+        for start in range(0, len(items), chunk_size):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return rows, len(items) - start
+            chunk = items[start : start + chunk_size]
+            future = loop.run_in_executor(self._executor, predict_chunk, specs, chunk)
+            try:
+                _, chunk_rows = await asyncio.wait_for(asyncio.shield(future), remaining)
+            except TimeoutError:
+                return rows, len(items) - start
+            rows.extend(chunk_rows)
+        return rows, 0
+
+    def close(self) -> None:
+        """Stop the workers (pending chunks are dropped)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
