@@ -14,6 +14,12 @@ import gzip
 import io
 import os
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from importlib.resources import files
 from pathlib import Path
 
@@ -269,3 +275,51 @@ def test_serve_command_checks_its_arguments(capsys, monkeypatch):
     assert "Warning: listening on 0.0.0.0" in capsys.readouterr().err
     assert main(["serve"]) == 0
     assert "Warning" not in capsys.readouterr().err
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
+def test_no_worker_outlives_the_server(stop):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = str(Path(sys.executable).with_name("sklearn-bandgap"))
+    server = subprocess.Popen([command, "serve", "--port", str(port)], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/models", timeout=2).read()
+            break
+        except OSError:
+            assert server.poll() is None and time.monotonic() < deadline, "no server"
+            time.sleep(0.3)
+    workers = _children(server.pid)
+    assert workers  # the prediction worker (and multiprocessing's resource tracker)
+    server.send_signal(stop)
+    server.wait(timeout=60)
+    deadline = time.monotonic() + 15
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers)

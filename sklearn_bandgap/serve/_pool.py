@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -22,14 +23,22 @@ from sklearn_bandgap.screening._sources import Item
 
 
 def _load_models(paths: list[str], threads: int) -> None:
-    """Worker initializer: torch's threads, then every model once, before the first request."""
+    """Worker initializer: a watch on the server, torch's threads, then every model once."""
     import torch
 
     from sklearn_bandgap.screening._chunks import _model
 
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     torch.set_num_threads(threads)
     for path in paths:
         _model(path)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker once the server process is gone, however it ended (even SIGKILL)."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _ready(seconds: float) -> int:
@@ -95,5 +104,9 @@ class PredictionPool:
         return rows, 0
 
     def close(self) -> None:
-        """Stop the workers (pending chunks are dropped)."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Stop the workers: pending chunks are dropped, running ones finish (one chunk each).
+
+        Waits for the workers to exit: uvicorn ends the process by re-raising
+        the signal that stopped it, which would leave them running otherwise.
+        """
+        self._executor.shutdown(wait=True, cancel_futures=True)
