@@ -270,6 +270,10 @@ def main() -> None:
         "steady": steady,
         "mixed": mixed,
         "server_alive_at_the_end": alive,
+        "notes": "garbage kinds in turn: bad JSON, binary multipart, a JSON list that is no "
+        "structure list, a 60 MB body over the 50 MB limit, text/plain. The server answers "
+        "the oversized body 413 from its Content-Length and closes the connection while "
+        "the client is still sending, which httpx reports as ReadError (never a 5xx).",
         "checks": {
             "no failed request under steady load": steady["failed_requests"] == 0,
             "small requests' p95 < 1 s beside a 2,000-structure upload and garbage": mixed[

@@ -46,9 +46,10 @@ function displayColumns(columns) {
         r[c] === null ? "" : `${fmt(r[c])} ± ${fmt(r[`${c}_std`])}`, num: true });
       continue;
     }
-    const text = ["id", "formula", "warning", "error"].includes(c);
+    if (c === "warning" || c === "error") continue;  // a line of their own under the row
+    const text = c === "id" || c === "formula";
     shown.push({ title: c.replaceAll("_", " "), value: (r) => (text ? r[c] : fmt(r[c])),
-      num: !text, cls: c === "error" || c === "warning" ? c : "" });
+      num: !text });
   }
   return shown;
 }
@@ -67,9 +68,24 @@ function render(response) {
   table.appendChild(head);
   for (const row of response.rows) {
     const tr = document.createElement("tr");
-    if (row.error) tr.className = "failed";
-    for (const col of shown) tr.appendChild(cell(col.value(row), col.num ? "num" : col.cls));
     table.appendChild(tr);
+    if (row.error) {  // the file's name, then why it could not be predicted
+      tr.className = "failed";
+      tr.appendChild(cell(row.id));
+      const reason = cell(row.error, "error");
+      reason.colSpan = shown.length - 1;
+      tr.appendChild(reason);
+      continue;
+    }
+    for (const col of shown) tr.appendChild(cell(col.value(row), col.num ? "num" : ""));
+    if (row.warning) {
+      const note = document.createElement("tr");
+      note.className = "note";
+      const text = cell(`⚠ ${row.warning}`, "warning");
+      text.colSpan = shown.length;
+      note.appendChild(text);
+      table.appendChild(note);
+    }
   }
   $("results").hidden = false;
 }
