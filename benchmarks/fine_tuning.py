@@ -57,24 +57,37 @@ from sklearn_bandgap.exceptions import OutOfDomainWarning
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.metrics import regression_report
 from sklearn_bandgap.model_selection import formula_group_split
-from sklearn_bandgap.models import NeighborLSTMRegressor, architecture_of
+from sklearn_bandgap.models import (
+    CompositionBaselineRegressor,
+    NeighborLSTMRegressor,
+    architecture_of,
+)
 from sklearn_bandgap.pretrained import load_pretrained
 
 SOURCE = "band_gap_mp2018"
 
 
 def fit_and_score(
-    lists: Any, y: np.ndarray, rows: np.ndarray, test: np.ndarray, params: dict[str, Any]
+    lists: Any,
+    y: np.ndarray,
+    rows: np.ndarray,
+    test: np.ndarray,
+    params: dict[str, Any],
+    composition: bool = False,
 ) -> dict[str, Any]:
-    """Fit one regressor on ``rows``, score it on ``test``."""
+    """Fit one regressor on ``rows`` (with the composition baseline if asked), score on ``test``."""
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OutOfDomainWarning)
-        model = NeighborLSTMRegressor(**params).fit(lists[rows], y[rows])
+        model: Any = NeighborLSTMRegressor(**params)
+        if composition:
+            model = CompositionBaselineRegressor(model)
+        model.fit(lists[rows], y[rows])
         y_pred = model.predict(lists[test])
+    net = model.regressor_.net_ if composition else model.net_
     return {
         **regression_report(y[test], y_pred),
-        "epochs": len(model.net_.history_),
+        "epochs": len(net.history_),
         "fit_seconds": round(time.perf_counter() - start, 1),
     }
 
@@ -89,12 +102,20 @@ def select_learning_rate(
     fit_rows, select_rows = pool[fit_part], pool[select_part]
     order = np.random.default_rng(0).permutation(fit_rows)
     scores: dict[str, Any] = {}
+    composition = args.composition_baseline
+    tag = " composition baseline" if composition else ""
     for n in args.sizes:
         rows = np.sort(order[:n])
-        runs = {"scratch": fit_and_score(lists, y, rows, select_rows, {**arch, "random_state": 0})}
+        runs = {
+            f"scratch{tag}": fit_and_score(
+                lists, y, rows, select_rows, {**arch, "random_state": 0}, composition
+            )
+        }
         for lr in args.lrs:
             params = {**arch, "init": SOURCE, "lr": lr, "random_state": 0}
-            runs[f"fine_tuned lr={lr:g}"] = fit_and_score(lists, y, rows, select_rows, params)
+            runs[f"fine_tuned{tag} lr={lr:g}"] = fit_and_score(
+                lists, y, rows, select_rows, params, composition
+            )
         for name, figures in runs.items():
             print(f"selection n={n} {name}: {json.dumps(figures)}", flush=True)
         scores[str(n)] = runs
@@ -125,6 +146,12 @@ def main() -> None:
     parser.add_argument("--fine-tune-lr", type=float, default=None, help="lr of fine-tuning")
     parser.add_argument("--select", action="store_true", help="choose the lr on a selection split")
     parser.add_argument("--lrs", type=float, nargs="+", default=[2e-3, 5e-4, 2e-4])
+    parser.add_argument(
+        "--composition-baseline",
+        action="store_true",
+        help="both fits inside CompositionBaselineRegressor (elemental references, then "
+        "the network on the residuals)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
@@ -148,7 +175,9 @@ def main() -> None:
             rows = np.sort(order[:n])
             for kind, extra in (("scratch", {}), ("fine_tuned", {"init": SOURCE, **fine_lr})):
                 params = {**architecture, **extra, "random_state": seed}
-                figures = fit_and_score(lists, y, rows, test, params)
+                figures = fit_and_score(
+                    lists, y, rows, test, params, args.composition_baseline
+                )
                 results.setdefault(str(n), {}).setdefault(kind, []).append(
                     {"seed": seed, **figures}
                 )
@@ -190,6 +219,7 @@ def main() -> None:
         "recipe": {
             **architecture,
             "fine_tune_lr": args.fine_tune_lr or "default (2e-3)",
+            "composition_baseline": args.composition_baseline,
             "other": "package defaults (max_epochs 200, patience 15)",
         },
         "summary": summary,

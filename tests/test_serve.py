@@ -323,3 +323,19 @@ def test_no_worker_outlives_the_server(stop):
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(_alive(pid) for pid in workers)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_killed_worker_costs_its_rows_and_the_next_request_is_served():
+    with TestClient(create_app(workers=1, limits=LIMITS)) as fresh:
+        assert fresh.post("/api/predict", json={"structures": [SI]}).json()["n_predicted"] == 1
+        for pid in _children(os.getpid()):
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(1.0)
+        reply = fresh.post("/api/predict", json={"structures": [SI, MGO]})
+        assert reply.status_code == 200
+        rows = reply.json()["rows"]
+        assert len(rows) == 2 and all("worker stopped" in r["error"] for r in rows)
+        again = fresh.post("/api/predict", json={"structures": [SI, MGO]}).json()
+        assert again["n_predicted"] == 2 and again["n_failed"] == 0

@@ -30,6 +30,7 @@ ESTIMATORS: dict[str, tuple[str, str]] = {
     "SeedEnsembleRegressor": ("sklearn_bandgap.models", "SeedEnsembleRegressor"),
     "ZeroInflatedRegressor": ("sklearn_bandgap.models", "ZeroInflatedRegressor"),
     "ConformalRegressor": ("sklearn_bandgap.models", "ConformalRegressor"),
+    "CompositionBaselineRegressor": ("sklearn_bandgap.models", "CompositionBaselineRegressor"),
     "DomainCheck": ("sklearn_bandgap.models", "DomainCheck"),
     "TwoHeadBandGapRegressor": ("sklearn_bandgap.models", "TwoHeadBandGapRegressor"),
     "RelaxationTranslator": ("sklearn_bandgap.translation", "RelaxationTranslator"),

@@ -164,6 +164,12 @@ FITTED_ATTRIBUTES: dict[str, dict[str, Fitted]] = {
         "regressor_": Fitted("estimator"),
         "n_nonzero_": Fitted("int", optional=True),
     },
+    "CompositionBaselineRegressor": {
+        "regressor_": Fitted("estimator"),
+        "coef_": Fitted("array", "f", 2),
+        "intercept_": _FLOATS_1D,
+        "y_ndim_": Fitted("int"),
+    },
     "ConformalRegressor": {
         "estimator_": Fitted("estimator"),
         "half_widths_": _FLOATS_1D,

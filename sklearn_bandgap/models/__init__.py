@@ -8,6 +8,7 @@ lower module (``sklearn_bandgap._nn``).
 
 from sklearn_bandgap.models._classifier import NeighborLSTMClassifier
 from sklearn_bandgap.models._collate import collate_neighbor_lists
+from sklearn_bandgap.models._composition import CompositionBaselineRegressor, element_fractions
 from sklearn_bandgap.models._conformal import ConformalRegressor
 from sklearn_bandgap.models._domain_check import DomainCheck
 from sklearn_bandgap.models._environments import (
@@ -23,6 +24,7 @@ from sklearn_bandgap.models._two_heads import TwoHeadBandGapRegressor
 from sklearn_bandgap.models._zero_inflated import ZeroInflatedRegressor
 
 __all__ = [
+    "CompositionBaselineRegressor",
     "ConformalRegressor",
     "DomainCheck",
     "NeighborLSTM",
@@ -36,5 +38,6 @@ __all__ = [
     "collate_neighbor_lists",
     "composition_keys",
     "distinct_environments",
+    "element_fractions",
     "neighbor_envelope",
 ]

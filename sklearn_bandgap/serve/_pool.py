@@ -16,6 +16,7 @@ import os
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from sklearn_bandgap.screening._chunks import ModelSpec, predict_chunk
@@ -62,12 +63,18 @@ class PredictionPool:
         if workers < 1:
             raise ValueError(f"workers={workers}: use at least one worker process")
         self.workers = workers
-        self._executor = ProcessPoolExecutor(
-            max_workers=workers,
+        self._paths = [spec.path for spec in specs]
+        self._executor = self._new_executor()
+        self._n_values: dict[tuple[str, ...], int] = {}  # prediction columns per model set
+        self.restarts = 0
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_load_models,
             # the cores shared out among the workers, as joblib does for predict --n-jobs
-            initargs=([spec.path for spec in specs], max(1, (os.cpu_count() or 1) // workers)),
+            initargs=(self._paths, max(1, (os.cpu_count() or 1) // self.workers)),
         )
 
     def start(self) -> None:
@@ -78,7 +85,9 @@ class PredictionPool:
 
     def header(self, specs: list[ModelSpec]) -> list[str]:
         """The CSV header of ``specs`` (computed in a worker, where the models are loaded)."""
-        return self._executor.submit(predict_chunk, specs, []).result()[0]
+        header: list[str] = self._executor.submit(predict_chunk, specs, []).result()[0]
+        self._n_values[tuple(spec.path for spec in specs)] = len(header) - 4
+        return header
 
     async def rows(
         self, specs: list[ModelSpec], items: list[Item], *, chunk_size: int, deadline: float
@@ -86,7 +95,8 @@ class PredictionPool:
         """The rows of ``items`` in order, one chunk at a time, until ``deadline`` (loop time).
 
         Returns the rows and the number of items not reached before the deadline
-        (they are not in the rows).
+        (they are not in the rows). A chunk whose worker died (killed, out of
+        memory) gets rows that say so, and the pool is restarted for the next.
         """
         loop = asyncio.get_running_loop()
         rows: list[list[Any]] = []
@@ -95,13 +105,25 @@ class PredictionPool:
             if remaining <= 0:
                 return rows, len(items) - start
             chunk = items[start : start + chunk_size]
-            future = loop.run_in_executor(self._executor, predict_chunk, specs, chunk)
+            executor = self._executor
             try:
+                future = loop.run_in_executor(executor, predict_chunk, specs, chunk)
                 _, chunk_rows = await asyncio.wait_for(asyncio.shield(future), remaining)
             except TimeoutError:
                 return rows, len(items) - start
+            except BrokenProcessPool:
+                self._restart(executor)
+                width = self._n_values[tuple(spec.path for spec in specs)]
+                reason = "not predicted: the prediction worker stopped (out of memory?); retry"
+                chunk_rows = [[item.id, "", *[""] * width, "", reason] for item in chunk]
             rows.extend(chunk_rows)
         return rows, 0
+
+    def _restart(self, broken: ProcessPoolExecutor) -> None:
+        if broken is self._executor:  # one restart, however many requests saw it broken
+            broken.shutdown(wait=False, cancel_futures=True)
+            self._executor = self._new_executor()
+            self.restarts += 1
 
     def close(self) -> None:
         """Stop the workers: pending chunks are dropped, running ones finish (one chunk each).
