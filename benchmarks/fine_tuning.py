@@ -175,9 +175,7 @@ def main() -> None:
             rows = np.sort(order[:n])
             for kind, extra in (("scratch", {}), ("fine_tuned", {"init": SOURCE, **fine_lr})):
                 params = {**architecture, **extra, "random_state": seed}
-                figures = fit_and_score(
-                    lists, y, rows, test, params, args.composition_baseline
-                )
+                figures = fit_and_score(lists, y, rows, test, params, args.composition_baseline)
                 results.setdefault(str(n), {}).setdefault(kind, []).append(
                     {"seed": seed, **figures}
                 )

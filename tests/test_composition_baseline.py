@@ -73,7 +73,7 @@ def test_clone_params_and_a_model_file_round_trip(lists, mp_sample, tmp_path):
     np.testing.assert_allclose(again.predict(mp_sample.data), pipe.predict(mp_sample.data))
     with pytest.raises(ValueError, match="alpha"):
         CompositionBaselineRegressor(DummyRegressor(), alpha=-1.0).fit(lists, mp_sample.target)
-    with pytest.raises(ValueError, match="not a finite number|finite"):
+    with pytest.raises(ValueError, match="finite"):
         bad = mp_sample.target[:, 0].copy()
         bad[3] = np.nan
         CompositionBaselineRegressor(DummyRegressor()).fit(lists, bad)

@@ -113,3 +113,17 @@ def test_train_command_takes_the_loss_and_the_split(table, tmp_path, capsys):
     assert split["n_test"] == 50  # 10 of the 40 families, 5 rows each
     assert main([*argv[:4], "--test-size", "1.5"]) == 2
     assert "--test-size 1.5" in capsys.readouterr().err
+
+
+def test_train_command_with_elemental_references(table, tmp_path, capsys):
+    saved = tmp_path / "e.safetensors"
+    argv = ["train", str(table), "--target", "e_f", "--composition-baseline", "--seeds", "0", "1"]
+    argv += ["--max-epochs", "1", "--save", str(saved), "--output-dir", str(tmp_path / "out")]
+    assert main(argv) == 0
+    assert "Elemental references first" in capsys.readouterr().out
+    figures = json.loads((tmp_path / "out" / "main_job.json").read_text())
+    assert figures["composition_baseline"] is True and "spread" in figures
+    predict = ["predict", str(table), "--model", str(saved), "--structure-column", "Structure"]
+    assert main(predict) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0].startswith("id,formula,e_f,") and len(rows) == 201

@@ -192,6 +192,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "target, whose median is 0)",
     )
     p.add_argument(
+        "--composition-baseline",
+        action="store_true",
+        help="elemental references first (a ridge regression on the element fractions), the "
+        "network on what they leave: for energies per atom (CompositionBaselineRegressor)",
+    )
+    p.add_argument(
         "--test-size",
         type=float,
         default=0.1,

@@ -20,7 +20,11 @@ from sklearn_bandgap.model_selection import (
     SPLIT_TEST_SIZE,
     formula_group_split,
 )
-from sklearn_bandgap.models import NeighborLSTMRegressor, SeedEnsembleRegressor
+from sklearn_bandgap.models import (
+    CompositionBaselineRegressor,
+    NeighborLSTMRegressor,
+    SeedEnsembleRegressor,
+)
 
 
 def plot_parity_panels(panels: Sequence[tuple[str, Any, Any, str]], path: Path) -> None:
@@ -75,6 +79,7 @@ def train_and_evaluate(
     test_size: float = SPLIT_TEST_SIZE,
     split_seed: int = SPLIT_RANDOM_STATE,
     groups_name: str = "reduced formulas",
+    composition_baseline: bool = False,
 ) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray]]:
     """Fit ``NeighborLSTMRegressor`` on the project split and report test figures.
 
@@ -115,6 +120,11 @@ def train_and_evaluate(
         Seed of the ``GroupShuffleSplit`` (the project's split: 0).
     groups_name : str, default="reduced formulas"
         What the groups are, for the record of the split.
+    composition_baseline : bool, default=False
+        Wrap the model in a
+        :class:`~sklearn_bandgap.models.CompositionBaselineRegressor`
+        (elemental references first, the network on the residuals): for
+        energies per atom.
 
     Returns
     -------
@@ -147,15 +157,19 @@ def train_and_evaluate(
     featurize_s = time.perf_counter() - start
 
     regressor = NeighborLSTMRegressor(**params)
-    model = (
+    core: Any = (
         regressor
         if random_states is None
         else SeedEnsembleRegressor(regressor, random_states=random_states)
     )
+    model = CompositionBaselineRegressor(core) if composition_baseline else core
     start = time.perf_counter()
     model.fit(lists[train], y[train])
     fit_s = time.perf_counter() - start
-    members = [model] if isinstance(model, NeighborLSTMRegressor) else model.estimators_
+    fitted_core: Any = model.regressor_ if composition_baseline else model
+    members = (
+        [fitted_core] if isinstance(fitted_core, NeighborLSTMRegressor) else fitted_core.estimators_
+    )
     histories = [_history_figures(member) for member in members]
     epoch_s = [s for h in histories for s in h["seconds"]]
     best_epoch = histories[0]["best_epoch"] if random_states is None else None
@@ -181,7 +195,11 @@ def train_and_evaluate(
     test_structures = [structures[i] for i in test]
     start = time.perf_counter()
     y_std = None
-    if random_states is not None:  # a seed ensemble: its members' spread comes free
+    if random_states is not None and composition_baseline:  # the spread is the network's
+        y_pred = pipeline.predict(test_structures)
+        _, y_std = fitted_core.predict(lists[test], return_std=True)
+        y_std = np.asarray(y_std).reshape(len(test), -1)[:, 0]
+    elif random_states is not None:  # a seed ensemble: its members' spread comes free
         y_pred, y_std = pipeline.predict(test_structures, return_std=True)
         y_std = np.asarray(y_std).reshape(len(test), -1)[:, 0]
     else:
@@ -222,6 +240,7 @@ def train_and_evaluate(
             "n_test": len(test),
         },
         "model_params": {k: v for k, v in regressor.get_params().items() if k != "callbacks"},
+        "composition_baseline": composition_baseline,
         "auxiliary_targets": list(auxiliary_targets),
         "validation_mae_best_epoch": validation_mae,
         "test": report,
