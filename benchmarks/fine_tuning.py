@@ -24,8 +24,12 @@ what pretraining is, and it is why a from-scratch model is the comparison.
 pool's formulas are split again (20 % for selection, seed 1), each candidate
 ``--lrs`` fine-tunes on ``--sizes`` crystals of the rest (seed 0) and is scored on
 the selection part, beside a from-scratch fit; the record goes to
-``<run>-selection``. ``--fine-tune-lr`` then sets the learning rate of the
-fine-tuned fits (the from-scratch ones keep the default).
+``<run>-selection``; ``--variants`` also tries which layers fine-tuning trains
+(all of them; only the new output layer; the head; the output layer alone for
+10 epochs, then all: "LP-FT"). ``--fine-tune-lr`` then sets the learning rate
+of the fine-tuned fits (the from-scratch ones keep the default).
+``--composition-baseline`` puts every fit (both kinds) inside
+``CompositionBaselineRegressor`` (elemental references first).
 
 Usage::
 
@@ -33,6 +37,8 @@ Usage::
     python benchmarks/fine_tuning.py --sizes 250 --seeds 0
     python benchmarks/fine_tuning.py --select --sizes 1000 --lrs 2e-3 5e-4 2e-4
     python benchmarks/fine_tuning.py --fine-tune-lr 5e-4
+    python benchmarks/fine_tuning.py --select --composition-baseline --sizes 250 1000 \
+        --lrs 2e-3 --variants all frozen-body frozen-body-but-head probe-10
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ from typing import Any
 import numpy as np
 import torch
 from _machine import cpu_model, git_commit, run_dir, write_record
+from skorch.callbacks import Freezer, Unfreezer
 
 from sklearn_bandgap.datasets import load_nrel_relaxation_pairs
 from sklearn_bandgap.exceptions import OutOfDomainWarning
@@ -92,6 +99,20 @@ def fit_and_score(
     }
 
 
+def _body(name: str) -> bool:
+    """Every parameter but the output layer's (``head.3``, the one ``init`` replaces)."""
+    return "head.3" not in name
+
+
+#: How the source's layers are trained when fine-tuning (skorch callbacks).
+VARIANTS: dict[str, Any] = {
+    "all": lambda: None,  # every layer from the first epoch
+    "frozen-body": lambda: [Freezer(_body, at=1)],  # only the new output layer
+    "frozen-body-but-head": lambda: [Freezer(lambda n: not n.startswith("head."), at=1)],
+    "probe-10": lambda: [Freezer(_body, at=1), Unfreezer(_body, at=11)],  # LP-FT
+}
+
+
 def select_learning_rate(
     args: Any, lists: Any, y: np.ndarray, formulas: Any, pool: np.ndarray, arch: Any, t0: float
 ) -> None:
@@ -112,16 +133,18 @@ def select_learning_rate(
             )
         }
         for lr in args.lrs:
-            params = {**arch, "init": SOURCE, "lr": lr, "random_state": 0}
-            runs[f"fine_tuned{tag} lr={lr:g}"] = fit_and_score(
-                lists, y, rows, select_rows, params, composition
-            )
+            for variant in args.variants:
+                params = {**arch, "init": SOURCE, "lr": lr, "random_state": 0}
+                params["callbacks"] = VARIANTS[variant]()
+                name = f"fine_tuned{tag} lr={lr:g}" + ("" if variant == "all" else f" {variant}")
+                runs[name] = fit_and_score(lists, y, rows, select_rows, params, composition)
         for name, figures in runs.items():
             print(f"selection n={n} {name}: {json.dumps(figures)}", flush=True)
         scores[str(n)] = runs
     record = {
         "benchmark": "fine_tuning",
-        "kind": "selection of the fine-tuning learning rate (the test part is not used)",
+        "kind": "selection of the fine-tuning learning rate and of the layers it trains "
+        "(the test part is not used)",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "commit": git_commit(),
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform()},
@@ -146,6 +169,14 @@ def main() -> None:
     parser.add_argument("--fine-tune-lr", type=float, default=None, help="lr of fine-tuning")
     parser.add_argument("--select", action="store_true", help="choose the lr on a selection split")
     parser.add_argument("--lrs", type=float, nargs="+", default=[2e-3, 5e-4, 2e-4])
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["all"],
+        choices=list(VARIANTS),
+        help="--select: which layers fine-tuning trains (all; only the output layer; the "
+        "head; the output layer for 10 epochs, then all)",
+    )
     parser.add_argument(
         "--composition-baseline",
         action="store_true",
