@@ -113,15 +113,20 @@ def test_every_bad_kind_gets_its_own_row_and_reason(client):
     assert reply.json()["n_failed"] == len(bad) + 1
 
 
-def test_rows_are_those_of_the_predict_command(client, tmp_path, capsys):
+def test_rows_are_those_of_the_predict_command(client, tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
     uploads = [*_good_files(), ("broken.cif", b"data_x\n_cell_length_a 3\n")]
     for name, data in uploads:
         (folder / name).write_bytes(data)
-    status = main(["predict", str(folder), "--formation-energy", "--chunk-size", "4"])
-    assert status == 1  # the broken file
-    cli_rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    command = str(Path(sys.executable).with_name("sklearn-bandgap"))
+    cli = subprocess.run(  # the command as users run it: a process of its own
+        [command, "predict", str(folder), "--formation-energy", "--chunk-size", "4"],
+        capture_output=True,
+        text=True,
+    )
+    assert cli.returncode == 1  # the broken file
+    cli_rows = list(csv.reader(io.StringIO(cli.stdout)))
     reply = client.post(
         "/api/predict?format=csv", files=_upload(uploads), data={"formation_energy": "true"}
     )

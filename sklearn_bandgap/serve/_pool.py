@@ -23,14 +23,20 @@ from sklearn_bandgap.screening._chunks import ModelSpec, predict_chunk
 from sklearn_bandgap.screening._sources import Item
 
 
-def _load_models(paths: list[str], threads: int) -> None:
-    """Worker initializer: a watch on the server, torch's threads, then every model once."""
+def _load_models(paths: list[str], workers: int) -> None:
+    """Worker initializer: a watch on the server, torch's threads, then every model once.
+
+    One worker keeps torch's default threads, as ``sklearn-bandgap predict``
+    does, so that both give the same values to the last digit; several share
+    them out.
+    """
     import torch
 
     from sklearn_bandgap.screening._chunks import _model
 
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    torch.set_num_threads(threads)
+    if workers > 1:
+        torch.set_num_threads(max(1, torch.get_num_threads() // workers))
     for path in paths:
         _model(path)
 
@@ -73,8 +79,7 @@ class PredictionPool:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_load_models,
-            # the cores shared out among the workers, as joblib does for predict --n-jobs
-            initargs=(self._paths, max(1, (os.cpu_count() or 1) // self.workers)),
+            initargs=(self._paths, self.workers),
         )
 
     def start(self) -> None:
