@@ -103,6 +103,22 @@ def test_three_files_two_rows_and_one_named_error_then_the_csv(server, browser, 
     page.close()
 
 
+def test_a_pasted_poscar_and_the_formation_energy(server, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(server)
+    page.click("summary")  # open the paste box
+    page.fill("#paste", (EXAMPLES / "ZnO_wurtzite.vasp").read_text())
+    page.check("#energy")
+    page.click("#predict")
+    page.wait_for_selector("#table tr:nth-child(2)")
+    header = page.locator("#table tr").first.inner_text()
+    row = page.locator("#table tr").nth(1).inner_text()
+    assert "formation energy per atom" in header and "band gap" in header
+    assert "pasted" in row and "ZnO" in row and "±" in row
+    assert page.locator("#table tr.failed").count() == 0
+    page.close()
+
+
 def _multipart(paths: list[Path]) -> tuple[bytes, str]:
     boundary = "sklearnbandgapboundary"
     parts = []
