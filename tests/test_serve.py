@@ -189,6 +189,19 @@ def test_limits_answer_413_with_a_message(client):
         "/api/predict", content=chunked(), headers={"content-type": "application/json"}
     )
     assert reply.status_code == 413
+
+    def chunked_upload():  # a well-formed form whose file outgrows the limit
+        yield b'--x\r\nContent-Disposition: form-data; name="files"; filename="a.cif"\r\n\r\n'
+        for _ in range(3):
+            yield b"a" * 2**20
+        yield b"\r\n--x--\r\n"
+
+    reply = client.post(
+        "/api/predict",
+        content=chunked_upload(),
+        headers={"content-type": "multipart/form-data; boundary=x"},
+    )
+    assert reply.status_code == 413 and "MB" in reply.json()["detail"]
     assert client.post("/api/predict", json={"structures": [SI]}).status_code == 200
 
 

@@ -7,6 +7,14 @@ event loop in a bounded pool of worker processes under the request limits of
 :class:`Limits`.
 """
 
+try:
+    import fastapi  # noqa: F401
+except ImportError as exc:  # an optional extra: say how to get it
+    raise ImportError(
+        "sklearn_bandgap.serve needs the serve extra: pip install 'sklearn_bandgap[serve]'",
+        name=exc.name,
+    ) from exc
+
 from sklearn_bandgap.serve._app import create_app
 from sklearn_bandgap.serve._limits import Limits
 

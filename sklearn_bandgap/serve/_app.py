@@ -35,7 +35,7 @@ from pydantic import BaseModel, Field
 
 from sklearn_bandgap.screening._chunks import ModelSpec, resolve_model
 from sklearn_bandgap.screening._sources import Item
-from sklearn_bandgap.serve._limits import BodySizeLimit, Limits
+from sklearn_bandgap.serve._limits import BodySizeLimit, Limits, RequestTooLarge
 from sklearn_bandgap.serve._pool import PredictionPool
 
 #: Columns that hold text; every other column of a row is a number (or null).
@@ -223,7 +223,7 @@ async def _read_request(request: Request, limits: Limits) -> tuple[list[Item], b
             form = await request.form(
                 max_files=limits.max_structures + 1, max_fields=limits.max_structures + 10
             )
-        except HTTPException:
+        except (HTTPException, RequestTooLarge):
             raise
         except Exception as exc:  # a truncated or garbled body
             raise HTTPException(400, f"cannot read the uploaded form: {exc}") from None
