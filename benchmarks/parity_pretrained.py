@@ -19,7 +19,7 @@ from _machine import run_dir, write_record
 
 from sklearn_bandgap.datasets import load_mp_gap_eform
 from sklearn_bandgap.experiments import plot_parity
-from sklearn_bandgap.metrics import regression_report
+from sklearn_bandgap.metrics import headline_figures, regression_report
 from sklearn_bandgap.model_selection import formula_group_split
 from sklearn_bandgap.pretrained import list_pretrained, load_pretrained, model_card
 from sklearn_bandgap.pretrained._registry import MODELS_DIR
@@ -58,8 +58,7 @@ def main() -> None:
             unit=output["unit"],
             path=path,
         )
-        card_test = card["test"]
-        card_mae = card_test["all"]["mae"] if "all" in card_test else card_test["mae"]
+        card_mae = headline_figures(card["test"])["mae"]
         record["models"][name] = {
             "test": figures,
             "card_mae": card_mae,

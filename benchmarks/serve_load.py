@@ -21,12 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,14 +33,7 @@ from _machine import cpu_model, run_dir, write_record
 
 from sklearn_bandgap.datasets import find_data_file, load_mp_gap_eform
 from sklearn_bandgap.model_selection import formula_group_split
-
-COMMAND = str(Path(sys.executable).with_name("sklearn-bandgap"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from sklearn_bandgap.serve._process import serving
 
 
 def _percentiles(latencies: list[float]) -> dict[str, float]:
@@ -220,23 +209,8 @@ def main() -> None:
     table = pd.read_csv(find_data_file("mp_gap_eform/mp_gap_eform.csv.gz"), usecols=["cif"])
     cifs = [(f"{data.material_id[i]}.cif", table["cif"].iloc[i]) for i in test]
 
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
-    server = subprocess.Popen(
-        [COMMAND, "serve", "--port", str(port), "--workers", str(args.workers)],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        while True:
-            try:
-                httpx.get(f"{url}/api/models", timeout=2)
-                break
-            except httpx.HTTPError:
-                if server.poll() is not None:
-                    sys.exit(f"the server did not start: {server.stderr.read()}")
-                time.sleep(0.3)
+    with serving("--workers", str(args.workers)) as (url, server):
         startup = time.perf_counter() - started
         idle_rss = sum(
             p.memory_info().rss
@@ -251,9 +225,6 @@ def main() -> None:
         print("mixed", mixed)
         sampler.stop.set()
         alive = server.poll() is None
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
     record = {
         "benchmark": "serve_load",
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count()},

@@ -14,20 +14,17 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 from _machine import run_dir, write_record
 from playwright.sync_api import sync_playwright
 
+from sklearn_bandgap.serve._process import serving
+
 EXAMPLES = Path(__file__).parents[1] / "sklearn_bandgap" / "pretrained" / "examples"
 DOCS_STATIC = Path(__file__).parents[1] / "docs" / "_static"
-COMMAND = str(Path(sys.executable).with_name("sklearn-bandgap"))
 
 
 def main() -> None:
@@ -39,20 +36,7 @@ def main() -> None:
         sys.exit("chromium is not installed (Debian: apt-get install chromium).")
     out = run_dir("serve_screenshots", args.run)
     out.mkdir(parents=True, exist_ok=True)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([COMMAND, "serve", "--port", str(port)])
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/models", timeout=2).read()
-                break
-            except OSError:
-                if server.poll() is not None:
-                    sys.exit("the server did not start")
-                time.sleep(0.3)
+    with serving() as (url, _):
         with tempfile.TemporaryDirectory() as tmp:
             broken = Path(tmp) / "from_a_paper.cif"
             broken.write_text("data_x\n_cell_length_a 5.1\n_cell_length_b\n")
@@ -79,9 +63,6 @@ def main() -> None:
                 page.wait_for_function("document.querySelector('#card img').complete")
                 page.screenshot(path=str(out / "card.png"))
                 browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
     DOCS_STATIC.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(out / "page.png", DOCS_STATIC / "serve_page.png")
     record = {

@@ -15,11 +15,9 @@ import io
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from importlib.resources import files
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from fastapi.testclient import TestClient
 
 from sklearn_bandgap.cli import main
 from sklearn_bandgap.serve import Limits, create_app
+from sklearn_bandgap.serve._process import serving
 
 EXAMPLES = Path(__file__).parents[1] / "sklearn_bandgap" / "pretrained" / "examples"
 SI = (EXAMPLES / "Si_diamond.cif").read_text()
@@ -320,23 +319,11 @@ def _alive(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
 def test_no_worker_outlives_the_server(stop):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    command = str(Path(sys.executable).with_name("sklearn-bandgap"))
-    server = subprocess.Popen([command, "serve", "--port", str(port)], stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/models", timeout=2).read()
-            break
-        except OSError:
-            assert server.poll() is None and time.monotonic() < deadline, "no server"
-            time.sleep(0.3)
-    workers = _children(server.pid)
-    assert workers  # the prediction worker (and multiprocessing's resource tracker)
-    server.send_signal(stop)
-    server.wait(timeout=60)
+    with serving() as (_, server):
+        workers = _children(server.pid)
+        assert workers  # the prediction worker (and multiprocessing's resource tracker)
+        server.send_signal(stop)
+        server.wait(timeout=60)
     deadline = time.monotonic() + 15
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.2)

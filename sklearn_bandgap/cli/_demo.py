@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from sklearn_bandgap.datasets import MP_UNITS as UNITS
+from sklearn_bandgap.metrics import headline_figures
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "pretrained" / "examples"
 MODELS = {"band_gap": "band_gap_mp2018", "formation_energy_per_atom": "formation_energy_mp2018"}
 
 
 def _headline(report: dict[str, Any]) -> float:
-    return float(report["all"]["mae"] if "all" in report else report["mae"])
+    return float(headline_figures(report)["mae"])
 
 
 def _uncertainty(

@@ -23,12 +23,12 @@ from sklearn_bandgap.screening._sources import iter_items
 
 
 def _list_models(out: TextIO) -> int:
+    from sklearn_bandgap.metrics import headline_figures
     from sklearn_bandgap.pretrained import list_pretrained, model_card
 
     for name in list_pretrained():
         card = model_card(name)
-        test = card["test"]
-        mae = test["all"]["mae"] if "all" in test else test["mae"]
+        mae = headline_figures(card["test"])["mae"]
         unit = card["outputs"][0]["unit"]
         out.write(
             f"{name}: {card['description']}; test MAE {mae:.3f} {unit} "

@@ -38,6 +38,7 @@ from sklearn_bandgap.cli import FAST_EPOCHS, FAST_SUBSET
 from sklearn_bandgap.cli._errors import UsageError
 from sklearn_bandgap.datasets import MP_UNITS, load_mp_gap_eform, load_table
 from sklearn_bandgap.experiments import train_and_evaluate
+from sklearn_bandgap.metrics import headline_figures
 
 #: Rows of the full MP file (``--fast`` draws its subset among them).
 MP_FULL_ROWS = 33144
@@ -157,7 +158,7 @@ def train_job(
         f"training ({split['n_train']}), GroupShuffleSplit test_size {split['test_size']:g} "
         f"seed {split['seed']}."
     )
-    headline = test["all"] if "all" in test else test
+    headline = headline_figures(test)
     shown_unit = f" {unit or MP_UNITS.get(target, '')}".rstrip()
     label = "Band gap" if target == "band_gap" else target
     print(

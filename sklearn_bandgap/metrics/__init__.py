@@ -2,8 +2,9 @@
 
 from sklearn_bandgap.metrics._reports import (
     band_gap_report,
+    headline_figures,
     interval_coverage_report,
     regression_report,
 )
 
-__all__ = ["band_gap_report", "interval_coverage_report", "regression_report"]
+__all__ = ["band_gap_report", "headline_figures", "interval_coverage_report", "regression_report"]

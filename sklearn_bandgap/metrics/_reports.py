@@ -62,6 +62,24 @@ def band_gap_report(y_true: Any, y_pred: Any) -> dict[str, Any]:
     return report
 
 
+def headline_figures(report: dict[str, Any]) -> dict[str, Any]:
+    """The all-structures figures of a report of either kind.
+
+    Parameters
+    ----------
+    report : dict
+        A :func:`regression_report` or a :func:`band_gap_report` (as model
+        cards and the training records store them).
+
+    Returns
+    -------
+    figures : dict
+        ``mae``, ``rmse``, ``r2`` and ``n`` over all structures.
+    """
+    headline: dict[str, Any] = report["all"] if "all" in report else report
+    return headline
+
+
 def interval_coverage_report(
     y_true: Any, intervals: Any, subsets: dict[str, Any]
 ) -> dict[str, dict[str, Any]]:

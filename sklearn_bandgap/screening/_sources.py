@@ -274,10 +274,12 @@ def parse_item(item: Item, *, arrays: bool = False) -> list[tuple[str, Any]]:
             path = Path(item.base) / path
         if not path.is_file():
             raise ValueError(f"no such file: {path}")
-        fast = None
-        if arrays and is_cif_name(path):
-            fast = cif_arrays(read_text_file(path)[0])
-        structures = [fast] if fast is not None else read_structures_file(path)
+        if arrays and is_cif_name(path):  # read once, by gemmi or else by pymatgen
+            text, name = read_text_file(path)
+            fast = cif_arrays(text)
+            structures = [fast] if fast is not None else structures_from_text(text, name)
+        else:
+            structures = read_structures_file(path)
     if not structures:
         raise ValueError("holds no structure")
     if len(structures) == 1:

@@ -71,7 +71,6 @@ class PredictionPool:
         self.workers = workers
         self._paths = [spec.path for spec in specs]
         self._executor = self._new_executor()
-        self._n_values: dict[tuple[str, ...], int] = {}  # prediction columns per model set
         self.restarts = 0
 
     def _new_executor(self) -> ProcessPoolExecutor:
@@ -91,38 +90,47 @@ class PredictionPool:
     def header(self, specs: list[ModelSpec]) -> list[str]:
         """The CSV header of ``specs`` (computed in a worker, where the models are loaded)."""
         header: list[str] = self._executor.submit(predict_chunk, specs, []).result()[0]
-        self._n_values[tuple(spec.path for spec in specs)] = len(header) - 4
         return header
 
     async def rows(
-        self, specs: list[ModelSpec], items: list[Item], *, chunk_size: int, deadline: float
-    ) -> tuple[list[list[Any]], int]:
-        """The rows of ``items`` in order, one chunk at a time, until ``deadline`` (loop time).
+        self,
+        specs: list[ModelSpec],
+        items: list[Item],
+        *,
+        n_values: int,
+        chunk_size: int,
+        timeout: float,
+    ) -> list[list[Any]]:
+        """The rows of ``items`` in order, one chunk at a time, for at most ``timeout`` s.
 
-        Returns the rows and the number of items not reached before the deadline
-        (they are not in the rows). A chunk whose worker died (killed, out of
-        memory) gets rows that say so, and the pool is restarted for the next.
+        Items not reached in time, and the chunk of a worker that died (killed,
+        out of memory; the pool is then restarted for the next chunk), get rows
+        of ``n_values`` empty predictions whose error says why.
         """
         loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        late = (
+            f"not predicted: the request reached this server's time limit of {timeout:g} s; "
+            "send fewer structures per request"
+        )
         rows: list[list[Any]] = []
         for start in range(0, len(items), chunk_size):
+            chunk = items[start : start + chunk_size]
             remaining = deadline - loop.time()
             if remaining <= 0:
-                return rows, len(items) - start
-            chunk = items[start : start + chunk_size]
+                return rows + _unpredicted(items[start:], n_values, late)
             executor = self._executor
             try:
                 future = loop.run_in_executor(executor, predict_chunk, specs, chunk)
                 _, chunk_rows = await asyncio.wait_for(asyncio.shield(future), remaining)
             except TimeoutError:
-                return rows, len(items) - start
+                return rows + _unpredicted(items[start:], n_values, late)
             except BrokenProcessPool:
                 self._restart(executor)
-                width = self._n_values[tuple(spec.path for spec in specs)]
                 reason = "not predicted: the prediction worker stopped (out of memory?); retry"
-                chunk_rows = [[item.id, "", *[""] * width, "", reason] for item in chunk]
+                chunk_rows = _unpredicted(chunk, n_values, reason)
             rows.extend(chunk_rows)
-        return rows, 0
+        return rows
 
     def _restart(self, broken: ProcessPoolExecutor) -> None:
         if broken is self._executor:  # one restart, however many requests saw it broken
@@ -137,3 +145,8 @@ class PredictionPool:
         the signal that stopped it, which would leave them running otherwise.
         """
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _unpredicted(items: list[Item], n_values: int, reason: str) -> list[list[Any]]:
+    """Rows with empty predictions and ``reason`` in the error column."""
+    return [[item.id, "", *[""] * n_values, "", reason] for item in items]

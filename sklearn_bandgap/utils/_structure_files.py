@@ -231,18 +231,9 @@ def read_text_file(path: str | os.PathLike[str]) -> tuple[str, str]:
         If it cannot be read.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    opener = COMPRESSIONS.get(suffix)
-    name = path.name[: -len(suffix)] if opener is not None else path.name
-    try:
-        with (opener or open)(path, "rb") as handle:
-            data = handle.read(MAX_TEXT_BYTES + 1)
-    except (EOFError, gzip.BadGzipFile, lzma.LZMAError, OSError) as exc:
-        unreadable = (FileNotFoundError, PermissionError, IsADirectoryError)
-        if opener is None or isinstance(exc, unreadable):
-            raise
-        raise ValueError(f"is not a valid {suffix} file ({exc})") from exc
-    return _checked_text(data), name
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_TEXT_BYTES + 1)
+    return decode_text(_checked_size(data), path.name)
 
 
 def decode_text(data: bytes, name: str) -> tuple[str, str]:
@@ -263,10 +254,14 @@ def decode_text(data: bytes, name: str) -> tuple[str, str]:
     return _checked_text(inflated), name[: -len(suffix)]
 
 
-def _checked_text(data: bytes) -> str:
+def _checked_size(data: bytes) -> bytes:
     if len(data) > MAX_TEXT_BYTES:
         raise ValueError(f"holds more than {MAX_TEXT_BYTES // 2**20} MB of text: not read")
-    return data.decode("utf-8", errors="replace")
+    return data
+
+
+def _checked_text(data: bytes) -> str:
+    return _checked_size(data).decode("utf-8", errors="replace")
 
 
 def read_structures_file(path: str | os.PathLike[str]) -> list[Any]:
