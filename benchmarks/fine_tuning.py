@@ -134,10 +134,15 @@ def select_learning_rate(
         }
         for lr in args.lrs:
             for variant in args.variants:
-                params = {**arch, "init": SOURCE, "lr": lr, "random_state": 0}
-                params["callbacks"] = VARIANTS[variant]()
-                name = f"fine_tuned{tag} lr={lr:g}" + ("" if variant == "all" else f" {variant}")
-                runs[name] = fit_and_score(lists, y, rows, select_rows, params, composition)
+                for head in args.init_outputs:
+                    params = {**arch, "init": SOURCE, "lr": lr, "random_state": 0}
+                    params["callbacks"] = VARIANTS[variant]()
+                    params["init_output"] = None if head == "none" else int(head)
+                    name = f"fine_tuned{tag} lr={lr:g}" + (
+                        "" if variant == "all" else f" {variant}"
+                    )
+                    name += "" if head == "none" else f" init_output={head}"
+                    runs[name] = fit_and_score(lists, y, rows, select_rows, params, composition)
         for name, figures in runs.items():
             print(f"selection n={n} {name}: {json.dumps(figures)}", flush=True)
         scores[str(n)] = runs
@@ -178,6 +183,19 @@ def main() -> None:
         "head; the output layer for 10 epochs, then all)",
     )
     parser.add_argument(
+        "--init-outputs",
+        nargs="+",
+        default=["none"],
+        help="--select: new output layer ('none') and/or the source output(s) it starts from "
+        "(0: band gap, 1: formation energy of the shipped multi-task members)",
+    )
+    parser.add_argument(
+        "--init-output",
+        type=int,
+        default=None,
+        help="the fine-tuned fits start their output layer from this source output",
+    )
+    parser.add_argument(
         "--composition-baseline",
         action="store_true",
         help="both fits inside CompositionBaselineRegressor (elemental references, then "
@@ -198,7 +216,9 @@ def main() -> None:
     if args.select:
         select_learning_rate(args, lists, y, formulas, pool, architecture, started)
         return
-    fine_lr = {} if args.fine_tune_lr is None else {"lr": args.fine_tune_lr}
+    fine_lr: dict[str, Any] = {} if args.fine_tune_lr is None else {"lr": args.fine_tune_lr}
+    if args.init_output is not None:
+        fine_lr["init_output"] = args.init_output
     results: dict[str, Any] = {}
     for seed in args.seeds:
         order = np.random.default_rng(seed).permutation(pool)  # nested: the first n rows
@@ -249,6 +269,7 @@ def main() -> None:
             **architecture,
             "fine_tune_lr": args.fine_tune_lr or "default (2e-3)",
             "composition_baseline": args.composition_baseline,
+            "init_output": args.init_output,
             "other": "package defaults (max_epochs 200, patience 15)",
         },
         "summary": summary,

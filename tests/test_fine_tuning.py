@@ -79,3 +79,46 @@ def test_init_from_a_shipped_model_by_name(lists, mp_sample):
         member.net_.module_.state_dict()["embedding.weight"],
         atol=1e-6,
     )
+
+
+def test_init_output_starts_the_new_head_from_a_rescaled_source_output(lists, mp_sample, source):
+    # a target that is a linear function of the source's second output: the new
+    # head starts exactly there (lr ~ 0), where a fresh head starts anywhere
+    target = 2.0 * source.predict(lists)[:, 1] - 1.0
+    options = dict(**SMALL, max_epochs=1, lr=1e-12, init=FrozenEstimator(source))
+    spread = target.std()
+    started = NeighborLSTMRegressor(**options, init_output=1).fit(lists, target)
+    assert np.abs(started.predict(lists) - target).max() < 1e-3 * spread
+    fresh = NeighborLSTMRegressor(**options).fit(lists, target)
+    assert np.abs(fresh.predict(lists) - target).mean() > 0.3 * spread
+    # one source output per target column; a 2-D y maps each column
+    both = np.column_stack([target, 3.0 * source.predict(lists)[:, 0]])
+    mapped = NeighborLSTMRegressor(**options, init_output=[1, 0]).fit(lists, both)
+    assert np.all(np.abs(mapped.predict(lists) - both).max(axis=0) < 1e-3 * both.std(axis=0))
+
+
+@pytest.mark.parametrize(
+    ("init_output", "message"),
+    [
+        (5, r"names output\(s\) \[5\], but the source has 2"),
+        ([0, 1], r"names 2 source output\(s\), but y has 1 column"),
+        (["gap"], "must be an int or a sequence of ints"),
+    ],
+)
+def test_init_output_errors_name_the_problem(lists, mp_sample, source, init_output, message):
+    model = NeighborLSTMRegressor(
+        **SMALL, max_epochs=1, init=FrozenEstimator(source), init_output=init_output
+    )
+    with pytest.raises(ValueError, match=message):
+        model.fit(lists, mp_sample.target[:, 1])
+
+
+def test_init_output_needs_a_regressor_source(lists, mp_sample):
+    classifier = NeighborLSTMClassifier(**SMALL, max_epochs=1).fit(
+        lists, mp_sample.target[:, 0] > 0
+    )
+    model = NeighborLSTMRegressor(
+        **SMALL, max_epochs=1, init=FrozenEstimator(classifier), init_output=0
+    )
+    with pytest.raises(ValueError, match="not a regressor"):
+        model.fit(lists, mp_sample.target[:, 1])

@@ -98,6 +98,25 @@ def test_train_command_fine_tunes_from_a_shipped_model(table, tmp_path, capsys):
     assert "--init: init='no_such_model': neither a shipped model" in capsys.readouterr().err
 
 
+def test_train_command_starts_a_target_from_a_named_output_of_the_source(
+    table, tmp_path, capsys
+):
+    argv = ["train", str(table), "--target", "e_f", "--init", "band_gap_mp2018"]
+    argv += ["--max-epochs", "1", "--output-dir", str(tmp_path / "out")]
+    assert main([*argv, "--init-output", "formation_energy_per_atom"]) == 0
+    assert "each target's output from its output(s)" in capsys.readouterr().out
+    figures = json.loads((tmp_path / "out" / "main_job.json").read_text())
+    assert figures["model_params"]["init_output"] == 1
+    assert main([*argv, "--init-output", "0"]) == 0  # an index works too
+    assert main([*argv, "--init-output", "e_above_hull"]) == 2
+    err = capsys.readouterr().err
+    assert "--init-output e_above_hull" in err and "'formation_energy_per_atom']" in err
+    assert main([*argv, "--init-output", "0", "1"]) == 2
+    assert "give one per target" in capsys.readouterr().err
+    assert main([*argv[:4], "--init-output", "0"]) == 2
+    assert "--init-output needs --init" in capsys.readouterr().err
+
+
 def test_train_command_takes_the_loss_and_the_split(table, tmp_path, capsys):
     argv = ["train", str(table), "--target", "ind_gap", "--group-column", "family"]
     argv += ["--loss", "mse", "--test-size", "0.25", "--split-seed", "3"]

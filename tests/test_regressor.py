@@ -16,6 +16,7 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, cross_val_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
+from skorch.callbacks import Callback
 
 from sklearn_bandgap._nn._expansion import gaussian_expansion
 from sklearn_bandgap.featurizers import NeighborListFeaturizer, NeighborLists
@@ -537,3 +538,68 @@ def test_a_collapsed_fit_on_a_mostly_zero_target_warns_with_the_options(mp_sampl
     with pytest.warns(ConstantPredictionWarning, match=r"96% of the targets are 0 .*loss='mse'"):
         model.fit(lists, target)
     assert np.ptp(model.predict(lists)) < 0.01
+
+
+# ------------------------------------------------------------- weight averaging
+class _FirstStepWeights(Callback):
+    """Records the module's weights after the first training step."""
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.state_ = None
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        if training and self.state_ is None:
+            self.state_ = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+
+
+def test_a_weight_average_of_a_single_step_is_the_raw_model(lists, gap):
+    # span below one batch: decay 0, the average is the last weights exactly
+    options = {**FAST, "max_epochs": 3, "validation_fraction": 0.0}
+    raw = NeighborLSTMRegressor(**options).fit(lists, gap)
+    averaged = NeighborLSTMRegressor(**options, ema_epochs=1e-6).fit(lists, gap)
+    np.testing.assert_array_equal(raw.predict(lists), averaged.predict(lists))
+
+
+def test_a_very_long_weight_average_keeps_the_first_steps_weights(lists, gap):
+    # torch's AveragedModel starts from the weights after the first step
+    initial = _FirstStepWeights()
+    model = NeighborLSTMRegressor(
+        **{**FAST, "max_epochs": 3, "lr": 5e-2},
+        validation_fraction=0.0,
+        ema_epochs=1e9,
+        callbacks=[initial],
+    ).fit(lists, gap)
+    trained = NeighborLSTMRegressor(
+        **{**FAST, "max_epochs": 3, "lr": 5e-2}, validation_fraction=0.0
+    ).fit(lists, gap)
+    fitted = model.net_.module_.state_dict()
+    moved = max(float((fitted[k] - v).abs().max()) for k, v in initial.state_.items())
+    raw_moved = max(
+        float((trained.net_.module_.state_dict()[k] - v).abs().max())
+        for k, v in initial.state_.items()
+    )
+    assert moved < 1e-6 < 1e-2 < raw_moved, (moved, raw_moved)
+
+
+def test_the_weight_average_is_validated_and_kept_at_its_best_epoch(lists, gap):
+    model = NeighborLSTMRegressor(
+        **{**FAST, "max_epochs": 12, "lr": 2e-2}, patience=4, ema_epochs=2.0
+    ).fit(lists, gap)
+    net = model.net_
+    history = net.history_
+    targets = model._encode_targets(gap, len(lists))
+    _, valid = net.get_split_datasets(model._model_input(lists), targets)
+    net.module_.eval()
+    losses, sizes = [], []
+    with torch.no_grad():
+        for batch in net.get_iterator(valid, training=False):
+            inputs, truth = batch
+            losses.append(float(net.get_loss(net.infer(inputs), truth, training=False)))
+            sizes.append(len(truth))
+    refit_loss = float(np.average(losses, weights=sizes))
+    best = float(np.min(history[:, "valid_loss"]))
+    # the fitted weights are the best epoch's average, not the raw weights of the last epoch
+    assert refit_loss == pytest.approx(best, rel=1e-5)
+    assert "weight_average" in dict(net.callbacks_)
+    pickle.loads(pickle.dumps(model))  # the callback keeps no copy of the module
+    assert dict(net.callbacks_)["weight_average"].average_ is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from numbers import Integral, Real
 from typing import Any
@@ -13,6 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 from skorch.callbacks import Callback, EarlyStopping, LRScheduler
 from skorch.dataset import Dataset
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import Subset
 
 from sklearn_bandgap._nn._accelerate import ACCELERATED
@@ -221,7 +223,78 @@ def validation_policy(
     ]
 
 
-def skorch_net_kwargs(estimator: Any, seed: int | None) -> dict[str, Any]:
+class WeightAverage(Callback):
+    """skorch callback: an exponential moving average (EMA) of the weights.
+
+    The average is updated after every training batch, with the per-step
+    decay ``1 - 1 / (epochs x batches per epoch)``, so that it spans about
+    ``epochs`` epochs whatever the size of the data. Validation runs on the
+    averaged weights (so early stopping and the learning-rate schedule follow
+    them, and early stopping keeps the best epoch's *averaged* weights), the
+    next epoch trains the raw weights again, and the fitted net holds the
+    averaged weights. Without validation, the last average is loaded at the
+    end of training.
+
+    Parameters
+    ----------
+    epochs : float
+        Span of the average, in epochs (> 0).
+    """
+
+    def __init__(self, epochs: float) -> None:
+        self.epochs = epochs
+
+    def initialize(self) -> WeightAverage:
+        """Forget the average of an earlier fit."""
+        self.average_: AveragedModel | None = None
+        self.raw_: dict[str, torch.Tensor] | None = None
+        return self
+
+    def on_train_begin(self, net: Any, X: Any = None, y: Any = None, **kwargs: Any) -> None:
+        """Start from the weights training starts from."""
+        self.average_ = None
+        self.raw_ = None
+
+    def on_epoch_begin(
+        self, net: Any, dataset_train: Any = None, dataset_valid: Any = None, **kwargs: Any
+    ) -> None:
+        """Put the raw weights back for training (the average's are held apart)."""
+        if self.raw_ is not None:
+            net.module_.load_state_dict(self.raw_)
+            self.raw_ = None
+        if self.average_ is None:
+            batches = max(math.ceil(len(dataset_train) / net.batch_size), 1)
+            decay = 1.0 - 1.0 / max(self.epochs * batches, 1.0)
+            self.average_ = AveragedModel(
+                net.module_, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True
+            )
+
+    def on_batch_end(
+        self, net: Any, batch: Any = None, training: bool = False, **kwargs: Any
+    ) -> None:
+        """Fold the weights after a training step into the average."""
+        if training and self.average_ is not None:
+            self.average_.update_parameters(net.module_)
+
+    def on_batch_begin(
+        self, net: Any, batch: Any = None, training: bool = False, **kwargs: Any
+    ) -> None:
+        """Validate the averaged weights (swapped in at the first validation batch)."""
+        if not training and self.raw_ is None and self.average_ is not None:
+            self.raw_ = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+            net.module_.load_state_dict(self.average_.module.state_dict())
+
+    def on_train_end(self, net: Any, X: Any = None, y: Any = None, **kwargs: Any) -> None:
+        """Leave the averaged weights in the net (early stopping's best, if it loads them)."""
+        if self.raw_ is None and self.average_ is not None:  # no validation: the last average
+            net.module_.load_state_dict(self.average_.module.state_dict())
+        self.raw_ = None
+        self.average_ = None  # the net holds the weights; nothing more to pickle
+
+
+def skorch_net_kwargs(
+    estimator: Any, seed: int | None, *, ema_epochs: float = 0.0
+) -> dict[str, Any]:
     """The settings every net of the package shares, read from the estimator's parameters.
 
     AdamW with ``lr`` and ``weight_decay``, ``batch_size``, ``max_epochs``, the
@@ -229,11 +302,14 @@ def skorch_net_kwargs(estimator: Any, seed: int | None) -> dict[str, Any]:
     ``callbacks``, ``verbose`` and ``device`` (or, with an ``accelerator``, no
     device: accelerate places the module and the batches). Each estimator adds
     its module, loss and data loading, and picks its net class with
-    :func:`net_class`.
+    :func:`net_class`. ``ema_epochs > 0`` adds a :class:`WeightAverage` over
+    that many epochs after the validation policy's callbacks.
     """
     train_split, callbacks = validation_policy(
         estimator.validation_fraction, estimator.patience, seed
     )
+    if ema_epochs > 0:
+        callbacks.append(("weight_average", WeightAverage(ema_epochs)))
     return {
         "optimizer": torch.optim.AdamW,
         "optimizer__weight_decay": estimator.weight_decay,

@@ -153,6 +153,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "new output layer for the target(s)",
     )
     p.add_argument(
+        "--init-output",
+        nargs="+",
+        default=None,
+        metavar="OUTPUT",
+        help="with --init: start each target's output from this output of the source (name "
+        "or index, one per --target; e.g. formation_energy_per_atom of band_gap_mp2018), "
+        "rescaled to the target by least squares, instead of a new output layer",
+    )
+    p.add_argument(
         "--subset",
         choices=["full", "sample200"],
         default="full",

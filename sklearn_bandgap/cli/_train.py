@@ -60,6 +60,7 @@ def train_job(
     group_column: str | None = None,
     unit: str | None = None,
     init: str | None = None,
+    init_output: list[str] | None = None,
     loss: str = "l1",
     test_size: float = 0.1,
     split_seed: int = 0,
@@ -126,7 +127,17 @@ def train_job(
         except ValueError as exc:
             raise UsageError(f"--init: {exc}") from None
         model_params.update(architecture_of(source), init=init)
-        print(f"Starting from the network of {init} (every layer but the output layer).")
+        if init_output:
+            columns = source_output_columns(init, source, init_output, len(targets))
+            model_params["init_output"] = columns if len(columns) > 1 else columns[0]
+            print(
+                f"Starting from the network of {init}, each target's output from its "
+                f"output(s) {init_output} rescaled by least squares."
+            )
+        else:
+            print(f"Starting from the network of {init} (every layer but the output layer).")
+    elif init_output:
+        raise UsageError("--init-output needs --init (the model whose outputs to start from)")
     if composition_baseline:
         print(
             "Elemental references first (ridge on the element fractions); the network "
@@ -197,6 +208,47 @@ def train_job(
     return result
 
 
+def source_output_names(init: str, n_outputs: int) -> list[str] | None:
+    """Names of the source network's outputs: a shipped recipe's columns or a file's outputs."""
+    from sklearn_bandgap.io import read_metadata
+    from sklearn_bandgap.pretrained._recipes import RECIPES
+
+    if init in RECIPES:
+        return list(RECIPES[init].columns)
+    path = Path(init)
+    if path.is_file():
+        outputs = read_metadata(path)["metadata"].get("outputs")
+        if isinstance(outputs, list) and len(outputs) == n_outputs:
+            return [str(o["name"]) if isinstance(o, dict) else str(o) for o in outputs]
+    return None
+
+
+def source_output_columns(init: str, source: Any, wanted: list[str], n_targets: int) -> list[int]:
+    """``--init-output`` values (names or indices) as column indices of the source network."""
+    n_outputs = int(getattr(source, "n_outputs_", 0))
+    if not n_outputs:
+        raise UsageError(f"--init-output: {init} is not a regressor; its outputs are not targets")
+    if len(wanted) != n_targets:
+        raise UsageError(
+            f"--init-output names {len(wanted)} output(s) for {n_targets} --target column(s): "
+            "give one per target"
+        )
+    names = source_output_names(init, n_outputs)
+    columns = []
+    for value in wanted:
+        if value.isdigit() and int(value) < n_outputs:
+            columns.append(int(value))
+        elif names is not None and value in names:
+            columns.append(names.index(value))
+        else:
+            known = f"{names} or " if names else ""
+            raise UsageError(
+                f"--init-output {value}: {init} has {n_outputs} output(s): give "
+                f"{known}an index 0 to {n_outputs - 1}"
+            )
+    return columns
+
+
 def run(args: argparse.Namespace) -> int:
     """Carry out ``sklearn-bandgap train``."""
     train_job(
@@ -214,6 +266,7 @@ def run(args: argparse.Namespace) -> int:
         group_column=args.group_column,
         unit=args.unit,
         init=args.init,
+        init_output=args.init_output,
         loss=args.loss,
         test_size=args.test_size,
         split_seed=args.split_seed,

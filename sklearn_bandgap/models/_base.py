@@ -16,6 +16,7 @@ from numbers import Integral, Real
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import Tags
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
@@ -62,6 +63,7 @@ ARCHITECTURE_CONSTRAINTS: dict[str, list[Any]] = {
     "envelope_start": [Interval(Real, 0, 1, closed="left")],
     "interaction_layers": [Interval(Integral, 0, None, closed="left")],
     "distance_noise": [Interval(Real, 0, None, closed="left")],
+    "ema_epochs": [Interval(Real, 0, None, closed="left")],
     "handle_unknown": [StrOptions({"warn", "error"})],
     "warm_start": ["boolean"],
     "init": [str, os.PathLike, HasMethods(["predict"]), None],
@@ -148,6 +150,12 @@ patience : int, default=15
     Early stopping: epochs without a better validation loss before stopping;
     the learning rate halves after ``patience // 3`` of them. The best
     epoch's weights are restored at the end.
+ema_epochs : float, default=0.0
+    Train with an exponential moving average of the weights spanning about
+    this many epochs (per-step decay ``1 - 1 / (ema_epochs x batches per
+    epoch)``, so the same value suits any data size): validation, early
+    stopping, the schedule and the fitted model use the averaged weights.
+    0 uses the raw weights.
 validation_fraction : float, default=0.1
     Fraction of the training compositions held out for early stopping and
     the learning-rate schedule (whole compositions: polymorphs never sit on
@@ -292,6 +300,7 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         batch_size: int = 128,
         max_epochs: int = 200,
         patience: int = 15,
+        ema_epochs: float = 0.0,
         validation_fraction: float = 0.1,
         handle_unknown: str = "warn",
         random_state: int | np.random.RandomState | None = None,
@@ -319,6 +328,7 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.patience = patience
+        self.ema_epochs = ema_epochs
         self.validation_fraction = validation_fraction
         self.handle_unknown = handle_unknown
         self.random_state = random_state
@@ -350,14 +360,18 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         self._check_architecture()
         continuing = self._continuing()
         state = None
+        source = None
         if continuing:
             previous: Any = getattr(self, "net_")  # noqa: B009 (set by an earlier fit)
             state = {k: v.detach().clone() for k, v in previous.module_.state_dict().items()}
             seen: np.ndarray = getattr(self, "elements_seen_")  # noqa: B009
             distances: np.ndarray = getattr(self, "distance_range_")  # noqa: B009
         elif self.init is not None:
-            state = body_state(self, resolve_source(self.init))
+            source = resolve_source(self.init)
+            state = body_state(self, source)
         targets = self._encode_targets(y, len(X))
+        if source is not None and state is not None:
+            state.update(self._head_state(source, X, targets))
         self._learn_domain(X)
         if continuing:  # the model has now seen both fits' data
             new_seen: np.ndarray = getattr(self, "elements_seen_")  # noqa: B009
@@ -380,6 +394,12 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
     def _continuing(self) -> bool:
         """Whether this fit continues from the current weights (``warm_start`` and fitted)."""
         return bool(self.warm_start) and hasattr(self, "net_")
+
+    def _head_state(
+        self, source: Any, X: NeighborLists, targets: np.ndarray
+    ) -> dict[str, torch.Tensor]:
+        """Fine-tuning: starting weights of the new output layer (none: a fresh one)."""
+        return {}
 
     def _after_fit(self, X: NeighborLists, targets: np.ndarray) -> None:
         """Checks of the fitted model on its training data (none by default)."""
@@ -412,7 +432,7 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
             iterator_train__shuffle=True,
             iterator_valid__collate_fn=collate_neighbor_lists,
             **settings,
-            **skorch_net_kwargs(self, seed),
+            **skorch_net_kwargs(self, seed, ema_epochs=self.ema_epochs),
         )
 
     # ------------------------------------------------------------ inputs, domain

@@ -102,7 +102,7 @@ def body_state(model: Any, source: Any) -> dict[str, torch.Tensor]:
             "(sklearn_bandgap.models.architecture_of(source) lists it)."
         )
     state = source.net_.module_.state_dict()
-    output = _output_layer(source.net_.module_)
+    output = output_layer(source.net_.module_)
     return {
         key: tensor.detach().clone()
         for key, tensor in state.items()
@@ -110,7 +110,7 @@ def body_state(model: Any, source: Any) -> dict[str, torch.Tensor]:
     }
 
 
-def _output_layer(module: torch.nn.Module) -> str:
+def output_layer(module: torch.nn.Module) -> str:
     """Name of the last linear layer of the module's head (the one a new target replaces)."""
     names = [name for name, layer in module.named_modules() if isinstance(layer, torch.nn.Linear)]
     heads = [name for name in names if name.startswith("head.")]

@@ -18,6 +18,7 @@ from skorch.callbacks import Callback
 from sklearn_bandgap.exceptions import ConstantPredictionWarning, OutOfDomainWarning
 from sklearn_bandgap.featurizers._neighbor_lists import NeighborLists
 from sklearn_bandgap.models._base import BaseNeighborLSTM, fill_shared_docs
+from sklearn_bandgap.models._init import output_layer
 from sklearn_bandgap.models._module import ENVELOPE_START
 from sklearn_bandgap.utils import take
 from sklearn_bandgap.utils._validation import check_target
@@ -64,6 +65,15 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         nonnegative=[0], output_column=0)`` fitted on the band gap and the
         formation energy is a band-gap model that scores, cross-validates and
         compares against a 1-D band-gap ``y``.
+    init_output : int, sequence of int or None, default=None
+        With ``init``: start each output of the new output layer from an
+        output of the source network (its column index; one index per column
+        of ``y``, or a single int for a 1-D ``y``), rescaled to the targets by
+        the least-squares line of the training targets on that output. Training
+        then starts from the source's predictions instead of a random output
+        layer: e.g. ``init="band_gap_mp2018", init_output=0`` fine-tunes the
+        shipped gap output on another functional's gaps, ``init_output=1`` its
+        formation-energy output on another energy. None: a new output layer.
     {training_parameters}
 
     Attributes
@@ -105,6 +115,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         "loss": [StrOptions({"l1", "mse", "huber"})],
         "nonnegative": ["boolean", "array-like"],
         "output_column": [Interval(Integral, 0, None, closed="left"), None],
+        "init_output": [Interval(Integral, 0, None, closed="left"), "array-like", None],
     }
 
     def __init__(
@@ -125,11 +136,13 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         loss: str = "l1",
         nonnegative: bool | Sequence[int] = False,
         output_column: int | None = None,
+        init_output: int | Sequence[int] | None = None,
         lr: float = 2e-3,
         weight_decay: float = 1e-5,
         batch_size: int = 128,
         max_epochs: int = 200,
         patience: int = 15,
+        ema_epochs: float = 0.0,
         validation_fraction: float = 0.1,
         handle_unknown: str = "warn",
         random_state: int | np.random.RandomState | None = None,
@@ -158,6 +171,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
             batch_size=batch_size,
             max_epochs=max_epochs,
             patience=patience,
+            ema_epochs=ema_epochs,
             validation_fraction=validation_fraction,
             handle_unknown=handle_unknown,
             random_state=random_state,
@@ -171,6 +185,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         self.loss = loss
         self.nonnegative = nonnegative
         self.output_column = output_column
+        self.init_output = init_output
 
     def predict(self, X: NeighborLists) -> np.ndarray:
         """Predict the target(s) of each structure.
@@ -225,6 +240,48 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         self.y_scale_ = np.where(scale > 0, scale, 1.0)
         scaled: np.ndarray = ((y_array - self.y_mean_) / self.y_scale_).astype(np.float32)
         return scaled
+
+    def _head_state(
+        self, source: Any, X: NeighborLists, targets: np.ndarray
+    ) -> dict[str, torch.Tensor]:
+        """The new output layer from the source's outputs ``init_output`` (see the parameter)."""
+        if self.init_output is None:
+            return {}
+        columns = np.atleast_1d(np.asarray(self.init_output))
+        if columns.ndim != 1 or not np.issubdtype(columns.dtype, np.integer):
+            raise ValueError(
+                f"init_output must be an int or a sequence of ints, got {self.init_output!r}."
+            )
+        if len(columns) != targets.shape[1]:
+            raise ValueError(
+                f"init_output names {len(columns)} source output(s), but y has "
+                f"{targets.shape[1]} column(s): give one source output per column."
+            )
+        if not hasattr(source, "y_scale_"):
+            raise ValueError(
+                f"init_output: the source is a {type(source).__name__}, not a regressor; "
+                "its outputs are not targets to start from (leave init_output=None)."
+            )
+        n_source: int = source.n_outputs_
+        outside = columns[(columns < 0) | (columns >= n_source)]
+        if outside.size:
+            raise ValueError(
+                f"init_output names output(s) {outside.tolist()}, but the source has "
+                f"{n_source} (indices 0 to {n_source - 1})."
+            )
+        with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
+            warnings.simplefilter("ignore", OutOfDomainWarning)
+            raw = source._net_outputs(X)  # the source's standardized outputs
+        layer = output_layer(source.net_.module_)
+        weight = source.net_.module_.state_dict()[f"{layer}.weight"].detach().cpu().double()
+        bias = source.net_.module_.state_dict()[f"{layer}.bias"].detach().cpu().double()
+        new_weight = torch.empty(len(columns), weight.shape[1], dtype=torch.float64)
+        new_bias = torch.empty(len(columns), dtype=torch.float64)
+        for j, k in enumerate(columns):
+            slope, intercept = _least_squares_line(raw[:, k], targets[:, j])
+            new_weight[j] = slope * weight[k]
+            new_bias[j] = slope * bias[k] + intercept
+        return {f"{layer}.weight": new_weight.float(), f"{layer}.bias": new_bias.float()}
 
     def _after_fit(self, X: NeighborLists, targets: np.ndarray) -> None:
         """Warn when the fitted net predicts nearly one value for every training structure."""
@@ -284,3 +341,13 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
             "n_outputs": self.n_outputs_,
             "criterion": criteria[self.loss],
         }
+
+
+def _least_squares_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Slope and intercept of the least-squares line of ``y`` on ``x`` (flat when x is)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    spread = float(np.var(x))
+    if spread <= 0:
+        return 0.0, float(np.mean(y))
+    slope = float(np.mean((x - x.mean()) * (y - y.mean())) / spread)
+    return slope, float(y.mean() - slope * x.mean())
