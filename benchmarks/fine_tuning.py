@@ -28,8 +28,10 @@ the selection part, beside a from-scratch fit; the record goes to
 (all of them; only the new output layer; the head; the output layer alone for
 10 epochs, then all: "LP-FT"). ``--fine-tune-lr`` then sets the learning rate
 of the fine-tuned fits (the from-scratch ones keep the default).
-``--composition-baseline`` puts every fit (both kinds) inside
-``CompositionBaselineRegressor`` (elemental references first).
+``--composition-baseline`` puts every fit (both kinds, or the kinds it names)
+inside ``CompositionBaselineRegressor`` (elemental references first);
+``--scratch-param`` and ``--fine-tune-param`` give each kind the recipe the
+selection split chose for it (``--batch-sizes`` and ``--init-outputs`` try them).
 
 Usage::
 
@@ -44,6 +46,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -58,6 +61,7 @@ import numpy as np
 import torch
 from _machine import cpu_model, git_commit, run_dir, write_record
 from skorch.callbacks import Freezer, Unfreezer
+from train_mp import parse_param
 
 from sklearn_bandgap.datasets import load_nrel_relaxation_pairs
 from sklearn_bandgap.exceptions import OutOfDomainWarning
@@ -113,6 +117,17 @@ VARIANTS: dict[str, Any] = {
 }
 
 
+def composition_kinds(option: list[str] | None) -> set[str]:
+    """The kinds of fit ``--composition-baseline`` names (given alone: both)."""
+    if option is None:
+        return set()
+    return set(option) or {"scratch", "fine_tuned"}
+
+
+def _batch_tag(batch: int) -> str:
+    return "" if batch == 128 else f" batch={batch}"
+
+
 def select_learning_rate(
     args: Any, lists: Any, y: np.ndarray, formulas: Any, pool: np.ndarray, arch: Any, t0: float
 ) -> None:
@@ -123,26 +138,25 @@ def select_learning_rate(
     fit_rows, select_rows = pool[fit_part], pool[select_part]
     order = np.random.default_rng(0).permutation(fit_rows)
     scores: dict[str, Any] = {}
-    composition = args.composition_baseline
+    composition = bool(composition_kinds(args.composition_baseline))
     tag = " composition baseline" if composition else ""
     for n in args.sizes:
         rows = np.sort(order[:n])
-        runs = {
-            f"scratch{tag}": fit_and_score(
-                lists, y, rows, select_rows, {**arch, "random_state": 0}, composition
+        runs: dict[str, Any] = {}
+        for batch in args.batch_sizes:
+            scratch = {**arch, "random_state": 0, "batch_size": batch}
+            runs[f"scratch{tag}{_batch_tag(batch)}"] = fit_and_score(
+                lists, y, rows, select_rows, scratch, composition
             )
-        }
-        for lr in args.lrs:
-            for variant in args.variants:
-                for head in args.init_outputs:
-                    params = {**arch, "init": SOURCE, "lr": lr, "random_state": 0}
-                    params["callbacks"] = VARIANTS[variant]()
-                    params["init_output"] = None if head == "none" else int(head)
-                    name = f"fine_tuned{tag} lr={lr:g}" + (
-                        "" if variant == "all" else f" {variant}"
-                    )
-                    name += "" if head == "none" else f" init_output={head}"
-                    runs[name] = fit_and_score(lists, y, rows, select_rows, params, composition)
+        for lr, variant, head, batch in itertools.product(
+            args.lrs, args.variants, args.init_outputs, args.batch_sizes
+        ):
+            params = {**arch, "init": SOURCE, "lr": lr, "random_state": 0, "batch_size": batch}
+            params["callbacks"] = VARIANTS[variant]()
+            params["init_output"] = None if head == "none" else int(head)
+            name = f"fine_tuned{tag} lr={lr:g}" + ("" if variant == "all" else f" {variant}")
+            name += ("" if head == "none" else f" init_output={head}") + _batch_tag(batch)
+            runs[name] = fit_and_score(lists, y, rows, select_rows, params, composition)
         for name, figures in runs.items():
             print(f"selection n={n} {name}: {json.dumps(figures)}", flush=True)
         scores[str(n)] = runs
@@ -190,16 +204,33 @@ def main() -> None:
         "(0: band gap, 1: formation energy of the shipped multi-task members)",
     )
     parser.add_argument(
-        "--init-output",
+        "--batch-sizes",
         type=int,
-        default=None,
-        help="the fine-tuned fits start their output layer from this source output",
+        nargs="+",
+        default=[128],
+        help="--select: batch sizes to try (both kinds of fit)",
+    )
+    parser.add_argument(
+        "--scratch-param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a regressor parameter of the from-scratch fits (their recipe, chosen with --select)",
+    )
+    parser.add_argument(
+        "--fine-tune-param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a regressor parameter of the fine-tuned fits (e.g. batch_size=32, init_output=1)",
     )
     parser.add_argument(
         "--composition-baseline",
-        action="store_true",
-        help="both fits inside CompositionBaselineRegressor (elemental references, then "
-        "the network on the residuals)",
+        nargs="*",
+        choices=["scratch", "fine_tuned"],
+        default=None,
+        help="fits inside CompositionBaselineRegressor (elemental references, then the network "
+        "on the residuals): both kinds, or only the kinds named",
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -216,17 +247,23 @@ def main() -> None:
     if args.select:
         select_learning_rate(args, lists, y, formulas, pool, architecture, started)
         return
-    fine_lr: dict[str, Any] = {} if args.fine_tune_lr is None else {"lr": args.fine_tune_lr}
-    if args.init_output is not None:
-        fine_lr["init_output"] = args.init_output
+    recipes: dict[str, dict[str, Any]] = {
+        "scratch": dict(parse_param(text) for text in args.scratch_param),
+        "fine_tuned": {
+            "init": SOURCE,
+            **({} if args.fine_tune_lr is None else {"lr": args.fine_tune_lr}),
+            **dict(parse_param(text) for text in args.fine_tune_param),
+        },
+    }
+    with_references = composition_kinds(args.composition_baseline)
     results: dict[str, Any] = {}
     for seed in args.seeds:
         order = np.random.default_rng(seed).permutation(pool)  # nested: the first n rows
         for n in args.sizes:
             rows = np.sort(order[:n])
-            for kind, extra in (("scratch", {}), ("fine_tuned", {"init": SOURCE, **fine_lr})):
+            for kind, extra in recipes.items():
                 params = {**architecture, **extra, "random_state": seed}
-                figures = fit_and_score(lists, y, rows, test, params, args.composition_baseline)
+                figures = fit_and_score(lists, y, rows, test, params, kind in with_references)
                 results.setdefault(str(n), {}).setdefault(kind, []).append(
                     {"seed": seed, **figures}
                 )
@@ -266,11 +303,11 @@ def main() -> None:
         },
         "source": SOURCE,
         "recipe": {
-            **architecture,
-            "fine_tune_lr": args.fine_tune_lr or "default (2e-3)",
-            "composition_baseline": args.composition_baseline,
-            "init_output": args.init_output,
-            "other": "package defaults (max_epochs 200, patience 15)",
+            "architecture": architecture,
+            "scratch": recipes["scratch"],
+            "fine_tuned": recipes["fine_tuned"],
+            "composition_baseline": sorted(with_references),
+            "other": "package defaults otherwise (lr 2e-3, batch 128, max_epochs 200, patience 15)",
         },
         "summary": summary,
         "runs": results,

@@ -51,6 +51,7 @@ import numpy as np
 from _machine import cpu_model, git_commit, write_record
 from _members import checkpoint_paths, finished_member, member_settings
 from joblib import Parallel, delayed
+from train_mp import parse_param
 
 from sklearn_bandgap.datasets import load_mp_gap_eform
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
@@ -125,6 +126,14 @@ def main() -> None:
         "--max-epochs", type=int, default=None, help="override, for a quick look only"
     )
     parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a regressor parameter of every recipe (e.g. ema_epochs=2: a candidate "
+        "recipe; its members differ in settings, so give them their own --work-dir)",
+    )
+    parser.add_argument(
         "--note", default=None, help="a decision or caveat, written into the record and the cards"
     )
     args = parser.parse_args()
@@ -133,10 +142,12 @@ def main() -> None:
     warnings.simplefilter("ignore")
     started = time.perf_counter()
     recipes = [RECIPES[name] for name in args.models]
+    overrides = dict(parse_param(text) for text in args.param)
     if args.max_epochs is not None:
+        overrides["max_epochs"] = args.max_epochs
+    if overrides:
         recipes = [
-            replace(r, regressor_params={**r.regressor_params, "max_epochs": args.max_epochs})
-            for r in recipes
+            replace(r, regressor_params={**r.regressor_params, **overrides}) for r in recipes
         ]
 
     columns = ["band_gap", "formation_energy_per_atom"]

@@ -77,3 +77,28 @@ def test_clone_params_and_a_model_file_round_trip(lists, mp_sample, tmp_path):
         bad = mp_sample.target[:, 0].copy()
         bad[3] = np.nan
         CompositionBaselineRegressor(DummyRegressor()).fit(lists, bad)
+
+
+def test_references_are_fitted_jointly_with_the_output_the_regressor_starts_from(mp_sample):
+    from sklearn.frozen import FrozenEstimator
+
+    lists = NeighborListFeaturizer().transform(mp_sample.data)
+    small = dict(atom_hidden=8, crystal_hidden=16, head_hidden=16, random_state=0)
+    source = NeighborLSTMRegressor(**small, max_epochs=3).fit(lists, mp_sample.target)
+    start = source.predict(lists)[:, 1]
+    fractions = element_fractions(lists)
+    references = np.random.default_rng(0).normal(-4.0, 2.0, fractions.shape[1])
+    target = fractions @ references + 50.0 * (start - start.mean())  # E ≈ Σ x μ + a·s
+    inner = NeighborLSTMRegressor(
+        **small, max_epochs=1, lr=1e-12, init=FrozenEstimator(source), init_output=1
+    )
+    # alpha ~ 0: this short-trained source's output barely varies (its coefficient is large)
+    model = CompositionBaselineRegressor(inner, alpha=1e-9).fit(lists, target)
+    residual = np.abs(model.predict(lists) - target)
+    assert residual.max() < 0.05 * np.abs(50.0 * (start - start.mean())).max()
+    # references alone (fitted on y, not jointly) leave the source's part in the residual
+    plain = CompositionBaselineRegressor(
+        NeighborLSTMRegressor(**small, max_epochs=1, lr=1e-12, init=FrozenEstimator(source)),
+        alpha=1e-9,
+    ).fit(lists, target)
+    assert np.abs(plain.predict(lists) - target).mean() > 5 * residual.mean()

@@ -98,9 +98,7 @@ def test_train_command_fine_tunes_from_a_shipped_model(table, tmp_path, capsys):
     assert "--init: init='no_such_model': neither a shipped model" in capsys.readouterr().err
 
 
-def test_train_command_starts_a_target_from_a_named_output_of_the_source(
-    table, tmp_path, capsys
-):
+def test_train_command_starts_a_target_from_a_named_output_of_the_source(table, tmp_path, capsys):
     argv = ["train", str(table), "--target", "e_f", "--init", "band_gap_mp2018"]
     argv += ["--max-epochs", "1", "--output-dir", str(tmp_path / "out")]
     assert main([*argv, "--init-output", "formation_energy_per_atom"]) == 0
@@ -119,13 +117,14 @@ def test_train_command_starts_a_target_from_a_named_output_of_the_source(
 
 def test_train_command_takes_the_loss_and_the_split(table, tmp_path, capsys):
     argv = ["train", str(table), "--target", "ind_gap", "--group-column", "family"]
-    argv += ["--loss", "mse", "--test-size", "0.25", "--split-seed", "3"]
+    argv += ["--loss", "mse", "--test-size", "0.25", "--split-seed", "3", "--batch-size", "32"]
     argv += ["--max-epochs", "1", "--output-dir", str(tmp_path / "out")]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "whose 'family' labels are not in training" in printed
     figures = json.loads((tmp_path / "out" / "main_job.json").read_text())
     assert figures["model_params"]["loss"] == "mse"
+    assert figures["model_params"]["batch_size"] == 32
     split = figures["split"]
     assert split["test_size"] == 0.25 and split["seed"] == 3
     assert split["kind"] == "GroupShuffleSplit on the 'family' column"

@@ -62,6 +62,7 @@ def train_job(
     init: str | None = None,
     init_output: list[str] | None = None,
     loss: str = "l1",
+    batch_size: int = 128,
     test_size: float = 0.1,
     split_seed: int = 0,
     composition_baseline: bool = False,
@@ -117,7 +118,14 @@ def train_job(
         f"Training {what} for up to {epochs} epochs on {' and '.join(targets)}"
         + " (early stopping on a composition-grouped validation split)..."
     )
-    model_params: dict[str, Any] = {"max_epochs": epochs, "verbose": 1, "loss": loss}
+    if batch_size < 1:
+        raise UsageError(f"--batch-size {batch_size}: give a positive number of crystals")
+    model_params: dict[str, Any] = {
+        "max_epochs": epochs,
+        "verbose": 1,
+        "loss": loss,
+        "batch_size": batch_size,
+    }
     if init is not None:  # fine-tuning: the source's network, a new output layer
         from sklearn_bandgap.models import architecture_of
         from sklearn_bandgap.models._init import resolve_source
@@ -268,6 +276,7 @@ def run(args: argparse.Namespace) -> int:
         init=args.init,
         init_output=args.init_output,
         loss=args.loss,
+        batch_size=args.batch_size,
         test_size=args.test_size,
         split_seed=args.split_seed,
         composition_baseline=args.composition_baseline,

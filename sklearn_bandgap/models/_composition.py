@@ -58,6 +58,14 @@ class CompositionBaselineRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstim
     composition part is exactly invariant to positions and cell choice, so the
     sum is as continuous and exact as ``regressor``.
 
+    When ``regressor`` starts its outputs from a source model's
+    (``NeighborLSTMRegressor(init=..., init_output=...)``), the references are
+    fitted jointly with those source outputs (one more column of the ridge
+    regression, then left out of the baseline): ``E/atom ≈ Σ x_el μ_el + a·s``
+    with ``s`` e.g. the shipped model's formation energy, so that the
+    references are those of what the source does not explain, and the
+    regressor starts from ``a·s`` of the residual.
+
     Parameters
     ----------
     regressor : regressor
@@ -117,9 +125,21 @@ class CompositionBaselineRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstim
         targets = check_target(y, len(X))
         self.y_ndim_ = int(targets.ndim)
         columns = targets.reshape(len(X), -1)
-        linear = Ridge(alpha=self.alpha, fit_intercept=True).fit(fractions, columns)
-        self.coef_ = np.asarray(linear.coef_, dtype=np.float64).reshape(columns.shape[1], -1)
-        self.intercept_ = np.asarray(linear.intercept_, dtype=np.float64).reshape(-1)
+        starting = getattr(self.regressor, "starting_outputs", None)
+        start = None if starting is None else starting(X, columns.shape[1])
+        if start is None:
+            linear = Ridge(alpha=self.alpha, fit_intercept=True).fit(fractions, columns)
+            self.coef_ = np.asarray(linear.coef_, dtype=np.float64).reshape(columns.shape[1], -1)
+            self.intercept_ = np.asarray(linear.intercept_, dtype=np.float64).reshape(-1)
+        else:  # jointly with the source output each column starts from; kept: the elements
+            coef, intercept = [], []
+            for j in range(columns.shape[1]):
+                design = np.column_stack([fractions, start[:, j]])
+                linear = Ridge(alpha=self.alpha, fit_intercept=True).fit(design, columns[:, j])
+                coef.append(linear.coef_[:-1])
+                intercept.append(float(linear.intercept_))
+            self.coef_ = np.asarray(coef, dtype=np.float64)
+            self.intercept_ = np.asarray(intercept, dtype=np.float64)
         residual = columns - self._baseline(fractions)
         self.regressor_ = clone(self.regressor).fit(
             X, residual[:, 0] if self.y_ndim_ == 1 else residual

@@ -18,7 +18,7 @@ from skorch.callbacks import Callback
 from sklearn_bandgap.exceptions import ConstantPredictionWarning, OutOfDomainWarning
 from sklearn_bandgap.featurizers._neighbor_lists import NeighborLists
 from sklearn_bandgap.models._base import BaseNeighborLSTM, fill_shared_docs
-from sklearn_bandgap.models._init import output_layer
+from sklearn_bandgap.models._init import output_layer, resolve_source
 from sklearn_bandgap.models._module import ENVELOPE_START
 from sklearn_bandgap.utils import take
 from sklearn_bandgap.utils._validation import check_target
@@ -247,15 +247,30 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         """The new output layer from the source's outputs ``init_output`` (see the parameter)."""
         if self.init_output is None:
             return {}
+        columns = self._init_columns(source, targets.shape[1])
+        raw = _standardized_outputs(source, X)
+        layer = output_layer(source.net_.module_)
+        weight = source.net_.module_.state_dict()[f"{layer}.weight"].detach().cpu().double()
+        bias = source.net_.module_.state_dict()[f"{layer}.bias"].detach().cpu().double()
+        new_weight = torch.empty(len(columns), weight.shape[1], dtype=torch.float64)
+        new_bias = torch.empty(len(columns), dtype=torch.float64)
+        for j, k in enumerate(columns):
+            slope, intercept = _least_squares_line(raw[:, k], targets[:, j])
+            new_weight[j] = slope * weight[k]
+            new_bias[j] = slope * bias[k] + intercept
+        return {f"{layer}.weight": new_weight.float(), f"{layer}.bias": new_bias.float()}
+
+    def _init_columns(self, source: Any, n_targets: int) -> np.ndarray:
+        """``init_output`` as checked column indices of the source's outputs."""
         columns = np.atleast_1d(np.asarray(self.init_output))
         if columns.ndim != 1 or not np.issubdtype(columns.dtype, np.integer):
             raise ValueError(
                 f"init_output must be an int or a sequence of ints, got {self.init_output!r}."
             )
-        if len(columns) != targets.shape[1]:
+        if len(columns) != n_targets:
             raise ValueError(
                 f"init_output names {len(columns)} source output(s), but y has "
-                f"{targets.shape[1]} column(s): give one source output per column."
+                f"{n_targets} column(s): give one source output per column."
             )
         if not hasattr(source, "y_scale_"):
             raise ValueError(
@@ -269,19 +284,32 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
                 f"init_output names output(s) {outside.tolist()}, but the source has "
                 f"{n_source} (indices 0 to {n_source - 1})."
             )
-        with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
-            warnings.simplefilter("ignore", OutOfDomainWarning)
-            raw = source._net_outputs(X)  # the source's standardized outputs
-        layer = output_layer(source.net_.module_)
-        weight = source.net_.module_.state_dict()[f"{layer}.weight"].detach().cpu().double()
-        bias = source.net_.module_.state_dict()[f"{layer}.bias"].detach().cpu().double()
-        new_weight = torch.empty(len(columns), weight.shape[1], dtype=torch.float64)
-        new_bias = torch.empty(len(columns), dtype=torch.float64)
-        for j, k in enumerate(columns):
-            slope, intercept = _least_squares_line(raw[:, k], targets[:, j])
-            new_weight[j] = slope * weight[k]
-            new_bias[j] = slope * bias[k] + intercept
-        return {f"{layer}.weight": new_weight.float(), f"{layer}.bias": new_bias.float()}
+        return columns
+
+    def starting_outputs(self, X: NeighborLists, n_targets: int) -> np.ndarray | None:
+        """The source outputs that ``fit`` starts each target column from, in their units.
+
+        Parameters
+        ----------
+        X : NeighborLists
+            Output of :class:`~sklearn_bandgap.featurizers.NeighborListFeaturizer`.
+        n_targets : int
+            Columns of the ``y`` the model is about to be fitted on.
+
+        Returns
+        -------
+        outputs : ndarray of shape (n_samples, n_targets) or None
+            Column ``j`` is the source's output ``init_output[j]`` on ``X``
+            (what :class:`CompositionBaselineRegressor` fits its references
+            jointly with); None without ``init`` and ``init_output``.
+        """
+        if self.init is None or self.init_output is None:
+            return None
+        source = resolve_source(self.init)
+        columns = self._init_columns(source, n_targets)
+        raw = _standardized_outputs(source, X)[:, columns]
+        outputs: np.ndarray = raw * source.y_scale_[columns] + source.y_mean_[columns]
+        return outputs
 
     def _after_fit(self, X: NeighborLists, targets: np.ndarray) -> None:
         """Warn when the fitted net predicts nearly one value for every training structure."""
@@ -341,6 +369,14 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
             "n_outputs": self.n_outputs_,
             "criterion": criteria[self.loss],
         }
+
+
+def _standardized_outputs(source: Any, X: NeighborLists) -> np.ndarray:
+    """The source network's raw (standardized) outputs on ``X``, domain warnings silenced."""
+    with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
+        warnings.simplefilter("ignore", OutOfDomainWarning)
+        raw: np.ndarray = source._net_outputs(X)
+    return raw
 
 
 def _least_squares_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

@@ -1,0 +1,134 @@
+"""Compare two training recipes member by member on each member's own validation part.
+
+Every member of ``train_pretrained.py`` holds out 10 % of the training part's
+compositions for early stopping (``CompositionGroupSplit``, seeded by its
+``random_state``). Two members of the same seed trained with two recipes
+(e.g. the shipped one and ``--param ema_epochs=2``) hold out the *same*
+crystals, so their errors there compare the recipes paired, at full scale,
+without the test split. This script rebuilds each member's validation part,
+predicts it with both members and reports the MAE of every target column
+(band gaps clipped at 0), writing ``benchmarks/results/member_validation/<run>/``.
+
+Usage::
+
+    python benchmarks/member_validation.py \\
+        --baseline results/train_pretrained/members \\
+        --candidate results/train_pretrained/members-ema2 --run 2026-12-04-ema2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _machine import cpu_model, git_commit, run_dir, write_record
+from _members import checkpoint_paths
+
+from sklearn_bandgap.datasets import load_mp_gap_eform
+from sklearn_bandgap.featurizers import NeighborListFeaturizer
+from sklearn_bandgap.io import load
+from sklearn_bandgap.model_selection import formula_group_split
+from sklearn_bandgap.pretrained._recipes import RECIPES
+
+COLUMNS = ["band_gap", "formation_energy_per_atom"]
+
+
+def validation_rows(member: Any, lists: Any, y: np.ndarray) -> np.ndarray:
+    """Rows (of ``lists``) of the member's early-stopping validation part."""
+    targets = member._encode_targets(y, len(lists))  # same data: the same scaling
+    _, valid = member.net_.get_split_datasets(member._model_input(lists), targets)
+    return np.sort(np.asarray(valid.indices))
+
+
+def member_scores(path: Path, lists: Any, y: np.ndarray, columns: list[str]) -> dict[str, Any]:
+    """The member's validation MAE per column, and which rows those are."""
+    member = load(path)
+    rows = validation_rows(member, lists, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        member.set_params(output_column=None)
+        predicted = np.asarray(member.predict(lists[rows])).reshape(len(rows), -1)
+    truth = y[rows].reshape(len(rows), -1)
+    scores = {}
+    for k, column in enumerate(columns):
+        guess = np.maximum(predicted[:, k], 0.0) if column == "band_gap" else predicted[:, k]
+        scores[column] = float(np.mean(np.abs(guess - truth[:, k])))
+    info = json.loads(path.with_suffix(".json").read_text())
+    return {
+        "validation_mae": scores,
+        "n_validation": len(rows),
+        "rows_sha": hash(rows.tobytes()),
+        "epochs": info.get("epochs"),
+        "best_epoch": info.get("best_epoch"),
+        "fit_seconds": info.get("fit_seconds"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", type=Path, required=True, help="members' work dir")
+    parser.add_argument("--candidate", type=Path, required=True, help="members' work dir")
+    parser.add_argument("--run", required=True, help="record folder name")
+    parser.add_argument("--note", default=None)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    data = load_mp_gap_eform(target=COLUMNS, n_jobs=2, progress=False)
+    train, _ = formula_group_split(data.formula)
+    lists = NeighborListFeaturizer().transform([data.data[i] for i in train])
+    y_all = np.asarray(data.target)[train]
+    results: dict[str, Any] = {}
+    for name, recipe in RECIPES.items():
+        picked = [COLUMNS.index(c) for c in recipe.columns]
+        y = y_all[:, picked] if len(picked) > 1 else y_all[:, picked[0]]
+        for seed in recipe.random_states:
+            paths = {
+                kind: checkpoint_paths(folder, recipe, seed)[0]
+                for kind, folder in (("baseline", args.baseline), ("candidate", args.candidate))
+            }
+            if not all(p.is_file() for p in paths.values()):
+                continue
+            pair = {
+                kind: member_scores(path, lists, y, list(recipe.columns))
+                for kind, path in paths.items()
+            }
+            same = pair["baseline"].pop("rows_sha") == pair["candidate"].pop("rows_sha")
+            if not same:
+                raise RuntimeError(f"{name} seed {seed}: the two members hold out other rows")
+            change = {
+                c: pair["candidate"]["validation_mae"][c] / pair["baseline"]["validation_mae"][c]
+                - 1.0
+                for c in recipe.columns
+            }
+            results[f"{name}/seed{seed}"] = {**pair, "relative_change": change}
+            print(f"{name} seed {seed}: {json.dumps(pair)} change {change}", flush=True)
+    record = {
+        "benchmark": "member_validation",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "commit": git_commit(),
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform()},
+        "split": {
+            "kind": "each member's early-stopping validation part: 10 % of the compositions "
+            "of the project's training part (GroupShuffleSplit seeded by the member's "
+            "random_state); the test split is not used",
+            "n_training_part": len(train),
+        },
+        "baseline": str(args.baseline),
+        "candidate": str(args.candidate),
+        "results": results,
+        "wall_seconds": round(time.perf_counter() - started, 1),
+    }
+    if args.note:
+        record["note"] = args.note
+    write_record(run_dir("member_validation", args.run) / "record.json", record)
+
+
+if __name__ == "__main__":
+    main()
