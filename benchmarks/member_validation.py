@@ -31,7 +31,9 @@ from typing import Any
 import numpy as np
 from _machine import cpu_model, git_commit, run_dir, write_record
 from _members import checkpoint_paths
+from skorch.dataset import Dataset
 
+from sklearn_bandgap._nn._training import CompositionGroupSplit, seed_of
 from sklearn_bandgap.datasets import load_mp_gap_eform
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.io import load
@@ -42,9 +44,14 @@ COLUMNS = ["band_gap", "formation_energy_per_atom"]
 
 
 def validation_rows(member: Any, lists: Any, y: np.ndarray) -> np.ndarray:
-    """Rows (of ``lists``) of the member's early-stopping validation part."""
-    targets = member._encode_targets(y, len(lists))  # same data: the same scaling
-    _, valid = member.net_.get_split_datasets(member._model_input(lists), targets)
+    """Rows (of ``lists``) of the member's early-stopping validation part.
+
+    A loaded member's net carries no seeded split (it is rebuilt for
+    prediction), so the split ``fit`` used is rebuilt from ``random_state``.
+    """
+    split = CompositionGroupSplit(member.validation_fraction, seed_of(member.random_state))
+    dataset = Dataset(member._model_input(lists), member._encode_targets(y, len(lists)))
+    _, valid = split(dataset)
     return np.sort(np.asarray(valid.indices))
 
 
