@@ -128,10 +128,10 @@ def _batch_tag(batch: int) -> str:
     return "" if batch == 128 else f" batch={batch}"
 
 
-def select_learning_rate(
+def select_recipe(
     args: Any, lists: Any, y: np.ndarray, formulas: Any, pool: np.ndarray, arch: Any, t0: float
 ) -> None:
-    """Score fine-tuning learning rates on a selection split of the pool (never the test)."""
+    """Score recipes (learning rate, layers, batch, start) on a selection split of the pool."""
     fit_part, select_part = formula_group_split(
         np.asarray(formulas)[pool], test_size=0.2, random_state=1
     )
@@ -162,8 +162,8 @@ def select_learning_rate(
         scores[str(n)] = runs
     record = {
         "benchmark": "fine_tuning",
-        "kind": "selection of the fine-tuning learning rate and of the layers it trains "
-        "(the test part is not used)",
+        "kind": "selection of the recipes: learning rate, trained layers, batch size, "
+        "starting output (the test part is not used)",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "commit": git_commit(),
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform()},
@@ -245,7 +245,7 @@ def main() -> None:
     print(f"{len(structures)} crystals: pool {len(pool)}, test {len(test)}", flush=True)
 
     if args.select:
-        select_learning_rate(args, lists, y, formulas, pool, architecture, started)
+        select_recipe(args, lists, y, formulas, pool, architecture, started)
         return
     recipes: dict[str, dict[str, Any]] = {
         "scratch": dict(parse_param(text) for text in args.scratch_param),

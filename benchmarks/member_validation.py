@@ -43,22 +43,21 @@ from sklearn_bandgap.pretrained._recipes import RECIPES
 COLUMNS = ["band_gap", "formation_energy_per_atom"]
 
 
-def validation_rows(member: Any, lists: Any, y: np.ndarray) -> np.ndarray:
+def validation_rows(member: Any, lists: Any) -> np.ndarray:
     """Rows (of ``lists``) of the member's early-stopping validation part.
 
     A loaded member's net carries no seeded split (it is rebuilt for
     prediction), so the split ``fit`` used is rebuilt from ``random_state``.
     """
     split = CompositionGroupSplit(member.validation_fraction, seed_of(member.random_state))
-    dataset = Dataset(member._model_input(lists), member._encode_targets(y, len(lists)))
-    _, valid = split(dataset)
+    _, valid = split(Dataset(member._model_input(lists), None))  # groups come from X
     return np.sort(np.asarray(valid.indices))
 
 
 def member_scores(path: Path, lists: Any, y: np.ndarray, columns: list[str]) -> dict[str, Any]:
     """The member's validation MAE per column, and which rows those are."""
     member = load(path)
-    rows = validation_rows(member, lists, y)
+    rows = validation_rows(member, lists)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         member.set_params(output_column=None)
@@ -72,7 +71,7 @@ def member_scores(path: Path, lists: Any, y: np.ndarray, columns: list[str]) -> 
     return {
         "validation_mae": scores,
         "n_validation": len(rows),
-        "rows_sha": hash(rows.tobytes()),
+        "rows": rows,
         "epochs": info.get("epochs"),
         "best_epoch": info.get("best_epoch"),
         "fit_seconds": info.get("fit_seconds"),
@@ -106,8 +105,7 @@ def main() -> None:
                 kind: member_scores(path, lists, y, list(recipe.columns))
                 for kind, path in paths.items()
             }
-            same = pair["baseline"].pop("rows_sha") == pair["candidate"].pop("rows_sha")
-            if not same:
+            if not np.array_equal(pair["baseline"].pop("rows"), pair["candidate"].pop("rows")):
                 raise RuntimeError(f"{name} seed {seed}: the two members hold out other rows")
             change = {
                 c: pair["candidate"]["validation_mae"][c] / pair["baseline"]["validation_mae"][c]

@@ -248,7 +248,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         if self.init_output is None:
             return {}
         columns = self._init_columns(source, targets.shape[1])
-        raw = _standardized_outputs(source, X)
+        raw = _quiet_net_outputs(source, X)
         layer = output_layer(source.net_.module_)
         weight = source.net_.module_.state_dict()[f"{layer}.weight"].detach().cpu().double()
         bias = source.net_.module_.state_dict()[f"{layer}.bias"].detach().cpu().double()
@@ -307,7 +307,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
             return None
         source = resolve_source(self.init)
         columns = self._init_columns(source, n_targets)
-        raw = _standardized_outputs(source, X)[:, columns]
+        raw = _quiet_net_outputs(source, X)[:, columns]
         outputs: np.ndarray = raw * source.y_scale_[columns] + source.y_mean_[columns]
         return outputs
 
@@ -318,9 +318,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
             rows = np.sort(np.random.default_rng(0).choice(rows, CONSTANT_CHECK_ROWS, False))
         # fork: a DataLoader draws its base seed from torch's global generator, which
         # fit leaves as it found it
-        with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
-            warnings.simplefilter("ignore", OutOfDomainWarning)
-            outputs = self._net_outputs(take(X, rows))
+        outputs = _quiet_net_outputs(self, take(X, rows))
         spread, target_spread = outputs.std(axis=0), targets[rows].std(axis=0)
         for column in np.flatnonzero((target_spread > 0) & (spread < 0.01 * target_spread)):
             y = targets[:, column] * self.y_scale_[column] + self.y_mean_[column]
@@ -371,8 +369,12 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         }
 
 
-def _standardized_outputs(source: Any, X: NeighborLists) -> np.ndarray:
-    """The source network's raw (standardized) outputs on ``X``, domain warnings silenced."""
+def _quiet_net_outputs(source: Any, X: NeighborLists) -> np.ndarray:
+    """A fitted model's raw (standardized) net outputs on ``X``, domain warnings silenced.
+
+    The torch generator is forked: a DataLoader draws its base seed from torch's
+    global generator, which ``fit`` leaves as it found it.
+    """
     with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
         warnings.simplefilter("ignore", OutOfDomainWarning)
         raw: np.ndarray = source._net_outputs(X)
