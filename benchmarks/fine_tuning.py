@@ -5,6 +5,10 @@ shipped models were trained on Materials Project band gaps and formation
 energies, never on this total energy). Split: GroupShuffleSplit on reduced
 formulas, 20 % of the formulas held out for the test part (seed 0); training
 sets of 250, 1,000 and 4,000 crystals are nested seeded draws from the rest.
+``--data mp_magnetization``: the Materials Project set's |total magnetization|
+per atom (μB/atom, 76 % of the crystals below 0.05 μB per cell), a column the
+shipped models never trained on; the test part is the project's test split
+(the formulas the shipped models never saw), the pool their training part.
 
 For each size and seed, two ``NeighborLSTMRegressor`` fits with the same
 recipe (the package defaults: up to 200 epochs, early stopping with patience
@@ -31,7 +35,11 @@ of the fine-tuned fits (the from-scratch ones keep the default).
 ``--composition-baseline`` puts every fit (both kinds, or the kinds it names)
 inside ``CompositionBaselineRegressor`` (elemental references first);
 ``--scratch-param`` and ``--fine-tune-param`` give each kind the recipe the
-selection split chose for it (``--batch-sizes`` and ``--init-outputs`` try them).
+selection split chose for it (``--batch-sizes`` and ``--init-outputs`` try them;
+in ``--select`` they are each kind's starting recipe). ``--settings`` tries
+settings added to both kinds (``none``, ``ema_epochs=2``, ...), and
+``--select-seeds`` repeats the selection over several training draws and fit
+seeds (the record keeps each run and their mean).
 
 Usage::
 
@@ -41,6 +49,9 @@ Usage::
     python benchmarks/fine_tuning.py --fine-tune-lr 5e-4
     python benchmarks/fine_tuning.py --select --composition-baseline --sizes 250 1000 \
         --lrs 2e-3 --variants all frozen-body frozen-body-but-head probe-10
+    python benchmarks/fine_tuning.py --select --composition-baseline --sizes 250 1000 \
+        --lrs 2e-3 --init-outputs 1 --batch-sizes 32 --settings none ema_epochs=2 \
+        --select-seeds 0 1
 """
 
 from __future__ import annotations
@@ -53,6 +64,7 @@ import platform
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -63,7 +75,7 @@ from _machine import cpu_model, git_commit, run_dir, write_record
 from skorch.callbacks import Freezer, Unfreezer
 from train_mp import parse_param
 
-from sklearn_bandgap.datasets import load_nrel_relaxation_pairs
+from sklearn_bandgap.datasets import load_mp_gap_eform, load_nrel_relaxation_pairs
 from sklearn_bandgap.exceptions import OutOfDomainWarning
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.metrics import regression_report
@@ -76,6 +88,62 @@ from sklearn_bandgap.models import (
 from sklearn_bandgap.pretrained import load_pretrained
 
 SOURCE = "band_gap_mp2018"
+
+
+@dataclass
+class TargetSet:
+    """A property the source never trained on: crystals, targets and the test split."""
+
+    structures: list[Any]
+    y: np.ndarray
+    formulas: np.ndarray
+    pool: np.ndarray
+    test: np.ndarray
+    description: str
+    split: dict[str, Any]
+
+
+def load_target_set(name: str) -> TargetSet:
+    """``nrel_energy`` (NREL DFT energy per atom) or ``mp_magnetization`` (MP |μ| per atom).
+
+    The MP set's test part is the project's test split (10 % of the formulas,
+    seed 0): the formulas the shipped models never saw; their pool is the
+    shipped models' training part, whose crystals the source saw with other
+    targets (band gap, formation energy).
+    """
+    if name == "nrel_energy":
+        nrel = load_nrel_relaxation_pairs(progress=False)
+        formulas = np.asarray(nrel.formula)
+        pool, test = formula_group_split(formulas, test_size=0.2, random_state=0)
+        return TargetSet(
+            list(nrel.relaxed),
+            np.asarray(nrel.target, float),
+            formulas,
+            pool,
+            test,
+            "NREL relaxation pairs: DFT-relaxed structures, DFT energy per atom (eV/atom)",
+            {"kind": "GroupShuffleSplit on reduced formulas", "test_size": 0.2, "seed": 0},
+        )
+    mp = load_mp_gap_eform(progress=False)
+    formulas = np.asarray(mp.formula)
+    n_sites = np.array([len(structure) for structure in mp.data], dtype=float)
+    magnetization = np.abs(mp.frame["total_magnetization"].to_numpy(dtype=float)) / n_sites
+    pool, test = formula_group_split(formulas)
+    return TargetSet(
+        list(mp.data),
+        magnetization,
+        formulas,
+        pool,
+        test,
+        "Materials Project 2018 set: |total magnetization| per atom (muB/atom), a column the "
+        "shipped models never trained on",
+        {
+            "kind": "the project's test split (formula_group_split defaults: 10 % of the "
+            "formulas, seed 0), formulas the shipped models never saw",
+            "test_size": 0.1,
+            "seed": 0,
+        },
+    )
 
 
 def fit_and_score(
@@ -124,42 +192,77 @@ def composition_kinds(option: list[str] | None) -> set[str]:
     return set(option) or {"scratch", "fine_tuned"}
 
 
+def parse_setting(text: str) -> dict[str, Any]:
+    """``none`` or ``NAME=VALUE[,NAME=VALUE]``: regressor parameters added to both kinds."""
+    if text == "none":
+        return {}
+    return dict(parse_param(part) for part in text.split(","))
+
+
 def _batch_tag(batch: int) -> str:
     return "" if batch == 128 else f" batch={batch}"
 
 
-def select_recipe(
-    args: Any, lists: Any, y: np.ndarray, formulas: Any, pool: np.ndarray, arch: Any, t0: float
-) -> None:
-    """Score recipes (learning rate, layers, batch, start) on a selection split of the pool."""
+def select_recipe(args: Any, lists: Any, target_set: TargetSet, arch: Any, t0: float) -> None:
+    """Score recipes (rate, layers, batch, start, settings) on a selection split of the pool.
+
+    Each kind starts from its ``--scratch-param`` / ``--fine-tune-param`` recipe;
+    every ``--settings`` entry (``none`` or ``NAME=VALUE[,NAME=VALUE]``) is added
+    to both kinds; each ``--select-seeds`` seed draws its own training rows and
+    seeds its fits, and the record keeps each run and the mean over the seeds.
+    """
+    y, pool = target_set.y, target_set.pool
     fit_part, select_part = formula_group_split(
-        np.asarray(formulas)[pool], test_size=0.2, random_state=1
+        target_set.formulas[pool], test_size=0.2, random_state=1
     )
     fit_rows, select_rows = pool[fit_part], pool[select_part]
-    order = np.random.default_rng(0).permutation(fit_rows)
     scores: dict[str, Any] = {}
+    means: dict[str, Any] = {}
     composition = bool(composition_kinds(args.composition_baseline))
     tag = " composition baseline" if composition else ""
+    scratch_base = dict(parse_param(text) for text in args.scratch_param)
+    tuned_base = dict(parse_param(text) for text in args.fine_tune_param)
     for n in args.sizes:
-        rows = np.sort(order[:n])
         runs: dict[str, Any] = {}
-        for batch in args.batch_sizes:
-            scratch = {**arch, "random_state": 0, "batch_size": batch}
-            runs[f"scratch{tag}{_batch_tag(batch)}"] = fit_and_score(
-                lists, y, rows, select_rows, scratch, composition
+        for seed in args.select_seeds:
+            order = np.random.default_rng(seed).permutation(fit_rows)
+            rows = np.sort(order[:n])
+            suffix = "" if args.select_seeds == [0] else f" seed={seed}"
+            median = np.full(len(select_rows), np.median(y[rows]))  # the constant to beat
+            runs["median of the training targets" + suffix] = regression_report(
+                y[select_rows], median
             )
-        for lr, variant, head, batch in itertools.product(
-            args.lrs, args.variants, args.init_outputs, args.batch_sizes
-        ):
-            params = {**arch, "init": SOURCE, "lr": lr, "random_state": 0, "batch_size": batch}
-            params["callbacks"] = VARIANTS[variant]()
-            params["init_output"] = None if head == "none" else int(head)
-            name = f"fine_tuned{tag} lr={lr:g}" + ("" if variant == "all" else f" {variant}")
-            name += ("" if head == "none" else f" init_output={head}") + _batch_tag(batch)
-            runs[name] = fit_and_score(lists, y, rows, select_rows, params, composition)
+            for setting in args.settings:
+                extra = parse_setting(setting)
+                stag = "" if not extra else f" {setting}"
+                for batch in args.batch_sizes:
+                    scratch = {**arch, **scratch_base, **extra, "random_state": seed}
+                    scratch["batch_size"] = batch
+                    name = f"scratch{tag}{_batch_tag(batch)}{stag}"
+                    runs[name + suffix] = fit_and_score(
+                        lists, y, rows, select_rows, scratch, composition
+                    )
+                for lr, variant, head, batch in itertools.product(
+                    args.lrs, args.variants, args.init_outputs, args.batch_sizes
+                ):
+                    params = {**arch, **tuned_base, **extra, "init": SOURCE, "lr": lr}
+                    params.update(random_state=seed, batch_size=batch)
+                    params["callbacks"] = VARIANTS[variant]()
+                    params["init_output"] = None if head == "none" else int(head)
+                    name = f"fine_tuned{tag} lr={lr:g}"
+                    name += "" if variant == "all" else f" {variant}"
+                    name += ("" if head == "none" else f" init_output={head}") + _batch_tag(batch)
+                    runs[name + stag + suffix] = fit_and_score(
+                        lists, y, rows, select_rows, params, composition
+                    )
         for name, figures in runs.items():
             print(f"selection n={n} {name}: {json.dumps(figures)}", flush=True)
         scores[str(n)] = runs
+        groups: dict[str, list[float]] = {}
+        for name, figures in runs.items():
+            groups.setdefault(name.split(" seed=")[0], []).append(figures["mae"])
+        means[str(n)] = {name: round(float(np.mean(v)), 4) for name, v in groups.items()}
+        print(f"selection n={n} mean MAE over seeds: {json.dumps(means[str(n)])}", flush=True)
     record = {
         "benchmark": "fine_tuning",
         "kind": "selection of the recipes: learning rate, trained layers, batch size, "
@@ -167,13 +270,17 @@ def select_recipe(
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "commit": git_commit(),
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform()},
+        "data": {"set": target_set.description, "n_structures": len(target_set.y)},
         "split": {
-            "kind": "the pool (80 % of the NREL formulas, seed 0) split again by formula: "
+            "kind": "the pool (the formulas outside the test part) split again by formula: "
             "20 % for selection, GroupShuffleSplit seed 1",
+            "test_part": target_set.split,
             "n_fit_part": len(fit_rows),
             "n_selection": len(select_rows),
+            "draw_seeds": args.select_seeds,
         },
         "scores": scores,
+        "mean_mae": means,
         "wall_seconds": round(time.perf_counter() - t0, 1),
     }
     write_record(run_dir("fine_tuning", f"{args.run or 'run'}-selection") / "record.json", record)
@@ -181,6 +288,13 @@ def select_recipe(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--data",
+        choices=["nrel_energy", "mp_magnetization"],
+        default="nrel_energy",
+        help="the property: NREL DFT energy per atom, or the MP set's |magnetization| per atom "
+        "(test part: the project's test split)",
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[250, 1000, 4000])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -211,6 +325,20 @@ def main() -> None:
         help="--select: batch sizes to try (both kinds of fit)",
     )
     parser.add_argument(
+        "--settings",
+        nargs="+",
+        default=["none"],
+        help="--select: settings added to both kinds, each 'none' or NAME=VALUE[,NAME=VALUE] "
+        "(e.g. none ema_epochs=2)",
+    )
+    parser.add_argument(
+        "--select-seeds",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="--select: seeds of the training draws and fits (the record keeps their mean)",
+    )
+    parser.add_argument(
         "--scratch-param",
         action="append",
         default=[],
@@ -236,16 +364,16 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
 
-    data = load_nrel_relaxation_pairs(progress=False)
-    structures, y, formulas = data.relaxed, np.asarray(data.target, float), data.formula
-    pool, test = formula_group_split(formulas, test_size=0.2, random_state=0)
+    target_set = load_target_set(args.data)
+    structures, y = target_set.structures, target_set.y
+    pool, test = target_set.pool, target_set.test
     lists = NeighborListFeaturizer().transform(structures)
     member = load_pretrained(SOURCE)[-1].estimator_.estimators_[0]
     architecture = architecture_of(member)
     print(f"{len(structures)} crystals: pool {len(pool)}, test {len(test)}", flush=True)
 
     if args.select:
-        select_recipe(args, lists, y, formulas, pool, architecture, started)
+        select_recipe(args, lists, target_set, architecture, started)
         return
     recipes: dict[str, dict[str, Any]] = {
         "scratch": dict(parse_param(text) for text in args.scratch_param),
@@ -289,14 +417,9 @@ def main() -> None:
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform()},
         "versions": {p: version(p) for p in ("sklearn_bandgap", "torch", "scikit-learn")},
         "torch_threads": args.threads,
-        "data": {
-            "set": "NREL relaxation pairs: DFT-relaxed structures, DFT energy per atom (eV/atom)",
-            "n_structures": len(structures),
-        },
+        "data": {"set": target_set.description, "n_structures": len(structures)},
         "split": {
-            "kind": "GroupShuffleSplit on reduced formulas",
-            "test_size": 0.2,
-            "seed": 0,
+            **target_set.split,
             "n_pool": len(pool),
             "n_test": len(test),
             "training_sets": "nested seeded draws from the pool (numpy default_rng(seed))",
