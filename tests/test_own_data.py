@@ -118,19 +118,22 @@ def test_train_command_starts_a_target_from_a_named_output_of_the_source(table, 
 def test_train_command_takes_the_loss_and_the_split(table, tmp_path, capsys):
     argv = ["train", str(table), "--target", "ind_gap", "--group-column", "family"]
     argv += ["--loss", "mse", "--test-size", "0.25", "--split-seed", "3", "--batch-size", "32"]
-    argv += ["--max-epochs", "1", "--output-dir", str(tmp_path / "out")]
+    argv += ["--ema-epochs", "2", "--max-epochs", "1", "--output-dir", str(tmp_path / "out")]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "whose 'family' labels are not in training" in printed
     figures = json.loads((tmp_path / "out" / "main_job.json").read_text())
     assert figures["model_params"]["loss"] == "mse"
     assert figures["model_params"]["batch_size"] == 32
+    assert figures["model_params"]["ema_epochs"] == 2
     split = figures["split"]
     assert split["test_size"] == 0.25 and split["seed"] == 3
     assert split["kind"] == "GroupShuffleSplit on the 'family' column"
     assert split["n_test"] == 50  # 10 of the 40 families, 5 rows each
     assert main([*argv[:4], "--test-size", "1.5"]) == 2
     assert "--test-size 1.5" in capsys.readouterr().err
+    assert main([*argv[:4], "--ema-epochs", "-1"]) == 2
+    assert "--ema-epochs -1.0: give a span in epochs" in capsys.readouterr().err
 
 
 def test_train_command_with_elemental_references(table, tmp_path, capsys):

@@ -63,6 +63,7 @@ def train_job(
     init_output: list[str] | None = None,
     loss: str = "l1",
     batch_size: int = 128,
+    ema_epochs: float = 0.0,
     test_size: float = 0.1,
     split_seed: int = 0,
     composition_baseline: bool = False,
@@ -120,11 +121,14 @@ def train_job(
     )
     if batch_size < 1:
         raise UsageError(f"--batch-size {batch_size}: give a positive number of crystals")
+    if not ema_epochs >= 0:
+        raise UsageError(f"--ema-epochs {ema_epochs}: give a span in epochs, 0 or more")
     model_params: dict[str, Any] = {
         "max_epochs": epochs,
         "verbose": 1,
         "loss": loss,
         "batch_size": batch_size,
+        "ema_epochs": ema_epochs,
     }
     if init is not None:  # fine-tuning: the source's network, a new output layer
         from sklearn_bandgap.models import architecture_of
@@ -277,6 +281,7 @@ def run(args: argparse.Namespace) -> int:
         init_output=args.init_output,
         loss=args.loss,
         batch_size=args.batch_size,
+        ema_epochs=args.ema_epochs,
         test_size=args.test_size,
         split_seed=args.split_seed,
         composition_baseline=args.composition_baseline,
