@@ -237,6 +237,9 @@ def test_ctrl_c_leaves_the_previous_output_intact(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as in a terminal: a test run started in the background of a
+        # non-interactive shell inherits SIGINT ignored, and Python keeps it so
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob(".keep.csv.*.partial")):  # rows are being written
