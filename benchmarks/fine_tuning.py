@@ -124,10 +124,9 @@ def load_target_set(name: str) -> TargetSet:
             "NREL relaxation pairs: DFT-relaxed structures, DFT energy per atom (eV/atom)",
             {"kind": "GroupShuffleSplit on reduced formulas", "test_size": 0.2, "seed": 0},
         )
-    mp = load_mp_gap_eform(progress=False)
+    mp = load_mp_gap_eform(target="magnetization_per_atom", progress=False)
     formulas = np.asarray(mp.formula)
-    n_sites = np.array([len(structure) for structure in mp.data], dtype=float)
-    magnetization = np.abs(mp.frame["total_magnetization"].to_numpy(dtype=float)) / n_sites
+    magnetization = np.asarray(mp.target, dtype=float)
     pool, test = formula_group_split(formulas)
     return TargetSet(
         list(mp.data),

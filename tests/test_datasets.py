@@ -56,7 +56,21 @@ def test_mp_return_X_y_and_bad_arguments():
     with pytest.raises(ValueError, match="subset"):
         load_mp_gap_eform(subset="tiny")
     with pytest.raises(ValueError, match="target"):
-        load_mp_gap_eform(subset="sample200", target="efermi")
+        load_mp_gap_eform(subset="sample200", target="homo")
+
+
+def test_mp_auxiliary_columns(mp_sample):
+    """Fermi level and magnetization load as targets; per atom is |M| over the sites."""
+    data = load_mp_gap_eform(
+        subset="sample200",
+        target=["efermi", "total_magnetization", "magnetization_per_atom"],
+        progress=False,
+    )
+    assert data.target.shape == (200, 3)
+    n_sites = np.array([len(s) for s in data.data])
+    np.testing.assert_allclose(data.target[:, 2], np.abs(data.target[:, 1]) / n_sites)
+    assert (data.target[:, 2] >= 0).all() and (data.target[:, 2] > 0).any()
+    assert np.isfinite(data.target[:, 0]).sum() >= 198
 
 
 def test_nrel_sample_contents(nrel_sample):

@@ -22,9 +22,21 @@ MP_FILES = {
     "full": "mp_gap_eform/mp_gap_eform.csv.gz",
     "sample200": "mp_gap_eform/mp_gap_eform_sample200.csv.gz",
 }
-MP_TARGETS = ("band_gap", "formation_energy_per_atom")
+MP_TARGETS = (
+    "band_gap",
+    "formation_energy_per_atom",
+    "efermi",
+    "total_magnetization",
+    "magnetization_per_atom",
+)
 #: Unit of each target of the MP set.
-MP_UNITS = {"band_gap": "eV", "formation_energy_per_atom": "eV/atom"}
+MP_UNITS = {
+    "band_gap": "eV",
+    "formation_energy_per_atom": "eV/atom",
+    "efermi": "eV",
+    "total_magnetization": "muB",
+    "magnetization_per_atom": "muB/atom",
+}
 
 _DESCR = """\
 Materials Project structures with DFT band gap and formation energy
@@ -33,9 +45,11 @@ Materials Project structures with DFT band gap and formation energy
 (``subset="sample200"``: 100 with gap > 0, 100 metals, at most 30 sites).
 
 Targets: ``band_gap`` (eV, GGA-PBE/GGA+U; about 42 % are exactly 0, metals) and
-``formation_energy_per_atom`` (eV/atom). 1 to 200 sites per structure, median
-about 20. Many reduced formulas occur more than once (polymorphs): split by
-``formula`` groups (see :mod:`sklearn_bandgap.model_selection`).
+``formation_energy_per_atom`` (eV/atom); beside them ``efermi`` (the DFT Fermi
+level, eV, missing for 2 crystals: NaN), ``total_magnetization`` (muB per cell)
+and ``magnetization_per_atom`` (its absolute value over the number of sites).
+1 to 200 sites per structure, median about 20. Many reduced formulas occur more
+than once (polymorphs): split by ``formula`` groups (see :mod:`sklearn_bandgap.model_selection`).
 
 Source: Materials Project data (circa 2018, CC BY 4.0), as committed in the
 public repository kdmsit/MEGNet. Cite: Jain et al., APL Materials 1, 011002
@@ -107,8 +121,11 @@ def load_mp_gap_eform(
     subset : {"full", "sample200"}, default="full"
         The 33,144-row development set or its seeded 200-row sample.
     target : str or sequence of str, default="band_gap"
-        Column(s) returned as ``target``: ``"band_gap"``,
-        ``"formation_energy_per_atom"``, or both (then ``target`` is 2-D).
+        Column(s) returned as ``target``: any of ``"band_gap"``,
+        ``"formation_energy_per_atom"``, ``"efermi"`` (NaN for the 2 crystals
+        the source lacks it for), ``"total_magnetization"`` (muB per cell) and
+        ``"magnetization_per_atom"`` (``|total_magnetization|`` over the
+        number of sites); a sequence gives a 2-D ``target``.
     return_X_y : bool, default=False
         If True, return ``(structures, target)`` instead of a Bunch.
     data_home : str or path-like, default=None
@@ -144,7 +161,8 @@ def load_mp_gap_eform(
         material_id : ndarray of str, shape (n_samples,)
             Materials Project ids.
         frame : DataFrame
-            Every column of the source except the CIF text, plus ``formula``.
+            Every column of the source except the CIF text, plus ``formula``
+            and ``magnetization_per_atom``.
         DESCR : str
             Description of the data set.
 
@@ -180,7 +198,9 @@ def load_mp_gap_eform(
             validate=lambda obj: isinstance(obj, dict) and {"structures", "frame"} <= set(obj),
         )
     structures = unpack_structures(parsed["structures"])
-    frame: pd.DataFrame = parsed["frame"]
+    frame: pd.DataFrame = parsed["frame"].copy()
+    n_sites = np.array([len(structure) for structure in structures], dtype=np.float64)
+    frame["magnetization_per_atom"] = frame["total_magnetization"].abs() / n_sites
     y = frame[target_names].to_numpy(dtype=np.float64)
     if isinstance(target, str):
         y = y[:, 0]
