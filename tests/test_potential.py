@@ -74,6 +74,40 @@ def test_real_pairs_move_towards_the_dft_relaxation(nrel_sample):
     assert (after < 0.5 * before).all(), (before, after)
 
 
+def test_fix_symmetry_keeps_the_space_group_of_the_start():
+    # Na moved 0.004 Å off its site: spglib sees rock salt (Fm-3m) at ASE's default
+    # tolerance (0.01 Å), only I4mm at 1e-4 Å.
+    start = rock_salt(5.4)
+    start.translate_sites([0], [0.004, 0.0, 0.0], frac_coords=False)
+    assert start.get_space_group_info(symprec=1e-4)[1] == 107
+    free, kept = (
+        PotentialRelaxer(steps=200, fix_symmetry=fix).fit([start]).transform([start])[0]
+        for fix in (False, True)
+    )
+    assert kept.get_space_group_info(symprec=1e-4)[1] == 225  # Fm-3m, found at 0.01 Å, kept
+    np.testing.assert_allclose(kept.lattice.abc, [kept.lattice.a] * 3, rtol=1e-9)
+    assert free.get_space_group_info(symprec=1e-4)[1] != 225  # relaxed, yet off symmetry
+    assert abs(cubic_constant(kept) - cubic_constant(free)) < 0.01
+
+
+def test_fix_symmetry_lets_a_strained_cell_relax_within_its_space_group():
+    # NaCl's conventional cell stretched 5 % along c: I4/mmm, which it must keep.
+    sites = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+    sites += [[0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5], [0.5, 0.5, 0.5]]
+    stretched = Structure(Lattice.tetragonal(5.6, 5.88), ["Na"] * 4 + ["Cl"] * 4, sites)
+    relaxer = PotentialRelaxer(steps=200, fix_symmetry=True, symprec=1e-3).fit([stretched])
+    relaxed, report = relaxer.relax([stretched])
+    assert report["converged"].all()
+    assert relaxed[0].get_space_group_info(symprec=1e-5)[1] == 139
+    a, b, c = relaxed[0].lattice.abc
+    assert a == pytest.approx(b, rel=1e-9) and c < 5.88  # the stretch relaxes
+
+
+def test_symmetry_settings_are_validated():
+    with pytest.raises(InvalidParameterError, match="symprec"):
+        PotentialRelaxer(fix_symmetry=True, symprec=0.0).fit([rock_salt(5.6)])
+
+
 # ---------------------------------------------------------------- bad input
 def test_unknown_element_is_named_before_any_relaxation(relaxer):
     americium = Structure(Lattice.cubic(3.5), ["Am"], [[0, 0, 0]])

@@ -84,8 +84,15 @@ def _relax_one(
     steps: int,
     relax_cell: bool,
     device: str,
+    symprec: float | None = None,
 ) -> _Outcome:
-    """One FIRE relaxation (cell too, with ASE's FrechetCellFilter) on CHGNet's forces."""
+    """One FIRE relaxation (cell too, with ASE's FrechetCellFilter) on CHGNet's forces.
+
+    With ``symprec``, ASE's ``FixSymmetry`` constraint keeps the space group
+    spglib finds at that tolerance in the starting structure: forces and
+    stresses are symmetrized, so the relaxation cannot break the symmetry.
+    """
+    from ase.constraints import FixSymmetry
     from ase.filters import FrechetCellFilter
     from ase.optimize import FIRE
     from chgnet.model.dynamics import CHGNetCalculator
@@ -95,6 +102,8 @@ def _relax_one(
     start = time.perf_counter()
     try:
         atoms = AseAtomsAdaptor.get_atoms(Structure.from_sites(structure))
+        if symprec is not None:
+            atoms.set_constraint(FixSymmetry(atoms, symprec=symprec))
         with contextlib.redirect_stdout(io.StringIO()):  # it prints its device
             atoms.calc = CHGNetCalculator(
                 model=potential, use_device=device, on_isolated_atoms="error"
@@ -150,6 +159,15 @@ class PotentialRelaxer(BaseTranslator):
         Most optimizer steps per structure (CHGNet's default).
     relax_cell : bool, default=True
         Relax the cell shape and volume too, not only the positions.
+    fix_symmetry : bool, default=False
+        Keep the space group of each starting structure (ASE's ``FixSymmetry``
+        constraint: forces and stresses are symmetrized with the operations
+        spglib finds at ``symprec``), as VASP keeps it during a relaxation. A
+        structure relaxed without it may slide to a lower symmetry along a
+        soft mode of the potential.
+    symprec : float, default=0.01
+        Tolerance (Å) of the symmetry search with ``fix_symmetry`` (ASE's
+        default); ignored otherwise.
     n_jobs : int or None, default=None
         Structures relaxed in parallel processes (joblib; ``None`` is 1).
     device : str, default="cpu"
@@ -185,6 +203,8 @@ class PotentialRelaxer(BaseTranslator):
         "fmax": [Interval(Real, 0, None, closed="neither")],
         "steps": [Interval(Integral, 1, None, closed="left")],
         "relax_cell": ["boolean"],
+        "fix_symmetry": ["boolean"],
+        "symprec": [Interval(Real, 0, None, closed="neither")],
         "n_jobs": [Integral, None],
         "device": [str],
     }
@@ -196,6 +216,8 @@ class PotentialRelaxer(BaseTranslator):
         fmax: float = 0.1,
         steps: int = 500,
         relax_cell: bool = True,
+        fix_symmetry: bool = False,
+        symprec: float = 0.01,
         n_jobs: int | None = None,
         device: str = "cpu",
     ) -> None:
@@ -203,6 +225,8 @@ class PotentialRelaxer(BaseTranslator):
         self.fmax = fmax
         self.steps = steps
         self.relax_cell = relax_cell
+        self.fix_symmetry = fix_symmetry
+        self.symprec = symprec
         self.n_jobs = n_jobs
         self.device = device
 
@@ -295,6 +319,7 @@ class PotentialRelaxer(BaseTranslator):
                 self.steps,
                 self.relax_cell,
                 self.device,
+                self.symprec if self.fix_symmetry else None,
             )
             for item in arrays
         )
