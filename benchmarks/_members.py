@@ -12,6 +12,10 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from skorch.dataset import Dataset
+
+from sklearn_bandgap._nn._training import CompositionGroupSplit, seed_of
 from sklearn_bandgap.model_selection import SPLIT_RANDOM_STATE
 from sklearn_bandgap.models._base import ARCHITECTURE_VERSION
 from sklearn_bandgap.pretrained._recipes import Recipe
@@ -55,3 +59,14 @@ def member_threads(info: dict[str, Any]) -> int | None:
     """Torch threads a member trained with (older checkpoints kept it in their settings)."""
     threads = info.get("torch_threads", info["settings"].get("torch_threads"))
     return None if threads is None else int(threads)
+
+
+def validation_rows(member: Any, lists: Any) -> np.ndarray:
+    """Rows (of ``lists``) of the member's early-stopping validation part.
+
+    A loaded member's net carries no seeded split (it is rebuilt for
+    prediction), so the split ``fit`` used is rebuilt from ``random_state``.
+    """
+    split = CompositionGroupSplit(member.validation_fraction, seed_of(member.random_state))
+    _, valid = split(Dataset(member._model_input(lists), None))  # groups come from X
+    return np.sort(np.asarray(valid.indices))

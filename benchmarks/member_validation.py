@@ -30,10 +30,8 @@ from typing import Any
 
 import numpy as np
 from _machine import cpu_model, git_commit, run_dir, write_record
-from _members import checkpoint_paths
-from skorch.dataset import Dataset
+from _members import checkpoint_paths, validation_rows
 
-from sklearn_bandgap._nn._training import CompositionGroupSplit, seed_of
 from sklearn_bandgap.datasets import load_mp_gap_eform
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.io import load
@@ -41,17 +39,6 @@ from sklearn_bandgap.model_selection import formula_group_split
 from sklearn_bandgap.pretrained._recipes import RECIPES
 
 COLUMNS = ["band_gap", "formation_energy_per_atom"]
-
-
-def validation_rows(member: Any, lists: Any) -> np.ndarray:
-    """Rows (of ``lists``) of the member's early-stopping validation part.
-
-    A loaded member's net carries no seeded split (it is rebuilt for
-    prediction), so the split ``fit`` used is rebuilt from ``random_state``.
-    """
-    split = CompositionGroupSplit(member.validation_fraction, seed_of(member.random_state))
-    _, valid = split(Dataset(member._model_input(lists), None))  # groups come from X
-    return np.sort(np.asarray(valid.indices))
 
 
 def member_scores(path: Path, lists: Any, y: np.ndarray, columns: list[str]) -> dict[str, Any]:

@@ -238,6 +238,7 @@ def main() -> None:
             recipe,
             work_dir=work_dir,
             lists_train=lists_train,
+            y_train=y_of(recipe, train),
             test_structures=[data.data[i] for i in test],
             y_test=y_of(recipe, test),
             formulas_test=np.asarray(data.formula)[test],

@@ -31,6 +31,8 @@ def test_main_job_trains_and_reports_on_the_sample(tmp_path, capsys):
     assert (tmp_path / "parity_band_gap.png").is_file()
     out = capsys.readouterr().out
     assert "Band gap, all structures: MAE" in out and "ROC-AUC" in out
+    assert 0 <= summary["test"]["balanced_accuracy"] <= 1
+    assert "balanced accuracy" in out and "predicted gap <= 0.1 eV" in out
     assert summary["auxiliary_targets"] == ["formation_energy_per_atom"]
     assert "formation_energy_per_atom (trained in the same model): MAE" in out
 

@@ -195,7 +195,11 @@ def train_job(
             f"RMSE {gp['rmse']:.3f} eV, R² {gp['r2']:.3f}"
         )
     if "roc_auc" in test:
-        print(f"Metal / non-metal ROC-AUC of the predicted gap: {test['roc_auc']:.3f}")
+        print(
+            f"Metal / non-metal ROC-AUC of the predicted gap: {test['roc_auc']:.3f}; balanced "
+            f"accuracy {test['balanced_accuracy']:.3f} with 'metal' = predicted gap <= "
+            f"{test['metal_threshold']:g} eV"
+        )
     if "spread" in result:
         print(
             f"Members' spread (band gap): mean {result['spread']['mean']:.3f} eV, Spearman "
