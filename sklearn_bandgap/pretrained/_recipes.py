@@ -49,17 +49,29 @@ class Recipe:
     torch_threads: int = 1
 
 
-#: The headline band-gap setting: a seed ensemble of three multi-task
+#: The headline band-gap setting: a seed ensemble of five multi-task
 #: members (band gap and formation energy in one network; the band-gap column
-#: clipped at 0), seeds fixed in advance (docs, "Design choices and measurements").
+#: clipped at 0), seeds fixed in advance (docs, "Design choices and measurements"),
+#: each with weight averaging over its last two epochs' steps (``ema_epochs=2``;
+#: chosen on the members' own validation parts, record
+#: ``member_validation/2026-12-04-ema2-members-3seeds``: mean -3.1 % over seeds 0-2).
+#: Five members instead of three: issue 29's recipe lever, fixed before any test
+#: figure (an ensemble size cannot be chosen on the members' validation parts,
+#: each of which the other members trained on).
 BAND_GAP = Recipe(
     name="band_gap_mp2018",
     description="DFT (GGA/GGA+U) band gap in eV, Materials Project 2018 set",
     target="band_gap",
     columns=("band_gap", "formation_energy_per_atom"),
     outputs=("band_gap", "formation_energy_per_atom"),
-    regressor_params={"max_epochs": 200, "patience": 15, "nonnegative": [0], "output_column": 0},
-    random_states=(0, 1, 2),
+    regressor_params={
+        "max_epochs": 200,
+        "patience": 15,
+        "nonnegative": [0],
+        "output_column": 0,
+        "ema_epochs": 2,
+    },
+    random_states=(0, 1, 2, 3, 4),
 )
 
 #: The headline formation-energy setting: a seed ensemble of four
