@@ -102,7 +102,6 @@ def potential_figures(args, translated, U_test, R_test):
     count = min(args.potential_pairs, len(U_test))
     subset = sorted(random.Random(0).sample(range(len(U_test)), count))
     free = PotentialRelaxer(n_jobs=args.n_jobs).fit([U_test[i] for i in subset])
-    symmetric = clone(free).set_params(fix_symmetry=True).fit([U_test[i] for i in subset])
     starts = {
         "potential_relaxer": (free, [U_test[i] for i in subset]),
         "translator_then_potential": (
@@ -111,6 +110,7 @@ def potential_figures(args, translated, U_test, R_test):
         ),
     }
     if args.fix_symmetry:
+        symmetric = clone(free).set_params(fix_symmetry=True).fit([U_test[i] for i in subset])
         starts["symmetric_potential_relaxer"] = (symmetric, starts["potential_relaxer"][1])
         starts["translator_then_symmetric_potential"] = (
             symmetric,

@@ -22,13 +22,6 @@ MP_FILES = {
     "full": "mp_gap_eform/mp_gap_eform.csv.gz",
     "sample200": "mp_gap_eform/mp_gap_eform_sample200.csv.gz",
 }
-MP_TARGETS = (
-    "band_gap",
-    "formation_energy_per_atom",
-    "efermi",
-    "total_magnetization",
-    "magnetization_per_atom",
-)
 #: Unit of each target of the MP set.
 MP_UNITS = {
     "band_gap": "eV",
@@ -37,6 +30,7 @@ MP_UNITS = {
     "total_magnetization": "muB",
     "magnetization_per_atom": "muB/atom",
 }
+MP_TARGETS = tuple(MP_UNITS)
 
 _DESCR = """\
 Materials Project structures with DFT band gap and formation energy
