@@ -16,6 +16,10 @@ import numpy as np
 from skorch.dataset import Dataset
 
 from sklearn_bandgap._nn._training import CompositionGroupSplit, seed_of
+from sklearn_bandgap.datasets._home import find_data_file
+from sklearn_bandgap.datasets._mp import MP_FILES
+from sklearn_bandgap.featurizers import NeighborListFeaturizer, NeighborLists
+from sklearn_bandgap.featurizers._potential_features import cached_chgnet_atom_features
 from sklearn_bandgap.model_selection import SPLIT_RANDOM_STATE
 from sklearn_bandgap.models._base import ARCHITECTURE_VERSION
 from sklearn_bandgap.pretrained._recipes import Recipe
@@ -28,7 +32,7 @@ def member_settings(recipe: Recipe, seed: int, n_train: int) -> dict[str, Any]:
     trained with another count than the recipe's (``--threads``) is reused and
     its count is recorded beside these settings (``torch_threads``).
     """
-    return {
+    settings = {
         "recipe": recipe.name,
         "columns": list(recipe.columns),
         "regressor_params": {**recipe.regressor_params, "random_state": seed},
@@ -37,6 +41,9 @@ def member_settings(recipe: Recipe, seed: int, n_train: int) -> dict[str, Any]:
         "split_seed": SPLIT_RANDOM_STATE,
         "sklearn_bandgap": version("sklearn_bandgap"),
     }
+    if recipe.featurizer_params:  # absent from the settings of members before it
+        settings["featurizer_params"] = dict(recipe.featurizer_params)
+    return settings
 
 
 def checkpoint_paths(work_dir: Path, recipe: Recipe, seed: int) -> tuple[Path, Path]:
@@ -70,3 +77,18 @@ def validation_rows(member: Any, lists: Any) -> np.ndarray:
     split = CompositionGroupSplit(member.validation_fraction, seed_of(member.random_state))
     _, valid = split(Dataset(member._model_input(lists), None))  # groups come from X
     return np.sort(np.asarray(valid.indices))
+
+
+def mp_neighbor_lists(structures: list[Any], atom_features: str | None = None) -> NeighborLists:
+    """Neighbour lists of all MP structures, with CHGNet's atom features if asked.
+
+    The CHGNet features of the full set are cached (computed once, minutes);
+    they equal what ``NeighborListFeaturizer(atom_features="chgnet")`` attaches.
+    """
+    lists = NeighborListFeaturizer().transform(structures)
+    if atom_features is None:
+        return lists
+    if atom_features != "chgnet":
+        raise ValueError(f"unknown atom_features {atom_features!r}")
+    features = cached_chgnet_atom_features(find_data_file(MP_FILES["full"]), structures)
+    return NeighborLists(lists.atomic_numbers, lists.distances, lists.n_atoms, features)

@@ -102,7 +102,7 @@ def assemble(recipe: Recipe, work_dir: Path, lists_train: Any) -> tuple[Any, lis
     ensemble = SeedEnsembleRegressor.from_fitted(
         template, members, random_states=list(recipe.random_states)
     )
-    return make_pipeline(NeighborListFeaturizer(), ensemble), infos
+    return make_pipeline(NeighborListFeaturizer(**recipe.featurizer_params), ensemble), infos
 
 
 def metal_threshold(members: list[Any], lists_train: Any, y_train: np.ndarray) -> dict[str, Any]:
@@ -163,7 +163,7 @@ def export_recipe(
     outputs = [{"name": recipe.target, "unit": UNITS[recipe.target]}]
     domain = DomainCheck().fit(lists_train)  # the members' training lists
     save(
-        make_pipeline(NeighborListFeaturizer(), domain, conformal),
+        make_pipeline(featurizer, domain, conformal),
         weights,
         metadata={"name": recipe.name, "outputs": outputs},
     )
@@ -228,7 +228,7 @@ def export_recipe(
         "description": recipe.description,
         "outputs": outputs,
         "estimator": (
-            f"Pipeline(NeighborListFeaturizer(), DomainCheck(), ConformalRegressor("
+            f"Pipeline({featurizer!r}, DomainCheck(), ConformalRegressor("
             f"SeedEnsembleRegressor({len(recipe.random_states)} x NeighborLSTMRegressor), "
             "prefit=True))"
         ),
@@ -263,6 +263,7 @@ def export_recipe(
         "recipe": {
             "columns": list(recipe.columns),
             "regressor_params": recipe.regressor_params,
+            **({"featurizer_params": recipe.featurizer_params} if recipe.featurizer_params else {}),
             "random_states": list(recipe.random_states),
             "torch_threads_per_member": [member_threads(info) for info in infos],
         },

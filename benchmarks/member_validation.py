@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 from _machine import cpu_model, git_commit, run_dir, write_record
-from _members import checkpoint_paths, validation_rows
+from _members import checkpoint_paths, mp_neighbor_lists, validation_rows
 
 from sklearn_bandgap.datasets import load_mp_gap_eform
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
@@ -41,9 +41,17 @@ from sklearn_bandgap.pretrained._recipes import RECIPES
 COLUMNS = ["band_gap", "formation_energy_per_atom"]
 
 
-def member_scores(path: Path, lists: Any, y: np.ndarray, columns: list[str]) -> dict[str, Any]:
-    """The member's validation MAE per column, and which rows those are."""
+def member_scores(
+    path: Path, lists: Any, featured: Any, y: np.ndarray, columns: list[str]
+) -> dict[str, Any]:
+    """The member's validation MAE per column, and which rows those are.
+
+    ``featured``: the same lists with CHGNet's atom features (built on first
+    need), for a member trained with them.
+    """
     member = load(path)
+    if getattr(member, "n_atom_features_", 0):
+        lists = featured()
     rows = validation_rows(member, lists)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -76,6 +84,13 @@ def main() -> None:
     data = load_mp_gap_eform(target=COLUMNS, n_jobs=2, progress=False)
     train, _ = formula_group_split(data.formula)
     lists = NeighborListFeaturizer().transform([data.data[i] for i in train])
+    cached: list[Any] = []
+
+    def featured() -> Any:
+        if not cached:
+            cached.append(mp_neighbor_lists(data.data, "chgnet")[train])
+        return cached[0]
+
     y_all = np.asarray(data.target)[train]
     results: dict[str, Any] = {}
     for name, recipe in RECIPES.items():
@@ -89,7 +104,7 @@ def main() -> None:
             if not all(p.is_file() for p in paths.values()):
                 continue
             pair = {
-                kind: member_scores(path, lists, y, list(recipe.columns))
+                kind: member_scores(path, lists, featured, y, list(recipe.columns))
                 for kind, path in paths.items()
             }
             if not np.array_equal(pair["baseline"].pop("rows"), pair["candidate"].pop("rows")):

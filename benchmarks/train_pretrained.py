@@ -49,13 +49,12 @@ from typing import Any
 
 import numpy as np
 from _machine import cpu_model, git_commit, write_record
-from _members import checkpoint_paths, finished_member, member_settings
+from _members import checkpoint_paths, finished_member, member_settings, mp_neighbor_lists
 from joblib import Parallel, delayed
 from train_mp import parse_param
 
 from sklearn_bandgap.datasets import load_mp_gap_eform
 from sklearn_bandgap.datasets._mp import MP_TARGETS
-from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.io import save
 from sklearn_bandgap.model_selection import (
     SPLIT_RANDOM_STATE,
@@ -159,6 +158,13 @@ def main() -> None:
         "it its own --work-dir); a missing value is filled with the training part's median",
     )
     parser.add_argument(
+        "--atom-features",
+        choices=["chgnet"],
+        default=None,
+        help="every recipe's featurizer attaches CHGNet's atom features (a candidate recipe: "
+        "give it its own --work-dir); the MP set's are computed once and cached",
+    )
+    parser.add_argument(
         "--note", default=None, help="a decision or caveat, written into the record and the cards"
     )
     args = parser.parse_args()
@@ -180,12 +186,21 @@ def main() -> None:
             replace(r, columns=r.columns + extra, outputs=r.outputs + extra) for r in recipes
         ]
 
+    if args.atom_features:
+        recipes = [
+            replace(r, featurizer_params={**r.featurizer_params, "atom_features": "chgnet"})
+            for r in recipes
+        ]
+
     columns = list(dict.fromkeys(["band_gap", "formation_energy_per_atom", *args.extra_columns]))
     data = load_mp_gap_eform(target=columns, n_jobs=2, progress=False)
     train, test = formula_group_split(data.formula)
     print(f"Loaded {len(data.data)} structures: {len(train)} train, {len(test)} test.", flush=True)
     targets = fill_missing(np.asarray(data.target, dtype=np.float64), train, columns)
-    lists = NeighborListFeaturizer().transform(data.data)
+    atom_features = {r.featurizer_params.get("atom_features") for r in recipes}
+    if len(atom_features) > 1:
+        raise SystemExit("train recipes with and without atom features in separate runs.")
+    lists = mp_neighbor_lists(data.data, atom_features.pop())
     lists_train = lists[train]
 
     def y_of(recipe: Recipe, rows: np.ndarray) -> np.ndarray:

@@ -22,8 +22,17 @@ def test_sklearn_data_free_checks(check):
 
 
 def test_params_stored_verbatim_and_cloned():
-    featurizer = NeighborListFeaturizer(12, cutoff=4.5, n_jobs=2, verbose=1)
-    assert featurizer.get_params() == {"n_neighbors": 12, "cutoff": 4.5, "n_jobs": 2, "verbose": 1}
+    featurizer = NeighborListFeaturizer(
+        12, cutoff=4.5, n_jobs=2, verbose=1, atom_features="chgnet", potential_model="0.2.0"
+    )
+    assert featurizer.get_params() == {
+        "n_neighbors": 12,
+        "cutoff": 4.5,
+        "n_jobs": 2,
+        "verbose": 1,
+        "atom_features": "chgnet",
+        "potential_model": "0.2.0",
+    }
     assert clone(featurizer).get_params() == featurizer.get_params()
     assert featurizer.set_params(n_jobs=1).n_jobs == 1
     featurizer.set_n_jobs(3)  # matminer's spelling
@@ -31,7 +40,15 @@ def test_params_stored_verbatim_and_cloned():
 
 
 @pytest.mark.parametrize(
-    "params", [{"n_neighbors": 0}, {"n_neighbors": 2.5}, {"cutoff": -1.0}, {"n_jobs": "all"}]
+    "params",
+    [
+        {"n_neighbors": 0},
+        {"n_neighbors": 2.5},
+        {"cutoff": -1.0},
+        {"n_jobs": "all"},
+        {"atom_features": "mace"},
+        {"potential_model": "9.9"},
+    ],
 )
 def test_invalid_parameters_rejected_in_fit_and_transform(params, nacl):
     featurizer = NeighborListFeaturizer(**params)

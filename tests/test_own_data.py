@@ -148,3 +148,26 @@ def test_train_command_with_elemental_references(table, tmp_path, capsys):
     assert main(predict) == 0
     rows = capsys.readouterr().out.splitlines()
     assert rows[0].startswith("id,formula,e_f,") and len(rows) == 201
+
+
+def test_train_command_with_chgnet_atom_features_and_fine_tuning_from_it(table, tmp_path, capsys):
+    pytest.importorskip("chgnet")
+    saved = tmp_path / "chgnet.safetensors"
+    argv = ["train", str(table), "--target", "ind_gap", "--atom-features", "chgnet"]
+    argv += ["--max-epochs", "1", "--save", str(saved), "--output-dir", str(tmp_path / "out")]
+    assert main(argv) == 0
+    capsys.readouterr()
+    predict = ["predict", str(table), "--model", str(saved), "--structure-column", "Structure"]
+    assert main(predict) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0].startswith("id,formula,ind_gap,") and len(rows) == 201
+    # a model fine-tuned from it gets the features without being told
+    tuned = ["train", str(table), "--target", "e_f", "--init", str(saved)]
+    tuned += ["--max-epochs", "1", "--output-dir", str(tmp_path / "tuned")]
+    assert main(tuned) == 0
+    assert "reads CHGNet's atom features" in capsys.readouterr().out
+    # a source trained without them cannot read them
+    plain = ["train", str(table), "--target", "e_f", "--init", "band_gap_mp2018"]
+    plain += ["--atom-features", "chgnet", "--max-epochs", "1"]
+    assert main(plain) == 2
+    assert "trained without atom features" in capsys.readouterr().err

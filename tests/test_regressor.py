@@ -85,11 +85,21 @@ def test_module_output_shape_and_padding_index():
     module = NeighborLSTM(n_outputs=2, with_shares=True)
     batch = [
         (
-            (np.full((3, 5), 8, np.uint8), np.ones((3, 5), np.float32), np.ones(3, np.float32) / 3),
+            (
+                np.full((3, 5), 8, np.uint8),
+                np.ones((3, 5), np.float32),
+                np.ones(3, np.float32) / 3,
+                None,
+            ),
             [0.0, 1.0],
         ),
         (
-            (np.full((1, 5), 26, np.uint8), np.ones((1, 5), np.float32), np.ones(1, np.float32)),
+            (
+                np.full((1, 5), 26, np.uint8),
+                np.ones((1, 5), np.float32),
+                np.ones(1, np.float32),
+                None,
+            ),
             [1.0, 2.0],
         ),
     ]
@@ -487,8 +497,8 @@ def test_bad_inputs(lists, gap, mp_sample):
 
 def test_model_input_indexes_like_neighbor_lists(lists):
     data = ModelInput(lists, None)
-    numbers, _, shares = data[5]
-    assert isinstance(lists, NeighborLists) and shares is None
+    numbers, _, shares, features = data[5]
+    assert isinstance(lists, NeighborLists) and shares is None and features is None
     np.testing.assert_array_equal(numbers, lists[5].atomic_numbers)
 
 

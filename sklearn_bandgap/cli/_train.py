@@ -64,6 +64,7 @@ def train_job(
     loss: str = "l1",
     batch_size: int = 128,
     ema_epochs: float = 0.0,
+    atom_features: str | None = None,
     test_size: float = 0.1,
     split_seed: int = 0,
     composition_baseline: bool = False,
@@ -139,6 +140,15 @@ def train_job(
         except ValueError as exc:
             raise UsageError(f"--init: {exc}") from None
         model_params.update(architecture_of(source), init=init)
+        source_features = int(getattr(source, "n_atom_features_", 0))
+        if source_features and atom_features is None:
+            atom_features = "chgnet"  # the source's network reads CHGNet's atom features
+            print(f"{init} reads CHGNet's atom features: the structures get them too.")
+        elif atom_features and not source_features:
+            raise UsageError(
+                f"--atom-features {atom_features}: {init}'s network was trained without atom "
+                "features and cannot read them"
+            )
         if init_output:
             columns = source_output_columns(init, source, init_output, len(targets))
             model_params["init_output"] = columns if len(columns) > 1 else columns[0]
@@ -171,6 +181,7 @@ def train_job(
         split_seed=split_seed,
         groups_name=f"the {group_column!r} column" if group_column else "reduced formulas",
         composition_baseline=composition_baseline,
+        featurizer_params={"atom_features": atom_features} if atom_features else None,
     )
     result["wall_seconds"] = round(time.perf_counter() - start, 1)
     result["fast"] = fast
@@ -286,6 +297,7 @@ def run(args: argparse.Namespace) -> int:
         loss=args.loss,
         batch_size=args.batch_size,
         ema_epochs=args.ema_epochs,
+        atom_features=args.atom_features,
         test_size=args.test_size,
         split_seed=args.split_seed,
         composition_baseline=args.composition_baseline,

@@ -46,15 +46,19 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def cache_path(source: Path, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+def cache_path(
+    source: Path, cache_dir: str | os.PathLike[str] | None = None, derived: str | None = None
+) -> Path:
     """Path of the cache file for ``source``.
 
     The name holds the source's content hash, the pymatgen version (pickled
     pymatgen objects are only guaranteed to load in the version that wrote
     them) and the cache format, so a changed source file or library never
-    reads a stale cache.
+    reads a stale cache. ``derived`` names something else computed from the
+    same source (e.g. ``"chgnet0.3.0-0.4.2"``: CHGNet features, with the
+    model and library versions that make them), cached beside it.
     """
-    stem = source.name.split(".")[0]
+    stem = source.name.split(".")[0] + (f"-{derived}" if derived else "")
     key = f"{file_digest(source)[:16]}-pmg{version('pymatgen')}-f{_CACHE_FORMAT}"
     return get_cache_dir(cache_dir) / f"{stem}-{key}.joblib"
 
@@ -116,6 +120,7 @@ def load_or_build(
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     validate: Callable[[Any], bool] = lambda obj: True,
+    derived: str | None = None,
 ) -> T:
     """Load the cached result of ``build()`` for ``source``, or build and store it.
 
@@ -131,6 +136,8 @@ def load_or_build(
         See :func:`sklearn_bandgap.datasets.get_cache_dir`.
     validate : callable, default=accept anything
         True if a loaded object has the expected content; else it is rebuilt.
+    derived : str, default=None
+        Names a second product of the same source (see :func:`cache_path`).
 
     Returns
     -------
@@ -147,7 +154,7 @@ def load_or_build(
     if not cache:
         return build()
     try:
-        path = cache_path(source, cache_dir)
+        path = cache_path(source, cache_dir, derived)
     except OSError as exc:
         _warn(f"the cache folder cannot be created ({exc}): parsing without a cache.")
         return build()

@@ -80,6 +80,7 @@ def train_and_evaluate(
     split_seed: int = SPLIT_RANDOM_STATE,
     groups_name: str = "reduced formulas",
     composition_baseline: bool = False,
+    featurizer_params: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray]]:
     """Fit ``NeighborLSTMRegressor`` on the project split and report test figures.
 
@@ -125,6 +126,9 @@ def train_and_evaluate(
         :class:`~sklearn_bandgap.models.CompositionBaselineRegressor`
         (elemental references first, the network on the residuals): for
         energies per atom.
+    featurizer_params : dict, default=None
+        Parameters of the :class:`NeighborListFeaturizer` (e.g.
+        ``{"atom_features": "chgnet"}``).
 
     Returns
     -------
@@ -151,7 +155,7 @@ def train_and_evaluate(
             f"{list(auxiliary_targets)}, got shape {np.shape(y)}."
         )
     train, test = formula_group_split(formulas, test_size=test_size, random_state=split_seed)
-    featurizer = NeighborListFeaturizer()
+    featurizer = NeighborListFeaturizer(**(featurizer_params or {}))
     start = time.perf_counter()
     lists = featurizer.transform(structures)
     featurize_s = time.perf_counter() - start

@@ -2,6 +2,7 @@
 
 from sklearn_bandgap.featurizers._neighbor_list_featurizer import NeighborListFeaturizer
 from sklearn_bandgap.featurizers._neighbor_lists import NeighborList, NeighborLists
+from sklearn_bandgap.featurizers._potential_features import chgnet_atom_features
 from sklearn_bandgap.featurizers._search import TIE_TOLERANCE, nearest_neighbors
 
 __all__ = [
@@ -9,5 +10,6 @@ __all__ = [
     "NeighborList",
     "NeighborListFeaturizer",
     "NeighborLists",
+    "chgnet_atom_features",
     "nearest_neighbors",
 ]

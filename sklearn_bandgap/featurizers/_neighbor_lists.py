@@ -17,10 +17,13 @@ class NeighborList(NamedTuple):
         Per atom: its own atomic number, then its neighbours' nearest first.
     distances : ndarray of shape (n_atoms, n_neighbors + 1)
         The matching distances in Å (0 for the atom itself).
+    atom_features : ndarray of shape (n_atoms, n_features) or None
+        A feature vector per atom (e.g. CHGNet's), when the lists carry them.
     """
 
     atomic_numbers: np.ndarray
     distances: np.ndarray
+    atom_features: np.ndarray | None = None
 
 
 class NeighborLists:
@@ -39,11 +42,14 @@ class NeighborLists:
         Stored as float32 (Å).
     n_atoms : ndarray of shape (n_structures,)
         Atoms per structure; sums to ``n_total_atoms``.
+    atom_features : ndarray of shape (n_total_atoms, n_features), default=None
+        A feature vector per atom (row), e.g. CHGNet's
+        (``NeighborListFeaturizer(atom_features="chgnet")``); stored as float32.
 
     Attributes
     ----------
-    atomic_numbers, distances, n_atoms : ndarray
-        As given (field names are public API).
+    atomic_numbers, distances, n_atoms, atom_features : ndarray
+        As given (field names are public API; ``atom_features`` may be None).
     offsets : ndarray of shape (n_structures + 1,)
         Row where each structure starts; ``offsets[-1] == n_total_atoms``.
     shape : tuple of int
@@ -74,10 +80,15 @@ class NeighborLists:
     3
     """
 
-    def __init__(self, atomic_numbers: Any, distances: Any, n_atoms: Any) -> None:
+    def __init__(
+        self, atomic_numbers: Any, distances: Any, n_atoms: Any, atom_features: Any = None
+    ) -> None:
         self.atomic_numbers = np.ascontiguousarray(atomic_numbers, dtype=np.uint8)
         self.distances = np.ascontiguousarray(distances, dtype=np.float32)
         self.n_atoms = np.ascontiguousarray(n_atoms, dtype=np.int64)
+        self.atom_features = (
+            None if atom_features is None else np.ascontiguousarray(atom_features, np.float32)
+        )
         if self.atomic_numbers.ndim != 2 or self.atomic_numbers.shape != self.distances.shape:
             raise ValueError(
                 "atomic_numbers and distances must be 2-D arrays of one shape, got "
@@ -87,6 +98,13 @@ class NeighborLists:
             raise ValueError(
                 f"n_atoms must be 1-D and sum to the {len(self.atomic_numbers)} rows, "
                 f"got a sum of {int(self.n_atoms.sum())}."
+            )
+        if self.atom_features is not None and (
+            self.atom_features.ndim != 2 or len(self.atom_features) != len(self.atomic_numbers)
+        ):
+            raise ValueError(
+                f"atom_features must be 2-D with one row per atom ({len(self.atomic_numbers)}), "
+                f"got shape {self.atom_features.shape}."
             )
         self.offsets = np.zeros(len(self.n_atoms) + 1, dtype=np.int64)
         np.cumsum(self.n_atoms, out=self.offsets[1:])
@@ -106,10 +124,14 @@ class NeighborLists:
         if not lists:
             empty = np.empty((0, width))
             return cls(empty, empty, np.empty(0, dtype=np.int64))
+        with_features = [item.atom_features is not None for item in lists]
+        if any(with_features) and not all(with_features):
+            raise ValueError("some lists carry atom_features and others do not.")
         return cls(
             np.concatenate([item.atomic_numbers for item in lists]),
             np.concatenate([item.distances for item in lists]),
             np.array([len(item.atomic_numbers) for item in lists], dtype=np.int64),
+            np.concatenate([item.atom_features for item in lists]) if all(with_features) else None,
         )
 
     @property
@@ -135,7 +157,13 @@ class NeighborLists:
             + self.distances.nbytes
             + self.n_atoms.nbytes
             + self.offsets.nbytes
+            + (0 if self.atom_features is None else self.atom_features.nbytes)
         )
+
+    @property
+    def n_atom_features(self) -> int:
+        """Length of each atom's feature vector (0 when the lists carry none)."""
+        return 0 if self.atom_features is None else int(self.atom_features.shape[1])
 
     def __len__(self) -> int:
         return len(self.n_atoms)
@@ -146,7 +174,8 @@ class NeighborLists:
 
     def _one(self, i: int) -> NeighborList:
         start, stop = self.offsets[i], self.offsets[i + 1]
-        return NeighborList(self.atomic_numbers[start:stop], self.distances[start:stop])
+        features = None if self.atom_features is None else self.atom_features[start:stop]
+        return NeighborList(self.atomic_numbers[start:stop], self.distances[start:stop], features)
 
     def __getitem__(self, key: Any) -> NeighborList | NeighborLists:
         if isinstance(key, tuple):  # sklearn's _array_indexing passes (key, Ellipsis)
@@ -188,10 +217,12 @@ class NeighborLists:
         rows = np.arange(row_offsets[-1]) - np.repeat(
             row_offsets[:-1] - self.offsets[indices], n_atoms
         )
-        return NeighborLists(self.atomic_numbers[rows], self.distances[rows], n_atoms)
+        features = None if self.atom_features is None else self.atom_features[rows]
+        return NeighborLists(self.atomic_numbers[rows], self.distances[rows], n_atoms, features)
 
     def __repr__(self) -> str:
         return (
             f"NeighborLists(n_structures={len(self)}, n_total_atoms={self.n_total_atoms}, "
-            f"n_neighbors={self.n_neighbors})"
+            f"n_neighbors={self.n_neighbors}"
+            + (f", n_atom_features={self.n_atom_features})" if self.n_atom_features else ")")
         )

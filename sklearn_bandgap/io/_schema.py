@@ -130,6 +130,7 @@ _NEIGHBOR_LSTM = {
     "elements_seen_": _INTS_1D,
     "n_neighbors_": Fitted("int"),
     "distance_range_": _FLOATS_1D,
+    "n_atom_features_": Fitted("int", required=False),  # absent: files before it (0)
 }
 _TRANSLATOR = {"n_pairs_": Fitted("int")}
 

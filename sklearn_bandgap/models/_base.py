@@ -254,7 +254,13 @@ class ModelInput:
     def __getitem__(self, i: int) -> CrystalItem:
         start, stop = self.lists.offsets[int(i)], self.lists.offsets[int(i) + 1]
         shares = None if self.shares is None else self.shares[start:stop]
-        return (self.lists.atomic_numbers[start:stop], self.lists.distances[start:stop], shares)
+        features = self.lists.atom_features
+        return (
+            self.lists.atomic_numbers[start:stop],
+            self.lists.distances[start:stop],
+            shares,
+            None if features is None else features[start:stop],
+        )
 
 
 class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
@@ -368,6 +374,13 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
             distances: np.ndarray = getattr(self, "distance_range_")  # noqa: B009
         elif self.init is not None:
             source = resolve_source(self.init)
+            source_features = int(getattr(source, "n_atom_features_", 0))
+            if source_features != X.n_atom_features:
+                raise ValueError(
+                    f"init: the source network reads {source_features} atom features per atom, "
+                    f"X carries {X.n_atom_features}: featurize with NeighborListFeaturizer("
+                    f"atom_features={'chgnet' if source_features else None!r})."
+                )
             state = body_state(self, source)
         targets = self._encode_targets(y, len(X))
         if source is not None and state is not None:
@@ -461,12 +474,28 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
             )
 
     def _learn_domain(self, X: NeighborLists) -> None:
-        """Record the elements, list width and distance range of the training lists."""
+        """Record the elements, list width, distance range and atom-feature size."""
+        if X.n_atom_features and self.atoms != "pooled":
+            raise ValueError(
+                f"X carries atom features, which atoms={self.atoms!r} cannot read: use "
+                "atoms='pooled' (the default)."
+            )
+        self.n_atom_features_ = X.n_atom_features
         self.elements_seen_ = np.unique(X.atomic_numbers[:, 0]).astype(int)
         self.n_neighbors_ = int(X.atomic_numbers.shape[1] - 1)
         self.distance_range_ = neighbor_distance_range(X)
 
     def _check_domain(self, X: NeighborLists) -> None:
+        expected = getattr(self, "n_atom_features_", 0)
+        if X.n_atom_features != expected:
+            if expected:
+                hint = (
+                    f"it was fitted on lists with {expected} atom features per atom: featurize "
+                    "with NeighborListFeaturizer(atom_features='chgnet')"
+                )
+            else:
+                hint = "it was fitted on lists without atom features: featurize without them"
+            raise ValueError(f"X carries {X.n_atom_features} atom features per atom, but {hint}.")
         width = X.atomic_numbers.shape[1] - 1
         if width != self.n_neighbors_:
             raise ValueError(
@@ -502,6 +531,7 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
             "module__crystal": "pooled" if self.atoms == "pooled" else "lstm",
             "module__envelope_start": self.envelope_start,
             "module__interaction_layers": self.interaction_layers,
+            "module__atom_features": getattr(self, "n_atom_features_", 0),
         }
 
     def __sklearn_tags__(self) -> Tags:

@@ -9,9 +9,10 @@ import numpy as np
 import torch
 
 #: One crystal as the module reads it: neighbour atomic numbers and distances,
-#: each (n_rows, n_neighbors + 1), and the share of the crystal's atoms each row
-#: stands for (None when every row is one atom).
-CrystalItem = tuple[np.ndarray, np.ndarray, np.ndarray | None]
+#: each (n_rows, n_neighbors + 1), the share of the crystal's atoms each row
+#: stands for (None when every row is one atom), and each row's atom features,
+#: (n_rows, n_features), or None.
+CrystalItem = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
 
 
 def collate_neighbor_lists(
@@ -34,22 +35,31 @@ def collate_neighbor_lists(
         ``atomic_numbers`` (long, padded with 0) and ``distances`` (float32,
         padded with 1), both ``(batch, max_rows, n_neighbors + 1)``; ``n_atoms``
         (long, ``(batch,)``); and, if the items carry them, ``shares``
-        (float32, ``(batch, max_rows)``): the arguments of
+        (float32, ``(batch, max_rows)``) and ``atom_features`` (float32,
+        ``(batch, max_rows, n_features)``, padded with 0): the arguments of
         :meth:`NeighborLSTM.forward`.
     y : Tensor
         The stacked targets: int64 for class labels, else float32.
     """
     items = [item for item, _ in batch]
-    n_rows = [len(numbers) for numbers, _, _ in items]
+    n_rows = [len(item[0]) for item in items]
     width = items[0][0].shape[1]
     atomic_numbers = np.zeros((len(items), max(n_rows), width), dtype=np.int64)
     distances = np.ones((len(items), max(n_rows), width), dtype=np.float32)
     shares = None if items[0][2] is None else np.zeros((len(items), max(n_rows)), np.float32)
-    for i, (numbers, dists, item_shares) in enumerate(items):
+    first_features = items[0][3]
+    features = (
+        None
+        if first_features is None
+        else np.zeros((len(items), max(n_rows), first_features.shape[1]), np.float32)
+    )
+    for i, (numbers, dists, item_shares, item_features) in enumerate(items):
         atomic_numbers[i, : n_rows[i]] = numbers
         distances[i, : n_rows[i]] = dists
         if shares is not None:
             shares[i, : n_rows[i]] = item_shares
+        if features is not None:
+            features[i, : n_rows[i]] = item_features
     X = {
         "atomic_numbers": torch.from_numpy(atomic_numbers),
         "distances": torch.from_numpy(distances),
@@ -57,6 +67,8 @@ def collate_neighbor_lists(
     }
     if shares is not None:
         X["shares"] = torch.from_numpy(shares)
+    if features is not None:
+        X["atom_features"] = torch.from_numpy(features)
     targets = np.stack([np.asarray(target) for _, target in batch])
     # class labels stay integers (cross-entropy); everything else becomes float32
     dtype = torch.int64 if np.issubdtype(targets.dtype, np.integer) else torch.float32

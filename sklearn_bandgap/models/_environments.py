@@ -47,6 +47,11 @@ def distinct_environments(
     1e-3 Å grid, rows that straddle a grid line stay apart while their
     neighbours merge, which makes a model of the rows jump under tiny noise.
 
+    Rows that carry atom features (e.g. CHGNet's) are merged on their lists
+    alone, and the merged row gets the group's mean feature vector:
+    symmetry-equivalent atoms have features equal up to float rounding, and a
+    mean is continuous where a pick would not matter either.
+
     Keeping one row per distinct list, with the fraction of the crystal's
     atoms that have it, loses nothing a model of the lists can see, makes any
     supercell of a crystal give exactly the same rows, and on the Materials
@@ -71,11 +76,19 @@ def distinct_environments(
     # One sort of all rows of all structures (the structure index leads each
     # key) instead of one per structure.
     keys = _row_keys(lists, exact=exact)
-    _, first, multiplicity = np.unique(keys, return_index=True, return_counts=True)
+    _, first, inverse, multiplicity = np.unique(
+        keys, return_index=True, return_inverse=True, return_counts=True
+    )
     structure = np.repeat(np.arange(len(lists.n_atoms)), lists.n_atoms)[first]
     counts = np.bincount(structure, minlength=len(lists.n_atoms))
     shares = multiplicity / lists.n_atoms[structure]
-    distinct = NeighborLists(lists.atomic_numbers[first], lists.distances[first], counts)
+    features = None
+    if lists.atom_features is not None:
+        # the mean feature vector of each group of merged atoms
+        sums = np.zeros((len(first), lists.atom_features.shape[1]), dtype=np.float64)
+        np.add.at(sums, inverse.reshape(-1), lists.atom_features)
+        features = sums / multiplicity[:, None]
+    distinct = NeighborLists(lists.atomic_numbers[first], lists.distances[first], counts, features)
     return distinct, shares.astype(np.float32)
 
 
@@ -86,7 +99,10 @@ def canonical_rows(lists: NeighborLists) -> NeighborLists:
     atomic number, then the neighbours' atomic numbers and distances.
     """
     order = np.argsort(_row_keys(lists), kind="stable")
-    return NeighborLists(lists.atomic_numbers[order], lists.distances[order], lists.n_atoms)
+    features = None if lists.atom_features is None else lists.atom_features[order]
+    return NeighborLists(
+        lists.atomic_numbers[order], lists.distances[order], lists.n_atoms, features
+    )
 
 
 def composition_keys(lists: NeighborLists) -> np.ndarray:

@@ -117,6 +117,11 @@ class NeighborLSTM(nn.Module):
         ``crystal="pooled"``: layers that update each atom vector from the
         crystal's share-weighted mean (:class:`AtomContext`), between the atom
         transform and the pooling.
+    atom_features : int, default=0
+        ``crystal="pooled"``: length of a feature vector per row (e.g. CHGNet's
+        64) that ``forward`` takes as ``atom_features``; each row's vector is
+        layer-normalised and appended to the atom LSTM's output before the atom
+        transform (0: none).
 
     Notes
     -----
@@ -179,6 +184,7 @@ class NeighborLSTM(nn.Module):
         crystal: str = "pooled",
         envelope_start: float = ENVELOPE_START,
         interaction_layers: int = 0,
+        atom_features: int = 0,
     ) -> None:
         super().__init__()
         if neighbors not in ("shells", "sequence") or crystal not in ("pooled", "lstm"):
@@ -196,6 +202,9 @@ class NeighborLSTM(nn.Module):
             raise ValueError("crystal='pooled' reads each row's share: build it with_shares.")
         if interaction_layers and crystal != "pooled":
             raise ValueError("interaction_layers needs crystal='pooled'.")
+        if atom_features and crystal != "pooled":
+            raise ValueError("atom_features needs crystal='pooled'.")
+        self.n_atom_features = atom_features
         self.neighbors = neighbors
         self.crystal = crystal
         self.envelope_start = envelope_start
@@ -206,8 +215,11 @@ class NeighborLSTM(nn.Module):
         step_size = embedding_dim + (1 if neighbors == "shells" else distance_expansion)
         self.atom_lstm = nn.LSTM(step_size, atom_hidden, batch_first=True)
         self.attention: nn.Linear | None
+        self.feature_norm = nn.LayerNorm(atom_features) if atom_features else None
         if crystal == "pooled":
-            self.atom_transform = nn.Sequential(nn.Linear(atom_hidden, crystal_hidden), nn.SiLU())
+            self.atom_transform = nn.Sequential(
+                nn.Linear(atom_hidden + atom_features, crystal_hidden), nn.SiLU()
+            )
             self.interactions = nn.ModuleList(
                 AtomContext(crystal_hidden) for _ in range(interaction_layers)
             )
@@ -232,6 +244,7 @@ class NeighborLSTM(nn.Module):
         distances: torch.Tensor,
         n_atoms: torch.Tensor,
         shares: torch.Tensor | None = None,
+        atom_features: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predict one row per crystal.
 
@@ -246,6 +259,9 @@ class NeighborLSTM(nn.Module):
         shares : Tensor of shape (n_crystals, max_rows), default=None
             Share of its crystal's atoms each row stands for; required if and
             only if the module was built ``with_shares``.
+        atom_features : Tensor of shape (n_crystals, max_rows, n_features), default=None
+            Each row's feature vector; required if and only if the module was
+            built with ``atom_features > 0``.
 
         Returns
         -------
@@ -255,6 +271,11 @@ class NeighborLSTM(nn.Module):
         real = torch.arange(max_rows, device=n_atoms.device)[None, :] < n_atoms[:, None]
         if self.with_shares and shares is None:
             raise ValueError("this NeighborLSTM was built with_shares: pass shares.")
+        if (atom_features is None) != (self.feature_norm is None):
+            raise ValueError(
+                f"this NeighborLSTM was built for {self.n_atom_features} atom features; "
+                f"got {'none' if atom_features is None else atom_features.shape[-1]}."
+            )
         numbers, dists = atomic_numbers[real], distances[real]  # (n_real_rows, k + 1)
         if self.neighbors == "shells":
             steps = self._shell_steps(numbers, dists)
@@ -262,6 +283,10 @@ class NeighborLSTM(nn.Module):
             steps = self._sequence_steps(numbers, dists)
         _, (atom_state, _) = self.atom_lstm(steps)
         atom_vectors = atom_state[-1]
+        if self.feature_norm is not None:
+            assert atom_features is not None
+            features = self.feature_norm(atom_features[real])
+            atom_vectors = torch.cat([atom_vectors, features], dim=1)
         row_shares = shares[real] if shares is not None else None
         if self.crystal == "pooled":
             assert row_shares is not None

@@ -37,6 +37,10 @@ class Recipe:
     torch_threads : int
         Torch threads per member while training (results depend on it at the
         ~1e-7 level, which early stopping can amplify).
+    featurizer_params : dict
+        Parameters of the model's
+        :class:`~sklearn_bandgap.featurizers.NeighborListFeaturizer` (e.g.
+        ``{"atom_features": "chgnet"}``); empty: the defaults.
     """
 
     name: str
@@ -47,6 +51,7 @@ class Recipe:
     regressor_params: dict[str, Any] = field(default_factory=dict)
     random_states: tuple[int, ...] = (0, 1, 2)
     torch_threads: int = 1
+    featurizer_params: dict[str, Any] = field(default_factory=dict)
 
 
 #: The headline band-gap setting: a seed ensemble of five multi-task

@@ -17,16 +17,15 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from sklearn_bandgap.exceptions import InvalidStructureError, StructureProblem
+from sklearn_bandgap.featurizers._potential_features import (
+    CHGNET_MAX_ATOMIC_NUMBER,
+    CHGNET_MODELS,
+)
 from sklearn_bandgap.translation._base import BaseTranslator
 from sklearn_bandgap.translation._geometry import min_interatomic_distance
 from sklearn_bandgap.translation._translator import MIN_DISTANCE
 from sklearn_bandgap.utils._validation import PeriodicArrays, check_structures
 
-#: Pretrained CHGNet weights that ship inside the ``chgnet`` wheel.
-CHGNET_MODELS = ("0.3.0", "0.2.0", "r2scan")
-#: CHGNet's element embedding covers H (1) to Pu (94): its own limit, below the
-#: package's (utils._elements.MAX_ATOMIC_NUMBER, 118).
-CHGNET_MAX_ATOMIC_NUMBER = 94
 _INSTALL_HINT = (
     "PotentialRelaxer needs the chgnet package (its wheel carries the pretrained "
     'weights): pip install "sklearn_bandgap[potential]".'

@@ -1,0 +1,200 @@
+"""Per-atom features of CHGNet, a pretrained universal interatomic potential."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from collections.abc import Sequence
+from functools import lru_cache
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sklearn_bandgap.datasets._cache import load_or_build
+from sklearn_bandgap.exceptions import InvalidStructureError, StructureProblem
+from sklearn_bandgap.utils._validation import PeriodicArrays, check_structures
+
+#: Pretrained CHGNet weights that ship inside the ``chgnet`` wheel.
+CHGNET_MODELS = ("0.3.0", "0.2.0", "r2scan")
+#: CHGNet's element embedding covers H (1) to Pu (94): its own limit, below the
+#: package's (utils._elements.MAX_ATOMIC_NUMBER, 118).
+CHGNET_MAX_ATOMIC_NUMBER = 94
+#: Size of CHGNet's atom feature vector (``atom_fea_dim`` of every shipped model).
+CHGNET_FEATURE_SIZE = 64
+#: Structures per CHGNet batch: 16 to 32 ran at the same speed on one core.
+CHGNET_BATCH_SIZE = 32
+CHGNET_INSTALL_HINT = (
+    "CHGNet (the pretrained potential) is an optional dependency; its wheel carries the "
+    'pretrained weights: pip install "sklearn_bandgap[potential]".'
+)
+
+
+@lru_cache(maxsize=4)
+def load_chgnet(model: str = "0.3.0", device: str = "cpu") -> Any:
+    """The CHGNet model named ``model`` from the ``chgnet`` wheel, in eval mode (cached).
+
+    Loading reads the weights shipped in the wheel (nothing is downloaded);
+    the loaded model is kept, so that featurizing many batches loads it once.
+    """
+    try:
+        from chgnet.model import CHGNet
+    except ImportError as exc:  # pragma: no cover - chgnet is in the dev extras
+        raise ImportError(CHGNET_INSTALL_HINT) from exc
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints its size and device
+        potential = CHGNet.load(model_name=model, use_device=device, verbose=False)
+    potential.eval()
+    return potential
+
+
+def _structure(arrays: PeriodicArrays) -> Any:
+    from pymatgen.core import Lattice, Structure
+
+    return Structure(
+        Lattice(arrays.lattice),
+        arrays.atomic_numbers.tolist(),
+        arrays.cart_coords,
+        coords_are_cartesian=True,
+    )
+
+
+def chgnet_atom_features(
+    structures: list[PeriodicArrays],
+    *,
+    model: str = "0.3.0",
+    device: str = "cpu",
+    batch_size: int = CHGNET_BATCH_SIZE,
+    indices: list[int | None] | None = None,
+) -> list[np.ndarray]:
+    """CHGNet's feature vector of every atom of every structure, in site order.
+
+    The vector is CHGNet's atom feature after its interaction blocks (the one
+    its magnetic-moment readout reads, ``return_atom_feas=True``): a learned
+    description of each atom's chemical environment within 6 Å, trained on the
+    Materials Project relaxation trajectories (MPtrj). CHGNet's graph weighs
+    neighbours down smoothly to 0 at its cutoffs, so the features are
+    continuous functions of the positions, and they are invariant to
+    rotation, translation, site order and the choice of (super)cell.
+
+    Parameters
+    ----------
+    structures : list of PeriodicArrays
+        Structures as read by the package's input layer.
+    model : {"0.3.0", "0.2.0", "r2scan"}, default="0.3.0"
+        Which CHGNet weights of the wheel.
+    device : str, default="cpu"
+        Torch device of the potential.
+    batch_size : int, default=CHGNET_BATCH_SIZE
+        Structures per CHGNet batch.
+    indices : list of int or None, default=None
+        Position of each structure in the user's input, for error messages
+        (default: ``0, 1, ...``).
+
+    Returns
+    -------
+    features : list of ndarray of shape (n_atoms_i, 64)
+        float32, one array per structure.
+
+    Raises
+    ------
+    InvalidStructureError
+        Naming every structure CHGNet cannot read (an element above Pu, Z = 94,
+        or a graph CHGNet fails to build), with its index and formula.
+    """
+    import torch
+
+    indices = list(range(len(structures))) if indices is None else indices
+    problems = [
+        StructureProblem(
+            index,
+            item.formula,
+            f"holds Z={int(item.atomic_numbers.max())}; CHGNet's atom features know elements "
+            f"up to Z={CHGNET_MAX_ATOMIC_NUMBER} (Pu).",
+        )
+        for index, item in zip(indices, structures, strict=True)
+        if item.atomic_numbers.max() > CHGNET_MAX_ATOMIC_NUMBER
+    ]
+    if problems:
+        raise InvalidStructureError(problems)
+    potential = load_chgnet(model, device)
+    features: list[np.ndarray] = []
+    with torch.no_grad():
+        for start in range(0, len(structures), batch_size):
+            batch = structures[start : start + batch_size]
+            try:
+                features.extend(_predict(potential, batch, batch_size))
+            except (ValueError, RuntimeError, IndexError):
+                # find the culprits one by one, so that the error names them all
+                for offset, item in enumerate(batch):
+                    try:
+                        features.extend(_predict(potential, [item], 1))
+                    except (ValueError, RuntimeError, IndexError) as exc:
+                        index = indices[start + offset]
+                        problems.append(
+                            StructureProblem(index, item.formula, f"CHGNet failed: {exc}")
+                        )
+    if problems:
+        raise InvalidStructureError(problems)
+    return features
+
+
+def _predict(potential: Any, batch: list[PeriodicArrays], batch_size: int) -> list[np.ndarray]:
+    outputs = potential.predict_structure(
+        [_structure(item) for item in batch],
+        task="e",
+        return_atom_feas=True,
+        batch_size=batch_size,
+    )
+    if isinstance(outputs, dict):
+        outputs = [outputs]
+    return [np.asarray(out["atom_fea"], dtype=np.float32) for out in outputs]
+
+
+def cached_chgnet_atom_features(
+    source: str | os.PathLike[str],
+    structures: Sequence[Any],
+    *,
+    model: str = "0.3.0",
+    cache: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> np.ndarray:
+    """CHGNet atom features of a data file's structures, computed once and cached.
+
+    The features of the 33,144 MP structures take minutes; like the parsed
+    structures, they are cached keyed by the data file's content (and the
+    CHGNet model and library versions), so later runs read them in a second.
+
+    Parameters
+    ----------
+    source : path-like
+        The data file the structures were read from (the cache key).
+    structures : sequence of structures
+        All of the file's structures, in its order (e.g.
+        ``load_mp_gap_eform().data``).
+    model : str, default="0.3.0"
+        Which CHGNet weights of the wheel.
+    cache, cache_dir
+        As in :func:`~sklearn_bandgap.datasets.load_mp_gap_eform`.
+
+    Returns
+    -------
+    atom_features : ndarray of shape (n_total_atoms, 64)
+        float32, the structures' atoms stacked in order: the ``atom_features``
+        of the matching :class:`NeighborLists`.
+    """
+    n_total = sum(len(structure) for structure in structures)
+
+    def build() -> np.ndarray:
+        return np.concatenate(chgnet_atom_features(check_structures(structures), model=model))
+
+    features: np.ndarray = load_or_build(
+        Path(source),
+        build,
+        cache=cache,
+        cache_dir=cache_dir,
+        validate=lambda obj: isinstance(obj, np.ndarray) and obj.shape[0] == n_total,
+        derived=f"chgnet{model}-{version('chgnet')}",
+    )
+    return features

@@ -1,0 +1,154 @@
+"""CHGNet's per-atom features: computed, carried by NeighborLists, read by the model."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from sklearn_bandgap.datasets import load_mp_gap_eform
+from sklearn_bandgap.exceptions import InvalidStructureError
+from sklearn_bandgap.featurizers import NeighborListFeaturizer, NeighborLists
+from sklearn_bandgap.io import load, save
+from sklearn_bandgap.models import NeighborLSTMRegressor
+from sklearn_bandgap.models._environments import canonical_rows, distinct_environments
+from sklearn_bandgap.utils.estimator_checks import (
+    cell_choices,
+    perturbed,
+    rotated,
+    site_permuted,
+    translated,
+)
+
+pytest.importorskip("chgnet")
+
+CHGNET = NeighborListFeaturizer(atom_features="chgnet")
+
+
+def rock_salt() -> Structure:
+    return Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+
+
+@pytest.fixture(scope="module")
+def sample():
+    data = load_mp_gap_eform(subset="sample200", progress=False)
+    return data.data[:60], data.target[:60]
+
+
+@pytest.fixture(scope="module")
+def fitted(sample):
+    structures, y = sample
+    model = NeighborLSTMRegressor(max_epochs=2, batch_size=16, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(CHGNET.transform(structures[:50]), y[:50])
+    return model
+
+
+def test_lists_carry_atom_features_through_indexing_and_stacking():
+    rows = np.arange(6)[:, None] * np.ones((1, 4))
+    features = np.arange(12).reshape(6, 2)
+    lists = NeighborLists(rows, rows / 10, [2, 1, 3], features)
+    assert lists.n_atom_features == 2 and "n_atom_features=2" in repr(lists)
+    picked = lists[[2, 0]]
+    assert picked.atom_features is not None
+    assert picked.atom_features[:, 0].tolist() == [6, 8, 10, 0, 2]
+    assert lists[1].atom_features.tolist() == [[4, 5]]
+    stacked = NeighborLists.from_lists(list(lists), n_neighbors=3)
+    np.testing.assert_array_equal(stacked.atom_features, lists.atom_features)
+    plain = NeighborLists(rows[:2], rows[:2] / 10, [2])
+    assert plain.n_atom_features == 0 and plain[0].atom_features is None
+    with pytest.raises(ValueError, match="some lists carry atom_features"):
+        NeighborLists.from_lists([lists[0], plain[0]], n_neighbors=3)
+    with pytest.raises(ValueError, match="one row per atom"):
+        NeighborLists(rows, rows, [6], features[:5])
+
+
+def test_merged_environments_get_the_mean_feature_vector():
+    rows = np.array([[11, 17], [11, 17], [17, 11]]) * np.ones((1, 1))
+    distances = np.array([[0, 2.8], [0, 2.8], [0, 2.8]])
+    features = np.array([[1.0, 0.0], [3.0, 2.0], [5.0, 5.0]])
+    distinct, shares = distinct_environments(
+        NeighborLists(rows, distances, [3], features), exact=True
+    )
+    assert shares.tolist() == pytest.approx([2 / 3, 1 / 3])
+    np.testing.assert_allclose(distinct.atom_features, [[2.0, 1.0], [5.0, 5.0]])
+    ordered = canonical_rows(NeighborLists(rows[::-1], distances, [3], features))
+    np.testing.assert_array_equal(ordered.atom_features, features[[1, 2, 0]])
+
+
+def test_chgnet_features_are_per_atom_invariant_and_continuous():
+    nacl = rock_salt()
+    lists = CHGNET.transform([nacl, nacl * (2, 1, 1), rotated(nacl), perturbed(nacl, 1e-4)])
+    assert lists.n_atom_features == 64 and lists.atom_features.dtype == np.float32
+    base = lists[0].atom_features
+    assert np.abs(base).max() > 0.1  # not an empty vector
+    # the 8 sodium atoms are equivalent, and so are the 8 chlorine atoms
+    np.testing.assert_allclose(base[:4], base[[0] * 4], atol=1e-4)
+    assert np.abs(base[0] - base[4]).max() > 0.1  # Na and Cl differ
+    for other in (lists[1].atom_features[::2], lists[2].atom_features):
+        np.testing.assert_allclose(np.sort(other, axis=0), np.sort(base, axis=0), atol=1e-4)
+    moved = np.abs(lists[3].atom_features - base).max()
+    assert 0 < moved < 0.01
+
+
+def test_chgnet_features_refuse_elements_it_does_not_know():
+    americium = Structure(Lattice.cubic(3.5), ["Am"], [[0, 0, 0]])
+    with pytest.raises(InvalidStructureError, match=r"structure 1 \(Am\).*Z=95.*Pu"):
+        CHGNET.transform([rock_salt(), americium])
+    # the neighbour lists alone take it
+    assert len(NeighborListFeaturizer().transform([americium])) == 1
+
+
+def test_a_model_reads_atom_features_and_round_trips(fitted, sample, tmp_path):
+    structures, _ = sample
+    lists = CHGNET.transform(structures[50:])
+    assert fitted.n_atom_features_ == 64
+    predicted = fitted.predict(lists)
+    assert predicted.shape == (10,) and np.isfinite(predicted).all()
+    path = tmp_path / "model.safetensors"
+    save(fitted, path)
+    np.testing.assert_array_equal(load(path).predict(lists), predicted)
+    # the features change the prediction: the model reads them
+    shuffled = NeighborLists(
+        lists.atomic_numbers, lists.distances, lists.n_atoms, lists.atom_features[::-1]
+    )
+    assert np.abs(fitted.predict(shuffled) - predicted).max() > 1e-4
+
+
+def test_a_model_refuses_lists_without_the_features_it_was_fitted_on(fitted, sample):
+    structures, y = sample
+    plain = NeighborListFeaturizer().transform(structures[50:])
+    with pytest.raises(ValueError, match=r"featurize with NeighborListFeaturizer\(atom_features="):
+        fitted.predict(plain)
+    other = NeighborLSTMRegressor(max_epochs=1, random_state=0).fit(plain, y[50:])
+    with pytest.raises(ValueError, match="without atom features"):
+        other.predict(CHGNET.transform(structures[50:52]))
+
+
+def test_atom_features_need_pooled_atoms(sample):
+    structures, y = sample
+    lists = CHGNET.transform(structures[:8])
+    with pytest.raises(ValueError, match="atoms='pooled'"):
+        NeighborLSTMRegressor(atoms="distinct", max_epochs=1).fit(lists, y[:8])
+
+
+def test_a_model_with_atom_features_is_continuous_and_exact_under_cell_choice(fitted, sample):
+    structures, _ = sample
+    crystal = structures[52]
+    variants = [
+        crystal,
+        perturbed(crystal, 1e-4, seed=1),
+        crystal * (1, 2, 1),
+        site_permuted(crystal),
+        rotated(crystal),
+        translated(crystal),
+        *cell_choices(crystal).values(),
+    ]
+    predicted = fitted.predict(CHGNET.transform(variants))
+    assert abs(predicted[1] - predicted[0]) < 0.01
+    np.testing.assert_allclose(predicted[2:], predicted[0], atol=1e-4)
