@@ -78,6 +78,14 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, required=True, help="members' work dir")
     parser.add_argument("--candidate", type=Path, required=True, help="members' work dir")
     parser.add_argument("--run", required=True, help="record folder name")
+    parser.add_argument(
+        "--recipes",
+        nargs=2,
+        default=None,
+        metavar=("BASELINE", "CANDIDATE"),
+        help="compare members of two recipes of the same seeds and columns (e.g. "
+        "band_gap_mp2018 band_gap_mp2018_chgnet); default: each recipe with itself",
+    )
     parser.add_argument("--note", default=None)
     args = parser.parse_args()
     started = time.perf_counter()
@@ -93,13 +101,25 @@ def main() -> None:
 
     y_all = np.asarray(data.target)[train]
     results: dict[str, Any] = {}
-    for name, recipe in RECIPES.items():
+    pairs = (
+        [(RECIPES[args.recipes[0]], RECIPES[args.recipes[1]])]
+        if args.recipes
+        else [(recipe, recipe) for recipe in RECIPES.values()]
+    )
+    for recipe, candidate_recipe in pairs:
+        if candidate_recipe.columns != recipe.columns:
+            raise SystemExit(f"{candidate_recipe.name} and {recipe.name} learn other columns")
+        name = (
+            recipe.name
+            if recipe is candidate_recipe
+            else f"{recipe.name} vs {candidate_recipe.name}"
+        )
         picked = [COLUMNS.index(c) for c in recipe.columns]
         y = y_all[:, picked] if len(picked) > 1 else y_all[:, picked[0]]
         for seed in recipe.random_states:
             paths = {
-                kind: checkpoint_paths(folder, recipe, seed)[0]
-                for kind, folder in (("baseline", args.baseline), ("candidate", args.candidate))
+                "baseline": checkpoint_paths(args.baseline, recipe, seed)[0],
+                "candidate": checkpoint_paths(args.candidate, candidate_recipe, seed)[0],
             }
             if not all(p.is_file() for p in paths.values()):
                 continue

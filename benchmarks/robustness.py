@@ -57,22 +57,27 @@ from pymatgen.core import Structure
 from sklearn.pipeline import Pipeline
 
 from sklearn_bandgap.datasets import get_cache_dir, load_mp_gap_eform, load_nrel_relaxation_pairs
-from sklearn_bandgap.featurizers import NeighborListFeaturizer
+from sklearn_bandgap.featurizers import NeighborListFeaturizer, NeighborLists, chgnet_atom_features
 from sklearn_bandgap.io import load
 from sklearn_bandgap.model_selection import (
     SPLIT_RANDOM_STATE,
     SPLIT_TEST_SIZE,
     formula_group_split,
 )
-from sklearn_bandgap.pretrained import load_pretrained
+from sklearn_bandgap.pretrained import list_pretrained, load_pretrained
 from sklearn_bandgap.pretrained._registry import MODELS_DIR
 from sklearn_bandgap.translation import IsotropicVolumeTranslator, RelaxationTranslator
+from sklearn_bandgap.utils._validation import check_structures
 from sklearn_bandgap.utils.estimator_checks import cell_choices, perturbed, rounded
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "robustness"
 SIGMAS = (1e-5, 1e-4, 1e-3, 1e-2)
-TARGETS = {"band_gap_mp2018": "band_gap", "formation_energy_mp2018": "formation_energy_per_atom"}
+TARGETS = {
+    "band_gap_mp2018": "band_gap",
+    "formation_energy_mp2018": "formation_energy_per_atom",
+    "band_gap_mp2018_chgnet": "band_gap",
+}
 MOVE = {"band_gap": 0.1, "formation_energy_per_atom": 0.01}
 
 
@@ -124,8 +129,34 @@ def move_report(
     return report
 
 
+def atom_features_of(model: Any) -> str | None:
+    """The atom features a model's featurizer attaches (None: none)."""
+    if isinstance(model, Pipeline):
+        return model[0].get_params().get("atom_features")
+    return "chgnet" if getattr(model, "n_atom_features_", 0) else None
+
+
+def featurize(
+    featurizer: Any, structures: list[Structure], models: dict[str, Any]
+) -> dict[str | None, Any]:
+    """The lists of ``structures``, plain and, if a model reads them, with CHGNet's features."""
+    plain = featurizer.transform(structures)
+    out: dict[str | None, Any] = {None: plain}
+    if any(atom_features_of(m) == "chgnet" for m in models.values()):
+        features = np.concatenate(chgnet_atom_features(check_structures(structures)))
+        out["chgnet"] = NeighborLists(
+            plain.atomic_numbers, plain.distances, plain.n_atoms, features
+        )
+    return out
+
+
 def predict_lists(model: Any, lists: Any) -> np.ndarray:
-    """A pipeline's (or a bare regressor's) prediction on lists featurized once for all."""
+    """A pipeline's (or a bare regressor's) prediction on lists featurized once for all.
+
+    ``lists`` may be the dict of :func:`featurize`: the model gets the kind it reads.
+    """
+    if isinstance(lists, dict):
+        lists = lists[atom_features_of(model)]
     regressor = model[-1] if isinstance(model, Pipeline) else model
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -165,7 +196,7 @@ def mp_part(args: argparse.Namespace, models: dict[str, Any]) -> dict[str, Any]:
     predictions: dict[str, dict[str, np.ndarray]] = {}
     for label, change in variants(structures).items():
         started = time.perf_counter()
-        lists = featurizer.transform([change(i, s) for i, s in enumerate(structures)])
+        lists = featurize(featurizer, [change(i, s) for i, s in enumerate(structures)], models)
         predictions[label] = {name: predict_lists(m, lists) for name, m in models.items()}
         print(f"{label}: {time.perf_counter() - started:.0f} s", flush=True)
     for name in models:
@@ -187,7 +218,7 @@ def mp_part(args: argparse.Namespace, models: dict[str, Any]) -> dict[str, Any]:
             cells[key].append(cell)
             where[key].append(i)
     for key, cell_structures in cells.items():
-        lists = featurizer.transform(cell_structures)
+        lists = featurize(featurizer, cell_structures, models)
         rows = np.array(where[key])
         out["cells"][key] = {"n": len(rows)}
         for name, model in models.items():
@@ -230,15 +261,15 @@ def translator_part(args: argparse.Namespace, gap_models: dict[str, Any]) -> dic
     out: dict[str, Any] = {"n_train_pairs": len(train), "n_test_pairs": len(test)}
     gaps = {name: {} for name in gap_models}  # type: dict[str, dict[str, np.ndarray]]
     for key, structures in (("relaxed", relaxed), ("unrelaxed", unrelaxed)):
-        lists = featurizer.transform(structures)
+        lists = featurize(featurizer, structures, gap_models)
         for name, model in gap_models.items():
             gaps[name][key] = predict_lists(model, lists)
     for t_name, translator in translators.items():
         started = time.perf_counter()
         translator.fit(unrelaxed_train, relaxed=relaxed_train)
         fit_s = time.perf_counter() - started
-        lists = featurizer.transform(translator.transform(unrelaxed))
-        noisy_lists = featurizer.transform(translator.transform(noisy))
+        lists = featurize(featurizer, translator.transform(unrelaxed), gap_models)
+        noisy_lists = featurize(featurizer, translator.transform(noisy), gap_models)
         out[t_name] = {"fit_seconds": round(fit_s, 1)}
         for name, model in gap_models.items():
             on_t, on_noisy = predict_lists(model, lists), predict_lists(model, noisy_lists)
@@ -279,7 +310,8 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     started = time.perf_counter()
-    models = {} if args.skip_shipped else {name: load_pretrained(name) for name in TARGETS}
+    shipped = [name for name in TARGETS if name in list_pretrained()]
+    models = {} if args.skip_shipped else {name: load_pretrained(name) for name in shipped}
     if args.seed_design_commit:
         seed_design = seed_design_models(args.seed_design_commit)
         models.update(member_models(args, seed_design))

@@ -198,7 +198,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         choices=["chgnet"],
         default=None,
         help="each atom also gets the 64 features of the pretrained potential CHGNet "
-        '(pip install "sklearn_bandgap[potential]"; about 100 structures/s on one core, '
+        '(pip install "sklearn_bandgap[potential]"; about 30 structures/s on one core, '
         "elements up to Pu); default: none",
     )
     p.add_argument(

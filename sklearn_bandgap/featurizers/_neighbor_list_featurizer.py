@@ -117,7 +117,7 @@ class NeighborListFeaturizer(BaseFeaturizer):
         of the pretrained universal potential CHGNet (its atom vector after the
         interaction blocks; :func:`chgnet_atom_features`), which
         :class:`~sklearn_bandgap.models.NeighborLSTMRegressor` then reads beside
-        each atom's neighbours. About 100 structures/s on one core (the
+        each atom's neighbours. About 30 structures/s on one core for MP crystals (the
         neighbour search alone: ~5,000/s); needs ``pip install
         "sklearn_bandgap[potential]"``; elements up to Pu (Z = 94). CHGNet was
         trained on Materials Project relaxations (energies, forces, stresses,
