@@ -152,3 +152,18 @@ def test_a_model_with_atom_features_is_continuous_and_exact_under_cell_choice(fi
     predicted = fitted.predict(CHGNET.transform(variants))
     assert abs(predicted[1] - predicted[0]) < 0.01
     np.testing.assert_allclose(predicted[2:], predicted[0], atol=1e-4)
+
+
+def test_predict_command_gives_a_bare_atom_feature_model_its_featurizer(fitted, sample, tmp_path):
+    from sklearn_bandgap.cli import main
+
+    structures, _ = sample
+    path = tmp_path / "bare.safetensors"
+    save(fitted, path)
+    cif = tmp_path / "one.cif"
+    cif.write_text(structures[55].to(fmt="cif"))
+    out = tmp_path / "out.csv"
+    assert main(["predict", str(cif), "--model", str(path), "-o", str(out)]) == 0
+    rows = out.read_text().splitlines()
+    expected = fitted.predict(CHGNET.transform([structures[55]]))[0]
+    assert float(rows[1].split(",")[2]) == pytest.approx(expected, abs=1e-4)

@@ -143,7 +143,10 @@ def _model(path: str) -> Any:
         if not isinstance(model, Pipeline):
             # a model that reads neighbour lists gets the featurizer; one that reads
             # structures (e.g. a ConformalRegressor around a Pipeline) gets a passthrough
-            first = NeighborListFeaturizer() if takes_neighbor_lists(model) else "passthrough"
+            first: Any = "passthrough"
+            if takes_neighbor_lists(model):
+                chgnet = _reads_atom_features(model)
+                first = NeighborListFeaturizer(atom_features="chgnet" if chgnet else None)
             model = make_pipeline(first, model)
         _LOADED[path] = model
     return _LOADED[path]
@@ -154,6 +157,19 @@ def _reads_arrays(model: Any) -> bool:
     from sklearn_bandgap.featurizers import NeighborListFeaturizer
 
     return isinstance(model[0], NeighborListFeaturizer)
+
+
+def _reads_atom_features(model: Any) -> bool:
+    """True if the (first) LSTM inside a bare model was fitted on lists with atom features."""
+    if getattr(model, "n_atom_features_", 0):
+        return True
+    for name in ("estimator_", "estimators_", "regressor_", "classifier_"):
+        inner = getattr(model, name, None)
+        if isinstance(inner, list | tuple):
+            inner = inner[0] if inner else None
+        if inner is not None and hasattr(inner, "predict"):
+            return _reads_atom_features(inner)
+    return False
 
 
 def takes_neighbor_lists(model: Any) -> bool:
