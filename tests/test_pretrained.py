@@ -21,11 +21,12 @@ from sklearn_bandgap.pretrained import (
     pretrained_path,
 )
 
-NAMES = ["band_gap_mp2018", "formation_energy_mp2018"]
-COLUMN = {"band_gap_mp2018": 0, "formation_energy_mp2018": 1}
+NAMES = ["band_gap_mp2018", "band_gap_mp2018_chgnet", "formation_energy_mp2018"]
+COLUMN = {"band_gap_mp2018": 0, "band_gap_mp2018_chgnet": 0, "formation_energy_mp2018": 1}
+BAND_GAP = ("band_gap_mp2018", "band_gap_mp2018_chgnet")
 
 
-def test_both_models_ship():
+def test_the_models_ship():
     assert list_pretrained() == NAMES and DEFAULT_MODEL in NAMES
     with pytest.raises(ValueError, match="No pretrained model named 'gap'; shipped: band_gap"):
         load_pretrained("gap")
@@ -51,11 +52,15 @@ def test_card_describes_the_model_and_its_file(name):
     assert {"sklearn_bandgap", "torch", "scikit-learn"} <= set(card["versions"])
     assert len(card["members"]) == len(card["recipe"]["random_states"])
     test = card["test"]
-    if name == "band_gap_mp2018":
+    if name in BAND_GAP:
         assert {"all", "gap_positive", "roc_auc"} <= set(test)
     else:
         assert test["n"] == 3333
     assert read_metadata(path)["metadata"]["outputs"] == card["outputs"]
+    if name == "band_gap_mp2018_chgnet":  # the card says what CHGNet saw
+        assert "MPtrj" in card["note"] and card["recipe"]["featurizer_params"] == {
+            "atom_features": "chgnet"
+        }
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -65,7 +70,7 @@ def test_shipped_models_predict_the_sample(name, mp_sample):
     y_pred = model.predict(mp_sample.data)
     assert y_pred.shape == (200,) and np.isfinite(y_pred).all()
     y_true = mp_sample.target[:, COLUMN[name]]
-    if name == "band_gap_mp2018":
+    if name in BAND_GAP:
         assert (y_pred >= 0).all()
     # a trained model, far better than predicting the mean (the sample overlaps training)
     assert np.mean(np.abs(y_pred - y_true)) < 0.5 * np.mean(np.abs(y_true - y_true.mean()))

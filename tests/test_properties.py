@@ -265,7 +265,11 @@ def test_a_saved_and_loaded_model_predicts_the_same(structures):
 
 # ------------------------------------------------- the shipped models' bounds
 #: Largest move allowed under noise of 1e-4 Å, per shipped model (its unit).
-NOISE_BOUNDS = {"band_gap_mp2018": 0.01, "formation_energy_mp2018": 0.001}
+NOISE_BOUNDS = {
+    "band_gap_mp2018": 0.01,
+    "band_gap_mp2018_chgnet": 0.01,
+    "formation_energy_mp2018": 0.001,
+}
 #: Largest move allowed under supercells, site order, rotation, translation, cell choice.
 EXACT_BOUND = 1e-4
 #: The shipped models' bounds run at least 200 examples (the long profile: more).

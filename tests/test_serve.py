@@ -247,7 +247,7 @@ def test_an_unknown_output_format_is_refused(client):
 def test_model_cards_and_parity_plots(client):
     models = client.get("/api/models").json()
     names = [m["name"] for m in models]
-    assert names == ["band_gap_mp2018", "formation_energy_mp2018"]
+    assert names == ["band_gap_mp2018", "band_gap_mp2018_chgnet", "formation_energy_mp2018"]
     assert models[0]["served"] and models[0]["test_mae"] > 0
     card = client.get("/api/models/band_gap_mp2018").json()
     assert card["name"] == "band_gap_mp2018" and card["split"]["n_test"] == 3333
