@@ -9,6 +9,7 @@ Usage::
 
     python benchmarks/property_tests.py            # 1,000 examples per property
     python benchmarks/property_tests.py --examples 200
+    python benchmarks/property_tests.py -k chgnet  # one shipped model's bounds only
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=1000, help="examples per property")
     parser.add_argument("--run", default=None)
+    parser.add_argument(
+        "-k", dest="keyword", default=None, help="only the tests pytest's -k selects (e.g. chgnet)"
+    )
     args = parser.parse_args()
     env = {
         **os.environ,
@@ -52,6 +56,7 @@ def main() -> None:
             "-q",
             "-o",
             "addopts=",
+            *(["-k", args.keyword] if args.keyword else []),
         ],
         cwd=ROOT,
         env=env,

@@ -167,3 +167,15 @@ def test_predict_command_gives_a_bare_atom_feature_model_its_featurizer(fitted, 
     rows = out.read_text().splitlines()
     expected = fitted.predict(CHGNET.transform([structures[55]]))[0]
     assert float(rows[1].split(",")[2]) == pytest.approx(expected, abs=1e-4)
+
+
+def test_an_atom_without_neighbours_within_chgnet_cutoff_is_the_limit_of_one_moving_away():
+    def pair(c: float) -> Structure:  # two B atoms c/2 apart along z, 7 Å in x and y
+        return Structure(Lattice.orthorhombic(7, 7, c), ["B", "B"], [[0, 0, 0], [0, 0, 0.5]])
+
+    lone = Structure(Lattice.orthorhombic(7, 7, 9), ["B"], [[0, 0, 0]])
+    lists = CHGNET.transform([lone, pair(15.0), pair(11.98), pair(11.96)])
+    features = [lists[i].atom_features[0] for i in range(4)]
+    np.testing.assert_array_equal(features[0], features[1])  # both atoms isolated
+    assert np.abs(features[2] - features[1]).max() < 1e-4  # a neighbour at 5.99 Å
+    assert 0 < np.abs(features[3] - features[1]).max() < 1e-3  # at 5.98 Å

@@ -46,6 +46,10 @@ def load_chgnet(model: str = "0.3.0", device: str = "cpu") -> Any:
     with contextlib.redirect_stdout(io.StringIO()):  # it prints its size and device
         potential = CHGNet.load(model_name=model, use_device=device, verbose=False)
     potential.eval()
+    # An atom with no neighbour within 6 Å (a sparse or vacuum-padded cell) gets the
+    # features of its element alone: CHGNet's bond weights fall smoothly to 0 at the
+    # cutoff, so that is the limit of a neighbour moving away, not an error.
+    potential.graph_converter.on_isolated_atoms = "ignore"
     return potential
 
 
