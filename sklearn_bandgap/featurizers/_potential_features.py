@@ -22,8 +22,6 @@ CHGNET_MODELS = ("0.3.0", "0.2.0", "r2scan")
 #: CHGNet's element embedding covers H (1) to Pu (94): its own limit, below the
 #: package's (utils._elements.MAX_ATOMIC_NUMBER, 118).
 CHGNET_MAX_ATOMIC_NUMBER = 94
-#: Size of CHGNet's atom feature vector (``atom_fea_dim`` of every shipped model).
-CHGNET_FEATURE_SIZE = 64
 #: Structures per CHGNet batch: 16 to 32 ran at the same speed on one core.
 CHGNET_BATCH_SIZE = 32
 CHGNET_INSTALL_HINT = (

@@ -159,17 +159,23 @@ def _reads_arrays(model: Any) -> bool:
     return isinstance(model[0], NeighborListFeaturizer)
 
 
-def _reads_atom_features(model: Any) -> bool:
-    """True if the (first) LSTM inside a bare model was fitted on lists with atom features."""
-    if getattr(model, "n_atom_features_", 0):
-        return True
-    for name in ("estimator_", "estimators_", "regressor_", "classifier_"):
+def _inner_model(model: Any, names: tuple[str, ...]) -> Any:
+    """The first model a meta-estimator wraps (under one of ``names``), or None."""
+    for name in names:
         inner = getattr(model, name, None)
         if isinstance(inner, list | tuple):
             inner = inner[0] if inner else None
         if inner is not None and hasattr(inner, "predict"):
-            return _reads_atom_features(inner)
-    return False
+            return inner
+    return None
+
+
+def _reads_atom_features(model: Any) -> bool:
+    """True if the (first) LSTM inside a bare model was fitted on lists with atom features."""
+    if getattr(model, "n_atom_features_", 0):
+        return True
+    inner = _inner_model(model, ("estimator_", "estimators_", "regressor_", "classifier_"))
+    return inner is not None and _reads_atom_features(inner)
 
 
 def takes_neighbor_lists(model: Any) -> bool:
@@ -187,12 +193,10 @@ def takes_neighbor_lists(model: Any) -> bool:
         return False
     if isinstance(model, BaseNeighborLSTM):
         return True
-    for name in ("estimator_", "estimators_", "regressor_", "classifier_", "estimator"):
-        inner = getattr(model, name, None)
-        if isinstance(inner, list | tuple):
-            inner = inner[0] if inner else None
-        if inner is not None and hasattr(inner, "predict"):
-            return takes_neighbor_lists(inner)
+    names = ("estimator_", "estimators_", "regressor_", "classifier_", "estimator")
+    inner = _inner_model(model, names)
+    if inner is not None:
+        return takes_neighbor_lists(inner)
     return True  # the package's other estimators read neighbour lists
 
 
