@@ -43,6 +43,8 @@ def member_settings(recipe: Recipe, seed: int, n_train: int) -> dict[str, Any]:
     }
     if recipe.featurizer_params:  # absent from the settings of members before it
         settings["featurizer_params"] = dict(recipe.featurizer_params)
+    if recipe.teacher is not None:  # likewise
+        settings["teacher"] = {"model": recipe.teacher, "weight": recipe.teacher_weight}
     return settings
 
 

@@ -264,6 +264,19 @@ def export_recipe(
             "columns": list(recipe.columns),
             "regressor_params": recipe.regressor_params,
             **({"featurizer_params": recipe.featurizer_params} if recipe.featurizer_params else {}),
+            **(
+                {
+                    "teacher": {
+                        "model": recipe.teacher,
+                        "weight": recipe.teacher_weight,
+                        "note": "each member trained on (1 - weight) x DFT + weight x the "
+                        "prediction of the teacher's member of the same seed, in the target "
+                        "column; the teacher's members never saw the test split either",
+                    }
+                }
+                if recipe.teacher
+                else {}
+            ),
             "random_states": list(recipe.random_states),
             "torch_threads_per_member": [member_threads(info) for info in infos],
         },

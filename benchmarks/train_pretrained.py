@@ -62,6 +62,12 @@ from sklearn_bandgap.model_selection import (
     formula_group_split,
 )
 from sklearn_bandgap.models import NeighborLSTMRegressor
+from sklearn_bandgap.pretrained import load_pretrained
+from sklearn_bandgap.pretrained._distillation import (
+    distilled_targets,
+    teacher_member,
+    teacher_predictions,
+)
 from sklearn_bandgap.pretrained._recipes import RECIPES, Recipe
 
 RESULTS = Path(__file__).parent / "results" / "train_pretrained"
@@ -165,6 +171,17 @@ def main() -> None:
         "give it its own --work-dir); the MP set's are computed once and cached",
     )
     parser.add_argument(
+        "--teacher",
+        default=None,
+        choices=list(RECIPES),
+        help="distil: every recipe's members train on DFT targets blended with the prediction "
+        "of this shipped model's member of the same seed (a candidate recipe: give it its own "
+        "--work-dir)",
+    )
+    parser.add_argument(
+        "--teacher-weight", type=float, default=0.5, help="the teacher's share of the blend"
+    )
+    parser.add_argument(
         "--note", default=None, help="a decision or caveat, written into the record and the cards"
     )
     args = parser.parse_args()
@@ -192,6 +209,11 @@ def main() -> None:
             for r in recipes
         ]
 
+    if args.teacher:
+        recipes = [
+            replace(r, teacher=args.teacher, teacher_weight=args.teacher_weight) for r in recipes
+        ]
+
     columns = list(dict.fromkeys(["band_gap", "formation_energy_per_atom", *args.extra_columns]))
     data = load_mp_gap_eform(target=columns, n_jobs=2, progress=False)
     train, test = formula_group_split(data.formula)
@@ -216,9 +238,32 @@ def main() -> None:
         and not finished_member(work_dir, recipe, seed, len(train))
     ]
     print(f"Members to train: {[(r.name, s) for r, s in jobs]} (checkpoints in {work_dir})")
+    teacher_lists: dict[str, Any] = {}
+
+    def training_targets(recipe: Recipe, seed: int) -> np.ndarray:
+        """The member's targets: DFT values, blended with its teacher's if the recipe has one."""
+        y = y_of(recipe, train)
+        if recipe.teacher is None:
+            return y
+        teacher = load_pretrained(recipe.teacher)
+        features = teacher[0].get_params().get("atom_features")
+        if features not in teacher_lists:
+            teacher_lists[features] = (
+                lists_train if features is None else mp_neighbor_lists(data.data, features)[train]
+            )
+        member = teacher_member(teacher, seed)
+        predicted = teacher_predictions(member, teacher_lists[features])
+        column = recipe.columns.index(recipe.target)
+        print(
+            f"{recipe.name} seed {seed}: teacher {recipe.teacher} member MAE on the training "
+            f"part {np.mean(np.abs(predicted - targets[train, columns.index(recipe.target)])):.4f}",
+            flush=True,
+        )
+        return distilled_targets(y, predicted, recipe.teacher_weight, column)
+
     Parallel(n_jobs=args.n_jobs, verbose=0)(
         delayed(train_member)(
-            recipe, seed, lists_train, y_of(recipe, train), work_dir, args.threads
+            recipe, seed, lists_train, training_targets(recipe, seed), work_dir, args.threads
         )
         for recipe, seed in jobs
     )

@@ -171,3 +171,37 @@ def test_train_command_with_chgnet_atom_features_and_fine_tuning_from_it(table, 
     plain += ["--atom-features", "chgnet", "--max-epochs", "1"]
     assert main(plain) == 2
     assert "trained without atom features" in capsys.readouterr().err
+
+
+def test_train_command_distils_from_a_teacher(table, tmp_path, capsys):
+    from sklearn_bandgap.io import load
+    from sklearn_bandgap.model_selection import formula_group_split
+    from sklearn_bandgap.pretrained import load_pretrained
+
+    saved = tmp_path / "taught.safetensors"
+    argv = ["train", str(table), "--target", "ind_gap", "--teacher", "band_gap_mp2018"]
+    argv += ["--teacher-weight", "1", "--max-epochs", "1", "--save", str(saved)]
+    assert main([*argv, "--output-dir", str(tmp_path / "out")]) == 0
+    assert "Distilling: the training targets of ind_gap are 0 x" in capsys.readouterr().out
+    # with weight 1 the model learned the teacher's predictions of the training part
+    data = load_table(table, target="ind_gap")
+    train, _ = formula_group_split(data.groups)
+    taught = load_pretrained("band_gap_mp2018").predict([data.data[i] for i in train])
+    np.testing.assert_allclose(load(saved)[-1].y_mean_[0], taught.mean(), rtol=1e-6)
+    figures = json.loads((tmp_path / "out" / "main_job.json").read_text())
+    truth = np.asarray(data.target)[train]
+    assert figures["teacher"]["weight"] == 1.0
+    assert figures["teacher"]["training_part_mae"] == pytest.approx(
+        float(np.mean(np.abs(taught - truth)))
+    )
+    # bad teachers and weights: one line, exit 2
+    assert main([*argv[:4], "--teacher", "nowhere.safetensors"]) == 2
+    assert "--teacher: 'nowhere.safetensors': neither a shipped model nor a file" in (
+        capsys.readouterr().err
+    )
+    assert main([*argv[:6], "--teacher-weight", "2"]) == 2
+    assert "--teacher-weight 2.0: give a share in [0, 1]" in capsys.readouterr().err
+    # on the MP set, a shipped teacher only with the split it was trained on
+    mp = ["train", "--subset", "sample200", "--teacher", "band_gap_mp2018", "--split-seed", "3"]
+    assert main(mp) == 2
+    assert "it has seen your test crystals" in capsys.readouterr().err

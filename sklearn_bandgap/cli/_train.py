@@ -68,6 +68,8 @@ def train_job(
     test_size: float = 0.1,
     split_seed: int = 0,
     composition_baseline: bool = False,
+    teacher: str | None = None,
+    teacher_weight: float = 0.5,
 ) -> dict[str, Any]:
     """Train and evaluate a model on the MP set or on ``table``; print and return the figures."""
     start = time.perf_counter()
@@ -160,6 +162,30 @@ def train_job(
             print(f"Starting from the network of {init} (every layer but the output layer).")
     elif init_output:
         raise UsageError("--init-output needs --init (the model whose outputs to start from)")
+    teacher_model = None
+    if teacher is not None:
+        if not 0.0 <= teacher_weight <= 1.0:
+            raise UsageError(f"--teacher-weight {teacher_weight}: give a share in [0, 1]")
+        from sklearn_bandgap.model_selection import SPLIT_RANDOM_STATE, SPLIT_TEST_SIZE
+        from sklearn_bandgap.models._init import load_model
+        from sklearn_bandgap.pretrained import list_pretrained
+
+        project_split = (test_size, split_seed) == (SPLIT_TEST_SIZE, SPLIT_RANDOM_STATE)
+        if table is None and teacher in list_pretrained() and not project_split:
+            raise UsageError(
+                f"--teacher {teacher} trained on the training part of the project's split of "
+                f"this set (--test-size {SPLIT_TEST_SIZE:g} --split-seed {SPLIT_RANDOM_STATE}); "
+                "with another split it has seen your test crystals and the figures would flatter"
+            )
+
+        try:
+            teacher_model = load_model(teacher)
+        except ValueError as exc:
+            raise UsageError(f"--teacher: {exc}") from None
+        print(
+            f"Distilling: the training targets of {target} are {1 - teacher_weight:g} x the "
+            f"table's values + {teacher_weight:g} x {teacher}'s predictions."
+        )
     if composition_baseline:
         print(
             "Elemental references first (ridge on the element fractions); the network "
@@ -182,6 +208,8 @@ def train_job(
         groups_name=f"the {group_column!r} column" if group_column else "reduced formulas",
         composition_baseline=composition_baseline,
         featurizer_params={"atom_features": atom_features} if atom_features else None,
+        teacher=teacher_model,
+        teacher_weight=teacher_weight,
     )
     result["wall_seconds"] = round(time.perf_counter() - start, 1)
     result["fast"] = fast
@@ -301,5 +329,7 @@ def run(args: argparse.Namespace) -> int:
         test_size=args.test_size,
         split_seed=args.split_seed,
         composition_baseline=args.composition_baseline,
+        teacher=args.teacher,
+        teacher_weight=args.teacher_weight,
     )
     return 0

@@ -25,6 +25,7 @@ from sklearn_bandgap.models import (
     NeighborLSTMRegressor,
     SeedEnsembleRegressor,
 )
+from sklearn_bandgap.utils._targets import distilled_targets
 
 
 def plot_parity_panels(panels: Sequence[tuple[str, Any, Any, str]], path: Path) -> None:
@@ -81,6 +82,8 @@ def train_and_evaluate(
     groups_name: str = "reduced formulas",
     composition_baseline: bool = False,
     featurizer_params: dict[str, Any] | None = None,
+    teacher: Any = None,
+    teacher_weight: float = 0.5,
 ) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray]]:
     """Fit ``NeighborLSTMRegressor`` on the project split and report test figures.
 
@@ -129,6 +132,16 @@ def train_and_evaluate(
     featurizer_params : dict, default=None
         Parameters of the :class:`NeighborListFeaturizer` (e.g.
         ``{"atom_features": "chgnet"}``).
+    teacher : fitted regressor, default=None
+        Knowledge distillation: a fitted model that takes structures (a shipped
+        or saved pipeline) and predicts the target (its first output). The
+        model is then trained on ``(1 - teacher_weight) x y + teacher_weight x``
+        the teacher's predictions in the target's column; early stopping reads
+        the same blend, the test figures the true values. The teacher must not
+        have seen the test part (the shipped models saw only the project's
+        training part of the MP set).
+    teacher_weight : float, default=0.5
+        The teacher's share of the blend.
 
     Returns
     -------
@@ -167,8 +180,20 @@ def train_and_evaluate(
         else SeedEnsembleRegressor(regressor, random_states=random_states)
     )
     model = CompositionBaselineRegressor(core) if composition_baseline else core
+    y_fit = y[train]
+    teacher_figures = None
+    if teacher is not None:
+        taught = np.asarray(
+            teacher.predict([structures[i] for i in train]), dtype=np.float64
+        ).reshape(len(train), -1)[:, 0]
+        y_fit = distilled_targets(y_fit, taught, teacher_weight)
+        truth = y[train] if np.ndim(y) == 1 else y[train, 0]
+        teacher_figures = {
+            "weight": teacher_weight,
+            "training_part_mae": float(np.mean(np.abs(taught - truth))),
+        }
     start = time.perf_counter()
-    model.fit(lists[train], y[train])
+    model.fit(lists[train], y_fit)
     fit_s = time.perf_counter() - start
     fitted_core: Any = model.regressor_ if composition_baseline else model
     members = (
@@ -245,6 +270,7 @@ def train_and_evaluate(
         },
         "model_params": {k: v for k, v in regressor.get_params().items() if k != "callbacks"},
         "composition_baseline": composition_baseline,
+        **({"teacher": teacher_figures} if teacher_figures else {}),
         "auxiliary_targets": list(auxiliary_targets),
         "validation_mae_best_epoch": validation_mae,
         "test": report,

@@ -38,7 +38,10 @@ def resolve_source(init: Any) -> Any:
 
     model = init
     if isinstance(init, str | os.PathLike):
-        model = _load(init)
+        try:
+            model = load_model(init)
+        except ValueError as exc:
+            raise ValueError(f"init={exc}") from None
     seen = 0
     while not isinstance(model, BaseNeighborLSTM):
         seen += 1
@@ -65,17 +68,18 @@ def resolve_source(init: Any) -> Any:
     return model
 
 
-def _load(init: str | os.PathLike[str]) -> Any:
+def load_model(name_or_path: str | os.PathLike[str]) -> Any:
+    """The fitted model a shipped model's name or a saved model's path names."""
     from sklearn_bandgap.io import load
 
-    if isinstance(init, str):
+    if isinstance(name_or_path, str):
         from sklearn_bandgap.pretrained import list_pretrained, load_pretrained
 
-        if init in list_pretrained():
-            return load_pretrained(init)
-    path = Path(init)
+        if name_or_path in list_pretrained():
+            return load_pretrained(name_or_path)
+    path = Path(name_or_path)
     if not path.is_file():
-        raise ValueError(f"init={str(init)!r}: neither a shipped model nor a file.")
+        raise ValueError(f"{str(name_or_path)!r}: neither a shipped model nor a file.")
     return load(path)
 
 
