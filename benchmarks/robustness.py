@@ -81,19 +81,25 @@ TARGETS = {
 MOVE = {"band_gap": 0.1, "formation_energy_per_atom": 0.01}
 
 
-def seed_design_models(commit: str) -> dict[str, Any]:
-    """The shipped files of ``commit`` (the seed design), read from git into the cache."""
+def seed_design_models(commit: str, names: list[str]) -> dict[str, Any]:
+    """The shipped files of ``commit`` (the seed design) among ``names``, read from git.
+
+    A model shipped after ``commit`` (the CHGNet one) has no seed-design file: skipped.
+    """
     models = {}
     folder = get_cache_dir() / "seed_design_models" / commit
     folder.mkdir(parents=True, exist_ok=True)
-    for name in TARGETS:
+    for name in names:
         path = folder / f"{name}.safetensors"
         if not path.is_file():
             relative = (MODELS_DIR / f"{name}.safetensors").relative_to(ROOT)
-            blob = subprocess.run(
-                ["git", "show", f"{commit}:{relative}"], cwd=ROOT, capture_output=True, check=True
-            ).stdout
-            path.write_bytes(blob)
+            shown = subprocess.run(
+                ["git", "show", f"{commit}:{relative}"], cwd=ROOT, capture_output=True
+            )
+            if shown.returncode != 0:
+                print(f"{name}: no file at {commit}; no seed-design comparison", flush=True)
+                continue
+            path.write_bytes(shown.stdout)
         models[f"{name} (seed design, {commit[:7]})"] = load(path)
     return models
 
@@ -313,11 +319,13 @@ def main() -> None:
     shipped = [name for name in TARGETS if name in list_pretrained()]
     models = {} if args.skip_shipped else {name: load_pretrained(name) for name in shipped}
     if args.seed_design_commit:
-        seed_design = seed_design_models(args.seed_design_commit)
+        seed_design = seed_design_models(args.seed_design_commit, args.models)
         models.update(member_models(args, seed_design))
         if not args.skip_shipped:
             models.update(seed_design)
-    models = {k: v for k, v in models.items() if any(k.startswith(m) for m in args.models)}
+    models = {  # a model's name, or its name and a suffix (" (seed design ...)", " member ...")
+        k: v for k, v in models.items() if any(k == m or k.startswith(f"{m} ") for m in args.models)
+    }
     record: dict[str, Any] = {
         "benchmark": "robustness",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -20,6 +20,7 @@ from sklearn_bandgap.pretrained import (
     model_card,
     pretrained_path,
 )
+from sklearn_bandgap.pretrained._recipes import RECIPES
 
 NAMES = ["band_gap_mp2018", "band_gap_mp2018_chgnet", "formation_energy_mp2018"]
 COLUMN = {"band_gap_mp2018": 0, "band_gap_mp2018_chgnet": 0, "formation_energy_mp2018": 1}
@@ -61,6 +62,13 @@ def test_card_describes_the_model_and_its_file(name):
         assert "MPtrj" in card["note"] and card["recipe"]["featurizer_params"] == {
             "atom_features": "chgnet"
         }
+    recipe = RECIPES[name]
+    if recipe.teacher is not None:  # distilled: the card names the teacher and what it saw
+        assert card["recipe"]["teacher"]["model"] == recipe.teacher
+        assert card["recipe"]["teacher"]["weight"] == recipe.teacher_weight
+        assert "MPtrj" in card["note"]
+    else:
+        assert "teacher" not in card["recipe"]
 
 
 @pytest.mark.parametrize("name", NAMES)
