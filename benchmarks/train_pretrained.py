@@ -238,6 +238,7 @@ def main() -> None:
         and not finished_member(work_dir, recipe, seed, len(train))
     ]
     print(f"Members to train: {[(r.name, s) for r, s in jobs]} (checkpoints in {work_dir})")
+    teachers: dict[str, Any] = {}  # each teacher loaded once, its lists built once
     teacher_lists: dict[str, Any] = {}
 
     def training_targets(recipe: Recipe, seed: int) -> np.ndarray:
@@ -245,7 +246,9 @@ def main() -> None:
         y = y_of(recipe, train)
         if recipe.teacher is None:
             return y
-        teacher = load_pretrained(recipe.teacher)
+        if recipe.teacher not in teachers:
+            teachers[recipe.teacher] = load_pretrained(recipe.teacher)
+        teacher = teachers[recipe.teacher]
         features = teacher[0].get_params().get("atom_features")
         if features not in teacher_lists:
             teacher_lists[features] = (

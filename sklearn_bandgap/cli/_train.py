@@ -177,7 +177,6 @@ def train_job(
                 f"this set (--test-size {SPLIT_TEST_SIZE:g} --split-seed {SPLIT_RANDOM_STATE}); "
                 "with another split it has seen your test crystals and the figures would flatter"
             )
-
         try:
             teacher_model = load_model(teacher)
         except ValueError as exc:
