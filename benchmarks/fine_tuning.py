@@ -7,8 +7,9 @@ formulas, 20 % of the formulas held out for the test part (seed 0); training
 sets of 250, 1,000 and 4,000 crystals are nested seeded draws from the rest.
 ``--data mp_magnetization``: the Materials Project set's |total magnetization|
 per atom (μB/atom, 76 % of the crystals below 0.05 μB per cell), a column the
-shipped models never trained on; the test part is the project's test split
-(the formulas the shipped models never saw), the pool their training part.
+shipped models never trained on; ``--data mp_efermi``: its DFT Fermi level (eV),
+another such column. For both, the test part is the project's test split (the
+formulas the shipped models never saw), the pool their training part.
 
 For each size and seed, two ``NeighborLSTMRegressor`` fits with the same
 recipe (the package defaults: up to 200 epochs, early stopping with patience
@@ -16,6 +17,15 @@ recipe (the package defaults: up to 200 epochs, early stopping with patience
 model's architecture): from scratch, and ``init="band_gap_mp2018"`` (every
 layer but the output layer starts from the shipped model's first member).
 No choice is made on the test part; nothing is tuned.
+
+``--source band_gap_mp2018_chgnet`` starts from the shipped CHGNet-feature
+band-gap model instead: every fit then reads CHGNet's atom features (the
+source's inputs; cached once per data file), and a third fit,
+``scratch_plain_inputs``, trains from scratch on the plain lists (the default
+model's inputs), so that the record separates what the pretrained features buy
+from what the pretrained network weights buy. ``--source
+formation_energy_mp2018`` starts from the shipped formation-energy model (the
+closer property for energies; not the issue's band-gap source).
 
 Goal (issue "Your own data"): fine-tuned at least 20 % better (test MAE) than
 from scratch at 250 and 1,000 crystals, never worse at 4,000.
@@ -30,7 +40,8 @@ pool's formulas are split again (20 % for selection, seed 1), each candidate
 the selection part, beside a from-scratch fit; the record goes to
 ``<run>-selection``; ``--variants`` also tries which layers fine-tuning trains
 (all of them; only the new output layer; the head; the output layer alone for
-10 epochs, then all: "LP-FT"). ``--fine-tune-lr`` then sets the learning rate
+10 epochs, then all: "LP-FT"; the learning rate rising linearly over the first
+5 or 10 epochs: "warmup-5", "warmup-10"). ``--fine-tune-lr`` then sets the learning rate
 of the fine-tuned fits (the from-scratch ones keep the default).
 ``--composition-baseline`` puts every fit (both kinds, or the kinds it names)
 inside ``CompositionBaselineRegressor`` (elemental references first);
@@ -72,12 +83,17 @@ from typing import Any
 import numpy as np
 import torch
 from _machine import cpu_model, git_commit, run_dir, write_record
-from skorch.callbacks import Freezer, Unfreezer
+from _members import mp_neighbor_lists
+from skorch.callbacks import Callback, Freezer, Unfreezer
 from train_mp import parse_param
 
 from sklearn_bandgap.datasets import load_mp_gap_eform, load_nrel_relaxation_pairs
+from sklearn_bandgap.datasets._cache import load_or_build
+from sklearn_bandgap.datasets._home import find_data_file
+from sklearn_bandgap.datasets._nrel import NREL_FILES
 from sklearn_bandgap.exceptions import OutOfDomainWarning
-from sklearn_bandgap.featurizers import NeighborListFeaturizer
+from sklearn_bandgap.featurizers import NeighborListFeaturizer, NeighborLists
+from sklearn_bandgap.featurizers._potential_features import chgnet_atom_features
 from sklearn_bandgap.metrics import regression_report
 from sklearn_bandgap.model_selection import formula_group_split
 from sklearn_bandgap.models import (
@@ -85,9 +101,13 @@ from sklearn_bandgap.models import (
     NeighborLSTMRegressor,
     architecture_of,
 )
+from sklearn_bandgap.models._init import resolve_source
 from sklearn_bandgap.pretrained import load_pretrained
+from sklearn_bandgap.utils._validation import check_structures
 
-SOURCE = "band_gap_mp2018"
+#: The shipped models fine-tuning can start from (``--source``; the issue asks for the
+#: band-gap model, the formation-energy one is the closer property for energies).
+SOURCES = ("band_gap_mp2018", "band_gap_mp2018_chgnet", "formation_energy_mp2018")
 
 
 @dataclass
@@ -101,10 +121,11 @@ class TargetSet:
     test: np.ndarray
     description: str
     split: dict[str, Any]
+    name: str = "nrel_energy"
 
 
 def load_target_set(name: str) -> TargetSet:
-    """``nrel_energy`` (NREL DFT energy per atom) or ``mp_magnetization`` (MP |μ| per atom).
+    """``nrel_energy`` (NREL DFT energy per atom), ``mp_magnetization`` or ``mp_efermi``.
 
     The MP set's test part is the project's test split (10 % of the formulas,
     seed 0): the formulas the shipped models never saw; their pool is the
@@ -123,26 +144,71 @@ def load_target_set(name: str) -> TargetSet:
             test,
             "NREL relaxation pairs: DFT-relaxed structures, DFT energy per atom (eV/atom)",
             {"kind": "GroupShuffleSplit on reduced formulas", "test_size": 0.2, "seed": 0},
+            name,
         )
-    mp = load_mp_gap_eform(target="magnetization_per_atom", progress=False)
+    column, description = MP_TARGETS[name]
+    mp = load_mp_gap_eform(target=column, progress=False)
+    values = np.asarray(mp.target, dtype=float)
     formulas = np.asarray(mp.formula)
-    magnetization = np.asarray(mp.target, dtype=float)
-    pool, test = formula_group_split(formulas)
+    pool, test = formula_group_split(formulas)  # on every row: the shipped models' split
+    known = np.isfinite(values)  # efermi: 2 crystals have none; left out of both parts
     return TargetSet(
         list(mp.data),
-        magnetization,
+        values,
         formulas,
-        pool,
-        test,
-        "Materials Project 2018 set: |total magnetization| per atom (muB/atom), a column the "
-        "shipped models never trained on",
+        pool[known[pool]],
+        test[known[test]],
+        description,
         {
             "kind": "the project's test split (formula_group_split defaults: 10 % of the "
             "formulas, seed 0), formulas the shipped models never saw",
             "test_size": 0.1,
             "seed": 0,
         },
+        name,
     )
+
+
+def neighbor_lists(target_set: TargetSet, atom_features: str | None) -> NeighborLists:
+    """The target set's neighbour lists, with CHGNet's atom features if the source reads them.
+
+    The features are cached once per data file (the MP set's are those of the
+    shipped CHGNet model's training; the NREL relaxed structures' take about
+    10 minutes on one core the first time).
+    """
+    if target_set.name != "nrel_energy":
+        return mp_neighbor_lists(target_set.structures, atom_features)
+    lists = NeighborListFeaturizer().transform(target_set.structures)
+    if atom_features is None:
+        return lists
+    n_total = int(np.sum(lists.n_atoms))
+    features: np.ndarray = load_or_build(
+        find_data_file(NREL_FILES["full"]),
+        lambda: np.concatenate(chgnet_atom_features(check_structures(target_set.structures))),
+        validate=lambda obj: isinstance(obj, np.ndarray) and obj.shape[0] == n_total,
+        derived=f"relaxed-chgnet0.3.0-{version('chgnet')}",
+    )
+    return NeighborLists(lists.atomic_numbers, lists.distances, lists.n_atoms, features)
+
+
+def plain_lists(lists: NeighborLists) -> NeighborLists:
+    """The same neighbour lists without atom features."""
+    return NeighborLists(lists.atomic_numbers, lists.distances, lists.n_atoms)
+
+
+#: ``--data`` choices on the Materials Project set: (column, description).
+MP_TARGETS: dict[str, tuple[str, str]] = {
+    "mp_magnetization": (
+        "magnetization_per_atom",
+        "Materials Project 2018 set: |total magnetization| per atom (muB/atom), a column the "
+        "shipped models never trained on",
+    ),
+    "mp_efermi": (
+        "efermi",
+        "Materials Project 2018 set: DFT Fermi level (eV; the 2 crystals without one left out), "
+        "a column the shipped models never trained on",
+    ),
+}
 
 
 def fit_and_score(
@@ -175,9 +241,29 @@ def _body(name: str) -> bool:
     return "head.3" not in name
 
 
+class LinearWarmup(Callback):
+    """skorch callback: the learning rate rises linearly over the first ``epochs`` epochs.
+
+    Epoch ``e`` (1-based) trains at ``lr x e / (epochs + 1)``; from epoch
+    ``epochs + 1`` the net's own schedule (halving on plateaus) runs alone.
+    """
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    def on_epoch_begin(self, net: Any, **kwargs: Any) -> None:
+        """Set this epoch's learning rate while warming up."""
+        epoch = len(net.history)  # skorch has already appended this epoch's row
+        if epoch <= self.epochs + 1:
+            for group in net.optimizer_.param_groups:
+                group["lr"] = net.lr * min(epoch / (self.epochs + 1), 1.0)
+
+
 #: How the source's layers are trained when fine-tuning (skorch callbacks).
 VARIANTS: dict[str, Any] = {
     "all": lambda: None,  # every layer from the first epoch
+    "warmup-5": lambda: [LinearWarmup(5)],  # every layer, the rate rising over 5 epochs
+    "warmup-10": lambda: [LinearWarmup(10)],
     "frozen-body": lambda: [Freezer(_body, at=1)],  # only the new output layer
     "frozen-body-but-head": lambda: [Freezer(lambda n: not n.startswith("head."), at=1)],
     "probe-10": lambda: [Freezer(_body, at=1), Unfreezer(_body, at=11)],  # LP-FT
@@ -241,10 +327,16 @@ def select_recipe(args: Any, lists: Any, target_set: TargetSet, arch: Any, t0: f
                     runs[name + suffix] = fit_and_score(
                         lists, y, rows, select_rows, scratch, composition
                     )
+                    if lists.atom_features is not None:  # the default model's inputs
+                        runs[name.replace("scratch", "scratch plain inputs", 1) + suffix] = (
+                            fit_and_score(
+                                plain_lists(lists), y, rows, select_rows, scratch, composition
+                            )
+                        )
                 for lr, variant, head, batch in itertools.product(
                     args.lrs, args.variants, args.init_outputs, args.batch_sizes
                 ):
-                    params = {**arch, **tuned_base, **extra, "init": SOURCE, "lr": lr}
+                    params = {**arch, **tuned_base, **extra, "init": args.source, "lr": lr}
                     params.update(random_state=seed, batch_size=batch)
                     params["callbacks"] = VARIANTS[variant]()
                     params["init_output"] = None if head == "none" else int(head)
@@ -270,6 +362,7 @@ def select_recipe(args: Any, lists: Any, target_set: TargetSet, arch: Any, t0: f
         "commit": git_commit(),
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform()},
         "data": {"set": target_set.description, "n_structures": len(target_set.y)},
+        "source": args.source,
         "split": {
             "kind": "the pool (the formulas outside the test part) split again by formula: "
             "20 % for selection, GroupShuffleSplit seed 1",
@@ -289,10 +382,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--data",
-        choices=["nrel_energy", "mp_magnetization"],
+        choices=["nrel_energy", *MP_TARGETS],
         default="nrel_energy",
         help="the property: NREL DFT energy per atom, or the MP set's |magnetization| per atom "
-        "(test part: the project's test split)",
+        "or Fermi level (test part: the project's test split)",
+    )
+    parser.add_argument(
+        "--source",
+        choices=SOURCES,
+        default=SOURCES[0],
+        help="the shipped model fine-tuning starts from (with band_gap_mp2018_chgnet every fit "
+        "reads CHGNet's atom features, and one more from-scratch fit reads the plain lists)",
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[250, 1000, 4000])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -307,7 +407,8 @@ def main() -> None:
         default=["all"],
         choices=list(VARIANTS),
         help="--select: which layers fine-tuning trains (all; only the output layer; the "
-        "head; the output layer for 10 epochs, then all)",
+        "head; the output layer for 10 epochs, then all) or how its rate starts (all layers, "
+        "the rate rising over 5 or 10 epochs)",
     )
     parser.add_argument(
         "--init-outputs",
@@ -366,8 +467,10 @@ def main() -> None:
     target_set = load_target_set(args.data)
     structures, y = target_set.structures, target_set.y
     pool, test = target_set.pool, target_set.test
-    lists = NeighborListFeaturizer().transform(structures)
-    member = load_pretrained(SOURCE)[-1].estimator_.estimators_[0]
+    source = load_pretrained(args.source)
+    atom_features = source[0].get_params()["atom_features"]
+    lists = neighbor_lists(target_set, atom_features)
+    member = resolve_source(source)
     architecture = architecture_of(member)
     print(f"{len(structures)} crystals: pool {len(pool)}, test {len(test)}", flush=True)
 
@@ -377,12 +480,18 @@ def main() -> None:
     recipes: dict[str, dict[str, Any]] = {
         "scratch": dict(parse_param(text) for text in args.scratch_param),
         "fine_tuned": {
-            "init": SOURCE,
+            "init": args.source,
             **({} if args.fine_tune_lr is None else {"lr": args.fine_tune_lr}),
             **dict(parse_param(text) for text in args.fine_tune_param),
         },
     }
     with_references = composition_kinds(args.composition_baseline)
+    inputs = {"scratch": lists, "fine_tuned": lists}
+    if atom_features is not None:  # also from scratch on the plain inputs (the default model's)
+        recipes["scratch_plain_inputs"] = recipes["scratch"]
+        inputs["scratch_plain_inputs"] = plain_lists(lists)
+        if "scratch" in with_references:
+            with_references.add("scratch_plain_inputs")
     results: dict[str, Any] = {}
     for seed in args.seeds:
         order = np.random.default_rng(seed).permutation(pool)  # nested: the first n rows
@@ -390,7 +499,9 @@ def main() -> None:
             rows = np.sort(order[:n])
             for kind, extra in recipes.items():
                 params = {**architecture, **extra, "random_state": seed}
-                figures = fit_and_score(lists, y, rows, test, params, kind in with_references)
+                figures = fit_and_score(
+                    inputs[kind], y, rows, test, params, kind in with_references
+                )
                 results.setdefault(str(n), {}).setdefault(kind, []).append(
                     {"seed": seed, **figures}
                 )
@@ -409,6 +520,10 @@ def main() -> None:
             "goal": "fine-tuned >= 20 % better" if int(n) < 4000 else "fine-tuned not worse",
             "goal_met": bool(goal),
         }
+        if "scratch_plain_inputs" in kinds:
+            plain = float(np.mean([r["mae"] for r in kinds["scratch_plain_inputs"]]))
+            summary[n]["scratch_plain_inputs_mae_mean"] = round(plain, 4)
+            summary[n]["improvement_over_plain_inputs"] = round(1.0 - tuned / plain, 4)
     record = {
         "benchmark": "fine_tuning",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
@@ -423,7 +538,14 @@ def main() -> None:
             "n_test": len(test),
             "training_sets": "nested seeded draws from the pool (numpy default_rng(seed))",
         },
-        "source": SOURCE,
+        "source": args.source,
+        "inputs": "neighbour lists"
+        + (
+            ""
+            if atom_features is None
+            else " with CHGNet 0.3.0 atom features (the source's); "
+            "scratch_plain_inputs: from scratch on the plain lists, the default model's inputs"
+        ),
         "recipe": {
             "architecture": architecture,
             "scratch": recipes["scratch"],

@@ -67,12 +67,13 @@ def test_init_starts_a_new_target_from_the_sources_body(lists, mp_sample, source
     assert architecture_of(source)["atom_hidden"] == 8
 
 
-def test_init_from_a_shipped_model_by_name(lists, mp_sample):
+@pytest.mark.parametrize("name", ["band_gap_mp2018", "formation_energy_mp2018"])
+def test_init_from_a_shipped_model_by_name(lists, mp_sample, name):
     from sklearn_bandgap.pretrained import load_pretrained
 
-    member = load_pretrained("band_gap_mp2018")[-1].estimator_.estimators_[0]
+    member = load_pretrained(name)[-1].estimator_.estimators_[0]
     model = NeighborLSTMRegressor(
-        **architecture_of(member), init="band_gap_mp2018", max_epochs=1, lr=1e-12, random_state=0
+        **architecture_of(member), init=name, max_epochs=1, lr=1e-12, random_state=0
     ).fit(lists, mp_sample.target[:, 1])
     np.testing.assert_allclose(
         model.net_.module_.state_dict()["embedding.weight"],
