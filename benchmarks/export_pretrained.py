@@ -286,8 +286,8 @@ def export_recipe(
             "machine": record["machine"],
             "member_fit_seconds_total": round(sum(i["fit_seconds"] for i in infos), 1),
             "wall_seconds": training_wall_seconds(infos),
-            "note": "members trained two at a time with one torch thread each, or alone "
-            "with two (torch_threads_per_member)",
+            "note": "members trained in parallel (up to three at a time) with one torch "
+            "thread each, or alone with two (torch_threads_per_member)",
         },
         "versions": record["versions"],
         "file": {

@@ -61,7 +61,7 @@ def member_scores(
     scores = {}
     for k, column in enumerate(columns):
         guess = np.maximum(predicted[:, k], 0.0) if column == "band_gap" else predicted[:, k]
-        scores[column] = float(np.mean(np.abs(guess - truth[:, k])))
+        scores[column] = float(np.nanmean(np.abs(guess - truth[:, k])))  # efermi: 2 missing
     info = json.loads(path.with_suffix(".json").read_text())
     return {
         "validation_mae": scores,
@@ -86,10 +86,20 @@ def main() -> None:
         help="compare members of two recipes of the same seeds and columns (e.g. "
         "band_gap_mp2018 band_gap_mp2018_chgnet); default: each recipe with itself",
     )
+    parser.add_argument(
+        "--columns",
+        nargs="+",
+        default=None,
+        help="score only these leading columns of the recipes (e.g. band_gap "
+        "formation_energy_per_atom, when the baseline members learnt fewer columns than the "
+        "recipe now lists); default: all of them",
+    )
     parser.add_argument("--note", default=None)
     args = parser.parse_args()
     started = time.perf_counter()
-    data = load_mp_gap_eform(target=COLUMNS, n_jobs=2, progress=False)
+    wanted = args.columns or [c for r in RECIPES.values() for c in r.columns]
+    columns = list(dict.fromkeys([*COLUMNS, *wanted]))
+    data = load_mp_gap_eform(target=columns, n_jobs=2, progress=False)
     train, _ = formula_group_split(data.formula)
     lists = NeighborListFeaturizer().transform([data.data[i] for i in train])
     cached: list[Any] = []
@@ -114,7 +124,10 @@ def main() -> None:
             if recipe is candidate_recipe
             else f"{recipe.name} vs {candidate_recipe.name}"
         )
-        picked = [COLUMNS.index(c) for c in recipe.columns]
+        scored = args.columns or list(recipe.columns)
+        if scored != list(recipe.columns[: len(scored)]):
+            raise SystemExit(f"--columns {scored}: not the leading columns of {recipe.name}")
+        picked = [columns.index(c) for c in scored]
         y = y_all[:, picked] if len(picked) > 1 else y_all[:, picked[0]]
         for seed in recipe.random_states:
             paths = {
@@ -124,7 +137,7 @@ def main() -> None:
             if not all(p.is_file() for p in paths.values()):
                 continue
             pair = {
-                kind: member_scores(path, lists, featured, y, list(recipe.columns))
+                kind: member_scores(path, lists, featured, y, scored)
                 for kind, path in paths.items()
             }
             if not np.array_equal(pair["baseline"].pop("rows"), pair["candidate"].pop("rows")):
@@ -132,7 +145,7 @@ def main() -> None:
             change = {
                 c: pair["candidate"]["validation_mae"][c] / pair["baseline"]["validation_mae"][c]
                 - 1.0
-                for c in recipe.columns
+                for c in scored
             }
             results[f"{name}/seed{seed}"] = {**pair, "relative_change": change}
             print(f"{name} seed {seed}: {json.dumps(pair)} change {change}", flush=True)

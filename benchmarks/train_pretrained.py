@@ -214,7 +214,7 @@ def main() -> None:
             replace(r, teacher=args.teacher, teacher_weight=args.teacher_weight) for r in recipes
         ]
 
-    columns = list(dict.fromkeys(["band_gap", "formation_energy_per_atom", *args.extra_columns]))
+    columns = list(dict.fromkeys(c for r in recipes for c in r.columns))
     data = load_mp_gap_eform(target=columns, n_jobs=2, progress=False)
     train, test = formula_group_split(data.formula)
     print(f"Loaded {len(data.data)} structures: {len(train)} train, {len(test)} test.", flush=True)

@@ -108,7 +108,7 @@ def test_train_command_starts_a_target_from_a_named_output_of_the_source(table, 
     assert main([*argv, "--init-output", "0"]) == 0  # an index works too
     assert main([*argv, "--init-output", "e_above_hull"]) == 2
     err = capsys.readouterr().err
-    assert "--init-output e_above_hull" in err and "'formation_energy_per_atom']" in err
+    assert "--init-output e_above_hull" in err and "'formation_energy_per_atom'" in err
     assert main([*argv, "--init-output", "0", "1"]) == 2
     assert "give one per target" in capsys.readouterr().err
     assert main([*argv[:4], "--init-output", "0"]) == 2

@@ -63,6 +63,10 @@ def test_card_describes_the_model_and_its_file(name):
             "atom_features": "chgnet"
         }
     recipe = RECIPES[name]
+    # the file is the recipe's: its columns, seeds and settings (an edited recipe needs a re-export)
+    assert card["recipe"]["columns"] == list(recipe.columns)
+    assert card["recipe"]["random_states"] == list(recipe.random_states)
+    assert card["recipe"]["regressor_params"] == recipe.regressor_params
     if recipe.teacher is not None:  # distilled: the card names the teacher and what it saw
         assert card["recipe"]["teacher"]["model"] == recipe.teacher
         assert card["recipe"]["teacher"]["weight"] == recipe.teacher_weight
