@@ -123,3 +123,25 @@ def test_init_output_needs_a_regressor_source(lists, mp_sample):
     )
     with pytest.raises(ValueError, match="not a regressor"):
         model.fit(lists, mp_sample.target[:, 1])
+
+
+def test_init_finds_the_network_inside_any_wrapper(lists, mp_sample, source):
+    from sklearn.pipeline import make_pipeline
+
+    from sklearn_bandgap.models import CompositionBaselineRegressor, SeedEnsembleRegressor
+    from sklearn_bandgap.models._unwrap import find_inner, inner_model
+
+    energy = mp_sample.target[:, 1]
+    baseline = CompositionBaselineRegressor(NeighborLSTMRegressor(**SMALL, max_epochs=1))
+    baseline.fit(lists, energy)
+    wrapped = FrozenEstimator(make_pipeline(FrozenEstimator(baseline)))
+    assert find_inner(wrapped, NeighborLSTMRegressor) is baseline.regressor_
+    assert find_inner(wrapped, SeedEnsembleRegressor) is None
+    assert inner_model(source) is None  # an LSTM wraps nothing
+    model = NeighborLSTMRegressor(**SMALL, max_epochs=1, lr=1e-12, init=wrapped)
+    fitted = model.fit(lists, energy)
+    for key, tensor in _body(baseline.regressor_).items():
+        np.testing.assert_allclose(fitted.net_.module_.state_dict()[key], tensor, atol=1e-6)
+    unfitted = SeedEnsembleRegressor(NeighborLSTMRegressor(**SMALL), random_states=[0])
+    with pytest.raises(ValueError, match=r"holds no fitted NeighborLSTM estimator \(got a Seed"):
+        NeighborLSTMRegressor(**SMALL, max_epochs=1, init=unfitted).fit(lists, energy)

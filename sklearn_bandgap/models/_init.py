@@ -28,13 +28,11 @@ def resolve_source(init: Any) -> Any:
 
     ``init`` is a shipped model's name, a path to a saved model, or a fitted
     estimator (a ``FrozenEstimator`` around it survives ``clone``): an LSTM
-    estimator itself, or a pipeline, seed ensemble or conformal wrapper
-    holding one (its first member).
+    estimator itself, or a pipeline, seed ensemble, conformal, composition-baseline
+    or other wrapper holding one (its first member).
     """
-    from sklearn.frozen import FrozenEstimator
-    from sklearn.pipeline import Pipeline
-
     from sklearn_bandgap.models._base import BaseNeighborLSTM
+    from sklearn_bandgap.models._unwrap import find_inner
 
     model = init
     if isinstance(init, str | os.PathLike):
@@ -42,24 +40,13 @@ def resolve_source(init: Any) -> Any:
             model = load_model(init)
         except ValueError as exc:
             raise ValueError(f"init={exc}") from None
-    seen = 0
-    while not isinstance(model, BaseNeighborLSTM):
-        seen += 1
-        if isinstance(model, FrozenEstimator):
-            model = model.estimator
-        elif isinstance(model, Pipeline):
-            model = model[-1]
-        elif getattr(model, "estimators_", None):
-            model = model.estimators_[0]
-        elif hasattr(model, "estimator_"):
-            model = model.estimator_
-        else:
-            raise ValueError(
-                f"init={init!r:.80}: holds no fitted NeighborLSTM estimator (got a "
-                f"{type(model).__name__})."
-            )
-        if seen > 16:
-            raise ValueError(f"init={init!r:.80}: nested too deeply.")
+    found = find_inner(model, BaseNeighborLSTM)
+    if found is None:
+        raise ValueError(
+            f"init={init!r:.80}: holds no fitted NeighborLSTM estimator (got a "
+            f"{type(model).__name__})."
+        )
+    model = found
     if not hasattr(model, "net_"):
         raise ValueError(
             f"init: the {type(model).__name__} is not fitted (clone() unfits estimators: "

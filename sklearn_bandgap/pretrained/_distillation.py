@@ -22,6 +22,7 @@ import numpy as np
 
 from sklearn_bandgap.featurizers import NeighborLists
 from sklearn_bandgap.models import SeedEnsembleRegressor
+from sklearn_bandgap.models._unwrap import find_inner
 from sklearn_bandgap.utils._targets import distilled_targets
 
 __all__ = ["distilled_targets", "teacher_member", "teacher_predictions"]
@@ -48,12 +49,9 @@ def teacher_member(model: Any, random_state: int) -> Any:
     ValueError
         If the model holds no seed ensemble or no member of that seed.
     """
-    final = model[-1]
-    while not isinstance(final, SeedEnsembleRegressor):
-        inner = getattr(final, "estimator_", None)
-        if inner is None:
-            raise ValueError(f"the teacher holds no SeedEnsembleRegressor (found {final!r})")
-        final = inner
+    final = find_inner(model, SeedEnsembleRegressor)
+    if final is None:
+        raise ValueError(f"the teacher holds no SeedEnsembleRegressor (found {model[-1]!r})")
     for member in final.estimators_:
         if member.random_state == random_state:
             return member

@@ -159,22 +159,13 @@ def _reads_arrays(model: Any) -> bool:
     return isinstance(model[0], NeighborListFeaturizer)
 
 
-def _inner_model(model: Any, names: tuple[str, ...]) -> Any:
-    """The first model a meta-estimator wraps (under one of ``names``), or None."""
-    for name in names:
-        inner = getattr(model, name, None)
-        if isinstance(inner, list | tuple):
-            inner = inner[0] if inner else None
-        if inner is not None and hasattr(inner, "predict"):
-            return inner
-    return None
-
-
 def _reads_atom_features(model: Any) -> bool:
     """True if the (first) LSTM inside a bare model was fitted on lists with atom features."""
+    from sklearn_bandgap.models._unwrap import inner_model
+
     if getattr(model, "n_atom_features_", 0):
         return True
-    inner = _inner_model(model, ("estimator_", "estimators_", "regressor_", "classifier_"))
+    inner = inner_model(model)
     return inner is not None and _reads_atom_features(inner)
 
 
@@ -188,13 +179,13 @@ def takes_neighbor_lists(model: Any) -> bool:
     from sklearn.pipeline import Pipeline
 
     from sklearn_bandgap.models._base import BaseNeighborLSTM
+    from sklearn_bandgap.models._unwrap import WRAPPED_ATTRIBUTES, inner_model
 
     if isinstance(model, Pipeline):
         return False
     if isinstance(model, BaseNeighborLSTM):
         return True
-    names = ("estimator_", "estimators_", "regressor_", "classifier_", "estimator")
-    inner = _inner_model(model, names)
+    inner = inner_model(model, (*WRAPPED_ATTRIBUTES, "estimator"))
     if inner is not None:
         return takes_neighbor_lists(inner)
     return True  # the package's other estimators read neighbour lists
