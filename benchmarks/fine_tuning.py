@@ -87,16 +87,16 @@ import numpy as np
 import torch
 from _machine import cpu_model, git_commit, run_dir, write_record
 from _members import mp_neighbor_lists
-from skorch.callbacks import Callback, Freezer, Unfreezer
+from skorch.callbacks import Freezer, LRScheduler, Unfreezer
+from torch.optim.lr_scheduler import LinearLR
 from train_mp import parse_param
 
 from sklearn_bandgap.datasets import load_mp_gap_eform, load_nrel_relaxation_pairs
-from sklearn_bandgap.datasets._cache import load_or_build
 from sklearn_bandgap.datasets._home import find_data_file
 from sklearn_bandgap.datasets._nrel import NREL_FILES
 from sklearn_bandgap.exceptions import OutOfDomainWarning
 from sklearn_bandgap.featurizers import NeighborListFeaturizer, NeighborLists
-from sklearn_bandgap.featurizers._potential_features import chgnet_atom_features
+from sklearn_bandgap.featurizers._potential_features import cached_chgnet_atom_features
 from sklearn_bandgap.metrics import regression_report
 from sklearn_bandgap.model_selection import formula_group_split
 from sklearn_bandgap.models import (
@@ -106,7 +106,6 @@ from sklearn_bandgap.models import (
 )
 from sklearn_bandgap.models._init import resolve_source
 from sklearn_bandgap.pretrained import load_pretrained
-from sklearn_bandgap.utils._validation import check_structures
 
 #: The shipped models fine-tuning can start from (``--source``; the issue asks for the
 #: band-gap model, the formation-energy one is the closer property for energies).
@@ -184,12 +183,8 @@ def neighbor_lists(target_set: TargetSet, atom_features: str | None) -> Neighbor
     lists = NeighborListFeaturizer().transform(target_set.structures)
     if atom_features is None:
         return lists
-    n_total = int(np.sum(lists.n_atoms))
-    features: np.ndarray = load_or_build(
-        find_data_file(NREL_FILES["full"]),
-        lambda: np.concatenate(chgnet_atom_features(check_structures(target_set.structures))),
-        validate=lambda obj: isinstance(obj, np.ndarray) and obj.shape[0] == n_total,
-        derived=f"relaxed-chgnet0.3.0-{version('chgnet')}",
+    features = cached_chgnet_atom_features(
+        find_data_file(NREL_FILES["full"]), target_set.structures, part="relaxed"
     )
     return NeighborLists(lists.atomic_numbers, lists.distances, lists.n_atoms, features)
 
@@ -244,29 +239,20 @@ def _body(name: str) -> bool:
     return "head.3" not in name
 
 
-class LinearWarmup(Callback):
-    """skorch callback: the learning rate rises linearly over the first ``epochs`` epochs.
+def linear_warmup(epochs: int) -> LRScheduler:
+    """The learning rate rising linearly over the first ``epochs`` epochs (torch's LinearLR).
 
-    Epoch ``e`` (1-based) trains at ``lr x e / (epochs + 1)``; from epoch
-    ``epochs + 1`` the net's own schedule (halving on plateaus) runs alone.
+    Epoch ``e`` (1-based) trains at ``lr x e / (epochs + 1)``; the net's own
+    schedule (halving on plateaus) composes with it.
     """
-
-    def __init__(self, epochs: int) -> None:
-        self.epochs = epochs
-
-    def on_epoch_begin(self, net: Any, **kwargs: Any) -> None:
-        """Set this epoch's learning rate while warming up."""
-        epoch = len(net.history)  # skorch has already appended this epoch's row
-        if epoch <= self.epochs + 1:
-            for group in net.optimizer_.param_groups:
-                group["lr"] = net.lr * min(epoch / (self.epochs + 1), 1.0)
+    return LRScheduler(policy=LinearLR, start_factor=1 / (epochs + 1), total_iters=epochs)
 
 
 #: How the source's layers are trained when fine-tuning (skorch callbacks).
 VARIANTS: dict[str, Any] = {
     "all": lambda: None,  # every layer from the first epoch
-    "warmup-5": lambda: [LinearWarmup(5)],  # every layer, the rate rising over 5 epochs
-    "warmup-10": lambda: [LinearWarmup(10)],
+    "warmup-5": lambda: [linear_warmup(5)],  # every layer, the rate rising over 5 epochs
+    "warmup-10": lambda: [linear_warmup(10)],
     "frozen-body": lambda: [Freezer(_body, at=1)],  # only the new output layer
     "frozen-body-but-head": lambda: [Freezer(lambda n: not n.startswith("head."), at=1)],
     "probe-10": lambda: [Freezer(_body, at=1), Unfreezer(_body, at=11)],  # LP-FT

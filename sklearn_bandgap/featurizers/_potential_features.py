@@ -159,6 +159,7 @@ def cached_chgnet_atom_features(
     structures: Sequence[Any],
     *,
     model: str = "0.3.0",
+    part: str | None = None,
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> np.ndarray:
@@ -177,6 +178,9 @@ def cached_chgnet_atom_features(
         ``load_mp_gap_eform().data``).
     model : str, default="0.3.0"
         Which CHGNet weights of the wheel.
+    part : str, default=None
+        Which of the file's structures, when it holds more than one kind (e.g.
+        ``"relaxed"`` for the NREL pairs): part of the cache key.
     cache, cache_dir
         As in :func:`~sklearn_bandgap.datasets.load_mp_gap_eform`.
 
@@ -197,6 +201,6 @@ def cached_chgnet_atom_features(
         cache=cache,
         cache_dir=cache_dir,
         validate=lambda obj: isinstance(obj, np.ndarray) and obj.shape[0] == n_total,
-        derived=f"chgnet{model}-{version('chgnet')}",
+        derived=("" if part is None else f"{part}-") + f"chgnet{model}-{version('chgnet')}",
     )
     return features

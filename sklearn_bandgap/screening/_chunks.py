@@ -161,12 +161,10 @@ def _reads_arrays(model: Any) -> bool:
 
 def _reads_atom_features(model: Any) -> bool:
     """True if the (first) LSTM inside a bare model was fitted on lists with atom features."""
-    from sklearn_bandgap.models._unwrap import inner_model
+    from sklearn_bandgap.models._base import BaseNeighborLSTM
+    from sklearn_bandgap.models._unwrap import find_inner
 
-    if getattr(model, "n_atom_features_", 0):
-        return True
-    inner = inner_model(model)
-    return inner is not None and _reads_atom_features(inner)
+    return bool(getattr(find_inner(model, BaseNeighborLSTM), "n_atom_features_", 0))
 
 
 def takes_neighbor_lists(model: Any) -> bool:
