@@ -118,7 +118,8 @@ def test_train_command_starts_a_target_from_a_named_output_of_the_source(table, 
 def test_train_command_takes_the_loss_and_the_split(table, tmp_path, capsys):
     argv = ["train", str(table), "--target", "ind_gap", "--group-column", "family"]
     argv += ["--loss", "mse", "--test-size", "0.25", "--split-seed", "3", "--batch-size", "32"]
-    argv += ["--ema-epochs", "2", "--max-epochs", "1", "--output-dir", str(tmp_path / "out")]
+    argv += ["--ema-epochs", "2", "--lr-schedule", "cosine", "--max-epochs", "1"]
+    argv += ["--output-dir", str(tmp_path / "out")]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "whose 'family' labels are not in training" in printed
@@ -126,6 +127,7 @@ def test_train_command_takes_the_loss_and_the_split(table, tmp_path, capsys):
     assert figures["model_params"]["loss"] == "mse"
     assert figures["model_params"]["batch_size"] == 32
     assert figures["model_params"]["ema_epochs"] == 2
+    assert figures["model_params"]["lr_schedule"] == "cosine"
     split = figures["split"]
     assert split["test_size"] == 0.25 and split["seed"] == 3
     assert split["kind"] == "GroupShuffleSplit on the 'family' column"

@@ -19,6 +19,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from skorch.callbacks import Callback
 
 from sklearn_bandgap._nn._expansion import gaussian_expansion
+from sklearn_bandgap._nn._training import validation_policy
 from sklearn_bandgap.featurizers import NeighborListFeaturizer, NeighborLists
 from sklearn_bandgap.model_selection import formula_groups
 from sklearn_bandgap.models import (
@@ -613,3 +614,47 @@ def test_the_weight_average_is_validated_and_kept_at_its_best_epoch(lists, gap):
     assert "weight_average" in dict(net.callbacks_)
     pickle.loads(pickle.dumps(model))  # the callback keeps no copy of the module
     assert dict(net.callbacks_)["weight_average"].average_ is None
+
+
+class _LearningRates(Callback):
+    """Record the optimizer's learning rate at the start of every epoch."""
+
+    def initialize(self):
+        self.rates_ = []
+        return self
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.rates_.append(net.optimizer_.param_groups[0]["lr"])
+
+
+@pytest.mark.parametrize("validation_fraction", [0.0, 0.2])
+def test_the_cosine_schedule_anneals_from_lr_to_zero_over_max_epochs(
+    lists, gap, validation_fraction
+):
+    rates = _LearningRates()
+    epochs, lr = 6, 1e-2
+    NeighborLSTMRegressor(
+        **{**FAST, "max_epochs": epochs, "lr": lr},
+        lr_schedule="cosine",
+        validation_fraction=validation_fraction,
+        patience=100,
+        callbacks=[rates],
+    ).fit(lists, gap)
+    expected = [lr * (1 + np.cos(np.pi * k / epochs)) / 2 for k in range(epochs)]
+    np.testing.assert_allclose(rates.rates_, expected, rtol=1e-9)
+
+
+def test_the_plateau_schedule_stays_the_default():
+    _, callbacks = validation_policy(0.1, 15, seed=0)
+    policy = dict(callbacks)["lr_scheduler"]
+    assert policy.policy is torch.optim.lr_scheduler.ReduceLROnPlateau
+    assert (policy.monitor, policy.kwargs) == ("valid_loss", {"factor": 0.5, "patience": 5})
+    assert validation_policy(0.0, 15, seed=0) == (None, [])
+    assert NeighborLSTMRegressor().lr_schedule == "plateau"
+
+
+def test_an_unknown_schedule_is_refused_by_name(lists, gap):
+    with pytest.raises(ValueError, match="lr_schedule"):
+        NeighborLSTMRegressor(**FAST, lr_schedule="one-cycle").fit(lists, gap)
+    with pytest.raises(ValueError, match="needs max_epochs"):
+        validation_policy(0.1, 15, seed=0, lr_schedule="cosine")

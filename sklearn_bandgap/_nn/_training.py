@@ -36,6 +36,10 @@ SKORCH_PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
 }
 
 
+#: The learning-rate schedules :func:`validation_policy` knows.
+LR_SCHEDULES = frozenset({"plateau", "cosine"})
+
+
 def resolve_device(device: str) -> str:
     """The torch device a net trains on: ``"auto"`` is CUDA when there is one, else the CPU.
 
@@ -184,7 +188,12 @@ def _load_initial_state(net: Any, state: dict[str, Any] | None) -> None:
 
 
 def validation_policy(
-    validation_fraction: float, patience: int, seed: int | None
+    validation_fraction: float,
+    patience: int,
+    seed: int | None,
+    *,
+    lr_schedule: str = "plateau",
+    max_epochs: int | None = None,
 ) -> tuple[CompositionGroupSplit | None, list[tuple[str, Callback]]]:
     """The training policy of the project's skorch nets: split, early stopping, schedule.
 
@@ -192,13 +201,22 @@ def validation_policy(
     ----------
     validation_fraction : float
         Fraction of compositions held out for validation; 0 means no
-        validation, no early stopping and no schedule.
+        validation and no early stopping (and, with the plateau schedule, no
+        schedule).
     patience : int
         Epochs without a better validation loss before stopping (the best epoch
-        is restored); the learning rate halves after ``patience // 3`` such
-        epochs.
+        is restored); with ``lr_schedule="plateau"`` the learning rate halves
+        after ``patience // 3`` such epochs.
     seed : int or None
         Seed of the validation split.
+    lr_schedule : {"plateau", "cosine"}, default="plateau"
+        ``"plateau"``: halve the learning rate when the validation loss stalls
+        (torch's ``ReduceLROnPlateau``). ``"cosine"``: anneal it from ``lr`` to
+        0 along a half cosine over ``max_epochs`` epochs (torch's
+        ``CosineAnnealingLR``, stepped once per epoch), with or without a
+        validation part.
+    max_epochs : int, optional
+        Length of the cosine schedule; required with ``lr_schedule="cosine"``.
 
     Returns
     -------
@@ -207,20 +225,38 @@ def validation_policy(
     callbacks : list of (name, Callback)
         Early stopping and the learning-rate schedule.
     """
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule={lr_schedule!r}: choose one of {sorted(LR_SCHEDULES)}")
+    callbacks: list[tuple[str, Callback]] = []
+    if lr_schedule == "cosine":
+        if max_epochs is None:
+            raise ValueError("lr_schedule='cosine' needs max_epochs, the length of the cosine")
+        callbacks.append(
+            (
+                "lr_scheduler",
+                LRScheduler(
+                    policy=torch.optim.lr_scheduler.CosineAnnealingLR,
+                    T_max=max_epochs,
+                    eta_min=0.0,
+                ),
+            )
+        )
     if validation_fraction <= 0:
-        return None, []
-    return CompositionGroupSplit(validation_fraction, seed), [
-        ("early_stopping", EarlyStopping(patience=patience, load_best=True)),
-        (
-            "lr_scheduler",
-            LRScheduler(
-                policy=torch.optim.lr_scheduler.ReduceLROnPlateau,
-                monitor="valid_loss",
-                factor=0.5,
-                patience=max(patience // 3, 1),
-            ),
-        ),
-    ]
+        return None, callbacks
+    callbacks.insert(0, ("early_stopping", EarlyStopping(patience=patience, load_best=True)))
+    if lr_schedule == "plateau":
+        callbacks.append(
+            (
+                "lr_scheduler",
+                LRScheduler(
+                    policy=torch.optim.lr_scheduler.ReduceLROnPlateau,
+                    monitor="valid_loss",
+                    factor=0.5,
+                    patience=max(patience // 3, 1),
+                ),
+            )
+        )
+    return CompositionGroupSplit(validation_fraction, seed), callbacks
 
 
 class WeightAverage(Callback):
@@ -293,7 +329,11 @@ class WeightAverage(Callback):
 
 
 def skorch_net_kwargs(
-    estimator: Any, seed: int | None, *, ema_epochs: float = 0.0
+    estimator: Any,
+    seed: int | None,
+    *,
+    ema_epochs: float = 0.0,
+    lr_schedule: str = "plateau",
 ) -> dict[str, Any]:
     """The settings every net of the package shares, read from the estimator's parameters.
 
@@ -303,10 +343,15 @@ def skorch_net_kwargs(
     device: accelerate places the module and the batches). Each estimator adds
     its module, loss and data loading, and picks its net class with
     :func:`net_class`. ``ema_epochs > 0`` adds a :class:`WeightAverage` over
-    that many epochs after the validation policy's callbacks.
+    that many epochs after the validation policy's callbacks; ``lr_schedule``
+    is :func:`validation_policy`'s (a cosine spans ``max_epochs``).
     """
     train_split, callbacks = validation_policy(
-        estimator.validation_fraction, estimator.patience, seed
+        estimator.validation_fraction,
+        estimator.patience,
+        seed,
+        lr_schedule=lr_schedule,
+        max_epochs=estimator.max_epochs,
     )
     if ema_epochs > 0:
         callbacks.append(("weight_average", WeightAverage(ema_epochs)))

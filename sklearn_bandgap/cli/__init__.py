@@ -209,6 +209,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "formation-energy members on their validation parts, see the docs' measurements)",
     )
     p.add_argument(
+        "--lr-schedule",
+        choices=["plateau", "cosine"],
+        default="plateau",
+        help="learning-rate schedule: halve it when the validation loss stalls (plateau, the "
+        "default) or anneal it to 0 along a cosine over --max-epochs (cosine)",
+    )
+    p.add_argument(
         "--atom-features",
         choices=["chgnet"],
         default=None,

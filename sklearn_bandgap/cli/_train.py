@@ -64,6 +64,7 @@ def train_job(
     loss: str = "l1",
     batch_size: int = 128,
     ema_epochs: float = 0.0,
+    lr_schedule: str = "plateau",
     atom_features: str | None = None,
     test_size: float = 0.1,
     split_seed: int = 0,
@@ -132,6 +133,7 @@ def train_job(
         "loss": loss,
         "batch_size": batch_size,
         "ema_epochs": ema_epochs,
+        "lr_schedule": lr_schedule,
     }
     if init is not None:  # fine-tuning: the source's network, a new output layer
         from sklearn_bandgap.models import architecture_of
@@ -324,6 +326,7 @@ def run(args: argparse.Namespace) -> int:
         loss=args.loss,
         batch_size=args.batch_size,
         ema_epochs=args.ema_epochs,
+        lr_schedule=args.lr_schedule,
         atom_features=args.atom_features,
         test_size=args.test_size,
         split_seed=args.split_seed,

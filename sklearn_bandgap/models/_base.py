@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback
 
 from sklearn_bandgap._nn._training import (
+    LR_SCHEDULES,
     SKORCH_PARAMETER_CONSTRAINTS,
     fit_net,
     net_class,
@@ -64,6 +65,7 @@ ARCHITECTURE_CONSTRAINTS: dict[str, list[Any]] = {
     "interaction_layers": [Interval(Integral, 0, None, closed="left")],
     "distance_noise": [Interval(Real, 0, None, closed="left")],
     "ema_epochs": [Interval(Real, 0, None, closed="left")],
+    "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
     "handle_unknown": [StrOptions({"warn", "error"})],
     "warm_start": ["boolean"],
     "init": [str, os.PathLike, HasMethods(["predict"]), None],
@@ -148,14 +150,19 @@ max_epochs : int, default=200
     Upper bound on training epochs.
 patience : int, default=15
     Early stopping: epochs without a better validation loss before stopping;
-    the learning rate halves after ``patience // 3`` of them. The best
-    epoch's weights are restored at the end.
+    with the plateau schedule the learning rate halves after ``patience //
+    3`` of them. The best epoch's weights are restored at the end.
 ema_epochs : float, default=0.0
     Train with an exponential moving average of the weights spanning about
     this many epochs (per-step decay ``1 - 1 / (ema_epochs x batches per
     epoch)``, so the same value suits any data size): validation, early
     stopping, the schedule and the fitted model use the averaged weights.
     0 uses the raw weights.
+lr_schedule : {"plateau", "cosine"}, default="plateau"
+    ``"plateau"`` halves the learning rate when the validation loss stalls
+    (``patience // 3`` epochs); ``"cosine"`` anneals it from ``lr`` to 0
+    along a half cosine over ``max_epochs`` epochs, whether or not early
+    stopping ends training sooner (so ``max_epochs`` sets its length).
 validation_fraction : float, default=0.1
     Fraction of the training compositions held out for early stopping and
     the learning-rate schedule (whole compositions: polymorphs never sit on
@@ -307,6 +314,7 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         max_epochs: int = 200,
         patience: int = 15,
         ema_epochs: float = 0.0,
+        lr_schedule: str = "plateau",
         validation_fraction: float = 0.1,
         handle_unknown: str = "warn",
         random_state: int | np.random.RandomState | None = None,
@@ -335,6 +343,7 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         self.max_epochs = max_epochs
         self.patience = patience
         self.ema_epochs = ema_epochs
+        self.lr_schedule = lr_schedule
         self.validation_fraction = validation_fraction
         self.handle_unknown = handle_unknown
         self.random_state = random_state
@@ -445,7 +454,9 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
             iterator_train__shuffle=True,
             iterator_valid__collate_fn=collate_neighbor_lists,
             **settings,
-            **skorch_net_kwargs(self, seed, ema_epochs=self.ema_epochs),
+            **skorch_net_kwargs(
+                self, seed, ema_epochs=self.ema_epochs, lr_schedule=self.lr_schedule
+            ),
         )
 
     # ------------------------------------------------------------ inputs, domain
