@@ -165,8 +165,9 @@ lr_schedule : {"plateau", "cosine"}, default="plateau"
     stopping ends training sooner (so ``max_epochs`` sets its length).
 validation_fraction : float, default=0.1
     Fraction of the training compositions held out for early stopping and
-    the learning-rate schedule (whole compositions: polymorphs never sit on
-    both sides). 0 disables validation, early stopping and the schedule.
+    the plateau schedule (whole compositions: polymorphs never sit on both
+    sides). 0 disables validation, early stopping and the plateau schedule;
+    a cosine schedule needs no validation and still runs.
 handle_unknown : {"warn", "error"}, default="warn"
     What prediction does with structures unlike any seen in ``fit``:
     elements whose embedding was never trained, or neighbour distances far
