@@ -207,3 +207,16 @@ def test_train_command_distils_from_a_teacher(table, tmp_path, capsys):
     mp = ["train", "--subset", "sample200", "--teacher", "band_gap_mp2018", "--split-seed", "3"]
     assert main(mp) == 2
     assert "it has seen your test crystals" in capsys.readouterr().err
+
+
+def test_train_command_weighs_the_targets(table, tmp_path, capsys):
+    argv = ["train", str(table), "--target", "ind_gap", "--target", "e_f", "--max-epochs", "1"]
+    argv += ["--output-dir", str(tmp_path / "out")]
+    assert main([*argv, "--output-weights", "1", "0.25"]) == 0
+    figures = json.loads((tmp_path / "out" / "main_job.json").read_text())
+    assert figures["model_params"]["output_weights"] == [1.0, 0.25]
+    assert main([*argv, "--output-weights", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--output-weights: 1 weight(s) for 2 target(s) (ind_gap, e_f): give one per" in err
+    assert main([*argv, "--output-weights", "1", "0"]) == 2
+    assert "every weight must be positive" in capsys.readouterr().err

@@ -246,6 +246,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "target, whose median is 0)",
     )
     p.add_argument(
+        "--output-weights",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="W",
+        help="one positive loss weight per --target, in order (output_weights): the "
+        "headline target can count more than auxiliary ones, e.g. 1 0.25 (default: alike)",
+    )
+    p.add_argument(
         "--composition-baseline",
         action="store_true",
         help="elemental references first (a ridge regression on the element fractions), the "

@@ -65,6 +65,7 @@ def train_job(
     batch_size: int = 128,
     ema_epochs: float = 0.0,
     lr_schedule: str = "plateau",
+    output_weights: list[float] | None = None,
     atom_features: str | None = None,
     test_size: float = 0.1,
     split_seed: int = 0,
@@ -135,6 +136,15 @@ def train_job(
         "ema_epochs": ema_epochs,
         "lr_schedule": lr_schedule,
     }
+    if output_weights is not None:
+        if len(output_weights) != len(targets):
+            raise UsageError(
+                f"--output-weights: {len(output_weights)} weight(s) for {len(targets)} "
+                f"target(s) ({', '.join(targets)}): give one per target"
+            )
+        if not all(w > 0 for w in output_weights):  # NaN too
+            raise UsageError(f"--output-weights {output_weights}: every weight must be positive")
+        model_params["output_weights"] = list(output_weights)
     if init is not None:  # fine-tuning: the source's network, a new output layer
         from sklearn_bandgap.models import architecture_of
         from sklearn_bandgap.models._init import resolve_source
@@ -327,6 +337,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         ema_epochs=args.ema_epochs,
         lr_schedule=args.lr_schedule,
+        output_weights=args.output_weights,
         atom_features=args.atom_features,
         test_size=args.test_size,
         split_seed=args.split_seed,

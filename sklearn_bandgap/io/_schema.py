@@ -144,6 +144,8 @@ FITTED_ATTRIBUTES: dict[str, dict[str, Fitted]] = {
         "nonnegative_columns_": _INTS_1D,
         "y_mean_": _FLOATS_1D,
         "y_scale_": _FLOATS_1D,
+        # None without output_weights; absent from files before it
+        "output_weights_": Fitted("array", "f", 1, optional=True, required=False),
     },
     "NeighborLSTMClassifier": {
         **_NEIGHBOR_LSTM,

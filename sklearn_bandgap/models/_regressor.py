@@ -19,6 +19,7 @@ from sklearn_bandgap.exceptions import ConstantPredictionWarning, OutOfDomainWar
 from sklearn_bandgap.featurizers._neighbor_lists import NeighborLists
 from sklearn_bandgap.models._base import BaseNeighborLSTM, fill_shared_docs
 from sklearn_bandgap.models._init import output_layer, resolve_source
+from sklearn_bandgap.models._loss import WeightedOutputLoss, check_output_weights
 from sklearn_bandgap.models._module import ENVELOPE_START
 from sklearn_bandgap.utils import take
 from sklearn_bandgap.utils._validation import check_target
@@ -65,6 +66,13 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         nonnegative=[0], output_column=0)`` fitted on the band gap and the
         formation energy is a band-gap model that scores, cross-validates and
         compares against a 1-D band-gap ``y``.
+    output_weights : sequence of float, default=None
+        One positive weight per column of a 2-D ``y``: the training and
+        validation loss (so early stopping too) is the weighted mean over
+        columns of each column's loss on the standardized targets, so that the
+        headline target can count more than auxiliary ones (``[1, 0.25]``: the
+        second column a quarter as much). None: every column alike (the
+        unweighted loss).
     init_output : int, sequence of int or None, default=None
         With ``init``: start each output of the new output layer from an
         output of the source network (its column index; one index per column
@@ -89,6 +97,8 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
     {domain_attributes}
     nonnegative_columns_ : ndarray of int
         The output columns clipped at 0 (from ``nonnegative``).
+    output_weights_ : ndarray of shape (n_outputs,) or None
+        The loss weights of the columns (from ``output_weights``).
 
     Notes
     -----
@@ -115,6 +125,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         "loss": [StrOptions({"l1", "mse", "huber"})],
         "nonnegative": ["boolean", "array-like"],
         "output_column": [Interval(Integral, 0, None, closed="left"), None],
+        "output_weights": ["array-like", None],
         "init_output": [Interval(Integral, 0, None, closed="left"), "array-like", None],
     }
 
@@ -136,6 +147,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         loss: str = "l1",
         nonnegative: bool | Sequence[int] = False,
         output_column: int | None = None,
+        output_weights: Sequence[float] | None = None,
         init_output: int | Sequence[int] | None = None,
         lr: float = 2e-3,
         weight_decay: float = 1e-5,
@@ -187,6 +199,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         self.loss = loss
         self.nonnegative = nonnegative
         self.output_column = output_column
+        self.output_weights = output_weights
         self.init_output = init_output
 
     def predict(self, X: NeighborLists) -> np.ndarray:
@@ -219,6 +232,11 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         """Standardize finite targets (one column per output)."""
         y_array = check_target(y, n_samples)
         y_array = y_array[:, None] if y_array.ndim == 1 else y_array
+        weights = (
+            None
+            if self.output_weights is None
+            else check_output_weights(self.output_weights, y_array.shape[1])
+        )
         if self._continuing():  # warm start: the same outputs, the first fit's scaling
             n_outputs: int = getattr(self, "n_outputs_")  # noqa: B009 (set by an earlier fit)
             if y_array.shape[1] != n_outputs:
@@ -226,10 +244,12 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
                     f"warm_start=True continues a model of {n_outputs} output(s), but y "
                     f"has {y_array.shape[1]} column(s); for another target use init= instead."
                 )
+            self.output_weights_ = weights
             mean, scale = getattr(self, "y_mean_"), getattr(self, "y_scale_")  # noqa: B009
             kept: np.ndarray = ((y_array - mean) / scale).astype(np.float32)
             return kept
         self.n_outputs_ = y_array.shape[1]
+        self.output_weights_ = weights
         self.y_ndim_ = int(np.ndim(y))
         self.nonnegative_columns_ = self._check_nonnegative(self.n_outputs_)
         if self.output_column is not None and self.output_column >= self.n_outputs_:
@@ -363,6 +383,15 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         return np.unique(columns)
 
     def _net_settings(self) -> dict[str, Any]:
+        weights = getattr(self, "output_weights_", None)  # absent from files saved before it
+        if weights is not None:
+            return {
+                "net": NeuralNetRegressor,
+                "n_outputs": self.n_outputs_,
+                "criterion": WeightedOutputLoss,
+                "criterion__kind": self.loss,
+                "criterion__weights": torch.as_tensor(weights, dtype=torch.float32),
+            }
         criteria = {"l1": torch.nn.L1Loss, "mse": torch.nn.MSELoss, "huber": torch.nn.HuberLoss}
         return {
             "net": NeuralNetRegressor,
