@@ -383,20 +383,16 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         return np.unique(columns)
 
     def _net_settings(self) -> dict[str, Any]:
+        settings: dict[str, Any] = {"net": NeuralNetRegressor, "n_outputs": self.n_outputs_}
         weights = getattr(self, "output_weights_", None)  # absent from files saved before it
-        if weights is not None:
-            return {
-                "net": NeuralNetRegressor,
-                "n_outputs": self.n_outputs_,
-                "criterion": WeightedOutputLoss,
-                "criterion__kind": self.loss,
-                "criterion__weights": torch.as_tensor(weights, dtype=torch.float32),
-            }
-        criteria = {"l1": torch.nn.L1Loss, "mse": torch.nn.MSELoss, "huber": torch.nn.HuberLoss}
+        if weights is None:
+            criteria = {"l1": torch.nn.L1Loss, "mse": torch.nn.MSELoss, "huber": torch.nn.HuberLoss}
+            return {**settings, "criterion": criteria[self.loss]}
         return {
-            "net": NeuralNetRegressor,
-            "n_outputs": self.n_outputs_,
-            "criterion": criteria[self.loss],
+            **settings,
+            "criterion": WeightedOutputLoss,
+            "criterion__kind": self.loss,
+            "criterion__weights": torch.as_tensor(weights, dtype=torch.float32),
         }
 
 
