@@ -127,6 +127,26 @@ def fill_missing(targets: np.ndarray, train: np.ndarray, columns: list[str]) -> 
     return filled
 
 
+def with_extra_columns(recipe: Recipe, extra: tuple[str, ...]) -> Recipe:
+    """The recipe with auxiliary target columns appended after its own.
+
+    The pipeline still predicts the recipe's target alone (``output_column``) and
+    an appended band gap is clipped at 0 like the headline one.
+    """
+    repeated = [c for c in extra if c in recipe.columns]
+    if repeated or len(set(extra)) < len(extra):
+        raise SystemExit(f"--extra-columns {list(extra)}: {recipe.name} learns {recipe.columns}")
+    columns = recipe.columns + extra
+    params = dict(recipe.regressor_params)
+    params.setdefault("output_column", columns.index(recipe.target))
+    if "band_gap" in extra:
+        clipped = params.get("nonnegative", [])
+        if isinstance(clipped, bool):
+            clipped = range(len(recipe.columns)) if clipped else []
+        params["nonnegative"] = sorted({*clipped, columns.index("band_gap")})
+    return replace(recipe, columns=columns, outputs=recipe.outputs + extra, regressor_params=params)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(RECIPES), choices=list(RECIPES))
@@ -159,9 +179,10 @@ def main() -> None:
         "--extra-columns",
         nargs="+",
         default=[],
-        choices=[c for c in MP_TARGETS if c not in ("band_gap", "formation_energy_per_atom")],
+        choices=list(MP_TARGETS),
         help="auxiliary targets appended to every recipe's columns (a candidate recipe: give "
-        "it its own --work-dir); a missing value is filled with the training part's median",
+        "it its own --work-dir); a missing value is filled with the training part's median; "
+        "the recipe's model still predicts its own target alone (output_column)",
     )
     parser.add_argument(
         "--atom-features",
@@ -198,10 +219,7 @@ def main() -> None:
             replace(r, regressor_params={**r.regressor_params, **overrides}) for r in recipes
         ]
     if args.extra_columns:
-        extra = tuple(args.extra_columns)
-        recipes = [
-            replace(r, columns=r.columns + extra, outputs=r.outputs + extra) for r in recipes
-        ]
+        recipes = [with_extra_columns(r, tuple(args.extra_columns)) for r in recipes]
 
     if args.atom_features:
         recipes = [
