@@ -255,6 +255,14 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "headline target can count more than auxiliary ones, e.g. 1 0.25 (default: alike)",
     )
     p.add_argument(
+        "--missing-targets",
+        choices=["error", "ignore"],
+        default="error",
+        help="an empty target cell (or NaN in the MP set's efermi): refused (error, the "
+        "default), or a value that was not measured and is left out of the loss and the "
+        "figures (ignore: missing_targets='ignore'); a row needs at least one target",
+    )
+    p.add_argument(
         "--composition-baseline",
         action="store_true",
         help="elemental references first (a ridge regression on the element fractions), the "

@@ -66,6 +66,7 @@ def train_job(
     ema_epochs: float = 0.0,
     lr_schedule: str = "plateau",
     output_weights: list[float] | None = None,
+    missing_targets: str = "error",
     atom_features: str | None = None,
     test_size: float = 0.1,
     split_seed: int = 0,
@@ -86,6 +87,7 @@ def train_job(
                 target=targets,
                 structure_column=structure_column,
                 group_column=group_column,
+                allow_missing=missing_targets == "ignore",
             )
         except ValueError as exc:  # missing columns, bad numbers, unreadable structures
             raise UsageError(str(exc)) from None
@@ -112,6 +114,7 @@ def train_job(
         )
     target, auxiliary = targets[0], targets[1:]
     y = np.asarray(y, dtype=np.float64).reshape(len(structures), -1)
+    check_missing_targets(y, targets, missing_targets, composition_baseline)
     print(f"Loaded {source} in {time.perf_counter() - start:.1f} s.")
     epochs = FAST_EPOCHS if fast else max_epochs
     what = (
@@ -145,6 +148,8 @@ def train_job(
         if not all(w > 0 for w in output_weights):  # NaN too
             raise UsageError(f"--output-weights {output_weights}: every weight must be positive")
         model_params["output_weights"] = list(output_weights)
+    if missing_targets != "error":
+        model_params["missing_targets"] = missing_targets
     if init is not None:  # fine-tuning: the source's network, a new output layer
         from sklearn_bandgap.models import architecture_of
         from sklearn_bandgap.models._init import resolve_source
@@ -274,6 +279,44 @@ def train_job(
     return result
 
 
+def check_missing_targets(
+    y: np.ndarray, targets: list[str], missing_targets: str, composition_baseline: bool
+) -> None:
+    """Refuse missing target values unless ``--missing-targets ignore`` (and say where)."""
+    missing = np.isnan(y)
+    if not missing.any():
+        return
+    if missing_targets == "error":
+        column = int(np.flatnonzero(missing.any(axis=0))[0])
+        rows = np.flatnonzero(missing[:, column])
+        raise UsageError(
+            f"--target {targets[column]}: no value in {rows.size} row(s), e.g. rows "
+            f"{rows[:10].tolist()}; --missing-targets ignore leaves them out of the loss and "
+            "the figures (the rows still train the other targets)"
+        )
+    if len(targets) == 1:
+        rows = np.flatnonzero(missing[:, 0])
+        raise UsageError(
+            f"--target {targets[0]}: no value in {rows.size} row(s), e.g. rows "
+            f"{rows[:10].tolist()}, and no other target to train them on: leave them out"
+        )
+    if composition_baseline:
+        raise UsageError(
+            "--composition-baseline fits its elemental references on every row: it cannot "
+            "take missing target values (leave out --missing-targets ignore or those rows)"
+        )
+    empty = np.flatnonzero(missing.all(axis=1))
+    if empty.size:
+        raise UsageError(
+            f"no target value at all in {empty.size} row(s), e.g. rows {empty[:10].tolist()}: "
+            "leave them out"
+        )
+    counts = ", ".join(
+        f"{name} {int(n)}" for name, n in zip(targets, missing.sum(axis=0), strict=True) if n
+    )
+    print(f"Missing target values, left out of the loss and the figures: {counts}.")
+
+
 def source_output_names(init: str, n_outputs: int) -> list[str] | None:
     """Names of the source network's outputs: a shipped recipe's columns or a file's outputs."""
     from sklearn_bandgap.io import read_metadata
@@ -338,6 +381,7 @@ def run(args: argparse.Namespace) -> int:
         ema_epochs=args.ema_epochs,
         lr_schedule=args.lr_schedule,
         output_weights=args.output_weights,
+        missing_targets=args.missing_targets,
         atom_features=args.atom_features,
         test_size=args.test_size,
         split_seed=args.split_seed,

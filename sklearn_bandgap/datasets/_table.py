@@ -25,6 +25,7 @@ def load_table(
     target: str | Sequence[str],
     structure_column: str | None = None,
     group_column: str | None = None,
+    allow_missing: bool = False,
 ) -> Bunch:
     """Read a table of crystals and their properties (your own data set).
 
@@ -43,6 +44,10 @@ def load_table(
     group_column : str, default=None
         Labels of the groups that must stay on one side of every split;
         default the reduced formula of each structure (polymorphs together).
+    allow_missing : bool, default=False
+        Read an empty target cell as NaN, a value that was not measured (for
+        ``NeighborLSTMRegressor(missing_targets="ignore")``). Text that is not
+        a number is refused either way, and so is a row without any target.
 
     Returns
     -------
@@ -85,7 +90,14 @@ def load_table(
         if name not in columns:
             raise ValueError(f"{path}: no column {name!r}; columns: {columns}")
     column = _structure_column(columns, structure_column, path)
-    y = np.column_stack([_numbers(frame[name], name, path) for name in names])
+    y = np.column_stack([_numbers(frame[name], name, path, allow_missing) for name in names])
+    if allow_missing:
+        empty = np.flatnonzero(np.isnan(y).all(axis=1))
+        if empty.size:
+            raise ValueError(
+                f"{path}: no target value at all in {empty.size} row(s), e.g. rows "
+                f"{empty[:10].tolist()}: leave them out"
+            )
     items = [_item(value, path.parent, row) for row, value in enumerate(frame[column])]
     structures = read_structures(items, name=f"{path} column {column!r}")
     groups = (
@@ -127,17 +139,27 @@ def _structure_column(columns: list[str], wanted: str | None, path: Path) -> str
     )
 
 
-def _numbers(values: Any, name: str, path: Path) -> np.ndarray:
+def _numbers(values: Any, name: str, path: Path, allow_missing: bool = False) -> np.ndarray:
     import pandas as pd
 
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(numbers))
+    blank = values.isna().to_numpy()
+    bad = np.flatnonzero(~np.isfinite(numbers) & ~(blank & allow_missing))
     if bad.size:
         shown = ", ".join(f"{row} ({values.iloc[row]!r:.20})" for row in bad[:10])
+        hint = (
+            "; an empty cell is a missing value only with allow_missing=True "
+            "(--missing-targets ignore)"
+            if blank[bad].any() and not allow_missing
+            else ""
+        )
         raise ValueError(
             f"{path}: column {name!r} is not a finite number in {bad.size} row(s): {shown}"
             + (" ..." if bad.size > 10 else "")
+            + hint
         )
+    if allow_missing and blank.all():
+        raise ValueError(f"{path}: column {name!r} is empty in every row")
     return numbers
 
 

@@ -92,7 +92,10 @@ def train_and_evaluate(
     structures : sequence of Structure
         All structures (train and test).
     y : ndarray of shape (n_samples,) or (n_samples, 1 + len(auxiliary_targets))
-        The target, then the auxiliary targets' columns if any.
+        The target, then the auxiliary targets' columns if any. NaN marks a
+        value that was not measured when ``model_params`` has
+        ``missing_targets="ignore"``: it is left out of training, and each
+        column's test figures are over its test rows with a value.
     formulas : ndarray of str
         The split's groups: reduced formulas, or any labels to keep together.
     target : str
@@ -190,7 +193,7 @@ def train_and_evaluate(
         truth = y[train] if np.ndim(y) == 1 else y[train, 0]
         teacher_figures = {
             "weight": teacher_weight,
-            "training_part_mae": float(np.mean(np.abs(taught - truth))),
+            "training_part_mae": float(np.nanmean(np.abs(taught - truth))),
         }
     start = time.perf_counter()
     model.fit(lists[train], y_fit)
@@ -239,10 +242,15 @@ def train_and_evaluate(
         y_pred = y_pred.reshape(len(test), -1)
         y_pred[:, gap_columns] = np.maximum(y_pred[:, gap_columns], 0.0)
         auxiliary_test = {
-            name: regression_report(y[test, k], y_pred[:, k])
+            name: _present_report(y[test, k], y_pred[:, k])
             for k, name in enumerate(auxiliary_targets, start=1)
         }
         y_pred, y = y_pred[:, 0], y[:, 0]
+    n_predicted = len(test)
+    scored = ~np.isnan(y[test])  # every test row unless the target has missing values
+    if not scored.any():
+        raise ValueError(f"no test structure has a value of {target!r}: nothing to score")
+    test, y_pred, y_std = test[scored], y_pred[scored], None if y_std is None else y_std[scored]
 
     report = (
         band_gap_report(y[test], y_pred)
@@ -266,7 +274,8 @@ def train_and_evaluate(
             "test_size": test_size,
             "seed": split_seed,
             "n_train": len(train),
-            "n_test": len(test),
+            "n_test": len(scored),
+            **({"n_test_without_target": int((~scored).sum())} if not scored.all() else {}),
         },
         "model_params": {k: v for k, v in regressor.get_params().items() if k != "callbacks"},
         "composition_baseline": composition_baseline,
@@ -287,7 +296,7 @@ def train_and_evaluate(
         },
         "structures_per_s": {
             "training": round(n_fit * len(epoch_s) / sum(epoch_s), 1),
-            "inference_with_featurization": round(len(test) / predict_s, 1),
+            "inference_with_featurization": round(n_predicted / predict_s, 1),
         },
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3, 1),
     }
@@ -310,6 +319,12 @@ def train_and_evaluate(
             for member, h in zip(members, histories, strict=True)
         ]
     return results, (test, y_pred)
+
+
+def _present_report(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+    """:func:`regression_report` over the rows with a value (NaN: not measured)."""
+    present = ~np.isnan(y_true)
+    return regression_report(y_true[present], y_pred[present])
 
 
 def _history_figures(regressor: NeighborLSTMRegressor) -> dict[str, Any]:

@@ -25,24 +25,44 @@ class WeightedOutputLoss(nn.Module):
     every element, that is over the columns' means). The weights live in a
     buffer, so they follow the module to its device.
 
+    With ``skip_missing``, a NaN target is "not measured": each column's mean
+    runs over its present entries only, and a column with none in the batch
+    adds nothing (its weight still counts in the denominator, so a batch's
+    loss does not jump when a column happens to be absent).
+
     Parameters
     ----------
     kind : {"l1", "mse", "huber"}
         The elementwise loss.
     weights : sequence of float
         One positive weight per output column.
+    skip_missing : bool, default=False
+        Leave NaN targets out of the loss instead of propagating them.
     """
 
-    def __init__(self, kind: str, weights: Sequence[float] | torch.Tensor) -> None:
+    def __init__(
+        self, kind: str, weights: Sequence[float] | torch.Tensor, skip_missing: bool = False
+    ) -> None:
         super().__init__()
         self.kind = kind
+        self.skip_missing = skip_missing
         self.register_buffer("weights", torch.as_tensor(weights, dtype=torch.float32))
 
     def forward(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
         """The weighted mean over columns of each column's mean loss."""
-        elementwise = ELEMENTWISE_LOSSES[self.kind](y_pred, y_true, reduction="none")
-        per_column = elementwise.reshape(len(elementwise), -1).mean(dim=0)
+        y_pred = y_pred.reshape(len(y_pred), -1)
+        y_true = y_true.reshape(len(y_true), -1)
         weights = self.get_buffer("weights")
+        if not self.skip_missing:
+            elementwise = ELEMENTWISE_LOSSES[self.kind](y_pred, y_true, reduction="none")
+            per_column = elementwise.mean(dim=0)
+        else:
+            present = ~torch.isnan(y_true)
+            # a missing entry is compared with the prediction itself: zero loss, zero gradient
+            filled = torch.where(present, y_true, y_pred.detach())
+            elementwise = ELEMENTWISE_LOSSES[self.kind](y_pred, filled, reduction="none")
+            counts = present.sum(dim=0).clamp(min=1)
+            per_column = (elementwise * present).sum(dim=0) / counts
         return (per_column * weights).sum() / weights.sum()
 
 

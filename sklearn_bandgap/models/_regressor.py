@@ -73,6 +73,15 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         headline target can count more than auxiliary ones (``[1, 0.25]``: the
         second column a quarter as much). None: every column alike (the
         unweighted loss).
+    missing_targets : {"error", "ignore"}, default="error"
+        What a NaN in ``y`` means. "error": refused (the rows are named).
+        "ignore": a target that was not measured; it is left out of the
+        training and validation loss (each column's loss averages over its
+        present values), while the row still trains the columns it has, so an
+        auxiliary column with gaps (a Fermi level missing for a few crystals)
+        need not be filled in. Every row and every column must keep at least
+        one number; infinite values are always refused. The standardization
+        (``y_mean_``, ``y_scale_``) uses the present values.
     init_output : int, sequence of int or None, default=None
         With ``init``: start each output of the new output layer from an
         output of the source network (its column index; one index per column
@@ -126,6 +135,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         "nonnegative": ["boolean", "array-like"],
         "output_column": [Interval(Integral, 0, None, closed="left"), None],
         "output_weights": ["array-like", None],
+        "missing_targets": [StrOptions({"error", "ignore"})],
         "init_output": [Interval(Integral, 0, None, closed="left"), "array-like", None],
     }
 
@@ -148,6 +158,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         nonnegative: bool | Sequence[int] = False,
         output_column: int | None = None,
         output_weights: Sequence[float] | None = None,
+        missing_targets: str = "error",
         init_output: int | Sequence[int] | None = None,
         lr: float = 2e-3,
         weight_decay: float = 1e-5,
@@ -200,6 +211,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         self.nonnegative = nonnegative
         self.output_column = output_column
         self.output_weights = output_weights
+        self.missing_targets = missing_targets
         self.init_output = init_output
 
     def predict(self, X: NeighborLists) -> np.ndarray:
@@ -229,8 +241,14 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
 
     # ------------------------------------------------------------------ internals
     def _encode_targets(self, y: Any, n_samples: int) -> np.ndarray:
-        """Standardize finite targets (one column per output)."""
-        y_array = check_target(y, n_samples)
+        """Standardize the targets (one column per output; NaN kept where allowed)."""
+        y_array = check_target(
+            y,
+            n_samples,
+            allow_missing=self.missing_targets == "ignore",
+            missing_hint="If NaN marks a target that was not measured, "
+            "missing_targets='ignore' leaves it out of the loss.",
+        )
         y_array = y_array[:, None] if y_array.ndim == 1 else y_array
         weights = (
             None
@@ -257,8 +275,8 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
                 f"output_column={self.output_column}, but y has {self.n_outputs_} column(s) "
                 f"(indices 0 to {self.n_outputs_ - 1})."
             )
-        self.y_mean_ = y_array.mean(axis=0)
-        scale = y_array.std(axis=0)
+        self.y_mean_ = np.nanmean(y_array, axis=0)  # the plain mean without missing targets
+        scale = np.nanstd(y_array, axis=0)
         self.y_scale_ = np.where(scale > 0, scale, 1.0)
         scaled: np.ndarray = ((y_array - self.y_mean_) / self.y_scale_).astype(np.float32)
         return scaled
@@ -277,7 +295,8 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         new_weight = torch.empty(len(columns), weight.shape[1], dtype=torch.float64)
         new_bias = torch.empty(len(columns), dtype=torch.float64)
         for j, k in enumerate(columns):
-            slope, intercept = _least_squares_line(raw[:, k], targets[:, j])
+            present = ~np.isnan(targets[:, j])
+            slope, intercept = _least_squares_line(raw[present, k], targets[present, j])
             new_weight[j] = slope * weight[k]
             new_bias[j] = slope * bias[k] + intercept
         return {f"{layer}.weight": new_weight.float(), f"{layer}.bias": new_bias.float()}
@@ -341,10 +360,10 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         # fork: a DataLoader draws its base seed from torch's global generator, which
         # fit leaves as it found it
         outputs = _quiet_net_outputs(self, take(X, rows))
-        spread, target_spread = outputs.std(axis=0), targets[rows].std(axis=0)
+        spread, target_spread = outputs.std(axis=0), _present_spread(targets[rows])
         for column in np.flatnonzero((target_spread > 0) & (spread < 0.01 * target_spread)):
             y = targets[:, column] * self.y_scale_[column] + self.y_mean_[column]
-            zeros = float(np.mean(np.isclose(y, 0.0)))
+            zeros = float(np.mean(np.isclose(y[~np.isnan(y)], 0.0)))
             value = float(outputs[:, column].mean() * self.y_scale_[column] + self.y_mean_[column])
             cause = (
                 f"{zeros:.0%} of the targets are 0 and the {self.loss!r} loss is minimised by "
@@ -385,14 +404,18 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
     def _net_settings(self) -> dict[str, Any]:
         settings: dict[str, Any] = {"net": NeuralNetRegressor, "n_outputs": self.n_outputs_}
         weights = getattr(self, "output_weights_", None)  # absent from files saved before it
-        if weights is None:
+        skip_missing = self.missing_targets == "ignore"
+        if weights is None and not skip_missing:
             criteria = {"l1": torch.nn.L1Loss, "mse": torch.nn.MSELoss, "huber": torch.nn.HuberLoss}
             return {**settings, "criterion": criteria[self.loss]}
+        if weights is None:
+            weights = np.ones(self.n_outputs_)
         return {
             **settings,
             "criterion": WeightedOutputLoss,
             "criterion__kind": self.loss,
             "criterion__weights": torch.as_tensor(weights, dtype=torch.float32),
+            "criterion__skip_missing": skip_missing,
         }
 
 
@@ -406,6 +429,16 @@ def _quiet_net_outputs(source: Any, X: NeighborLists) -> np.ndarray:
         warnings.simplefilter("ignore", OutOfDomainWarning)
         raw: np.ndarray = source._net_outputs(X)
     return raw
+
+
+def _present_spread(targets: np.ndarray) -> np.ndarray:
+    """Standard deviation of each column over its present (non-NaN) values, 0 for none."""
+    spread = np.zeros(targets.shape[1])
+    for column in range(targets.shape[1]):
+        values = targets[:, column]
+        values = values[~np.isnan(values)]
+        spread[column] = values.std() if len(values) else 0.0
+    return spread
 
 
 def _least_squares_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

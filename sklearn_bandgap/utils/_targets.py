@@ -24,7 +24,8 @@ def distilled_targets(
     Returns
     -------
     ndarray
-        A copy of ``y`` with ``(1 - weight) y + weight teacher`` in ``column``.
+        A copy of ``y`` with ``(1 - weight) y + weight teacher`` in ``column``
+        (a missing value, NaN, stays missing).
     """
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"weight must lie in [0, 1], got {weight}")

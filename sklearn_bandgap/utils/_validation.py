@@ -298,7 +298,13 @@ def _first_non_number(y: Any) -> tuple[int, Any] | None:
 
 
 def check_target(
-    y: Any, n_samples: int, *, multi_output: bool = True, name: str = "y"
+    y: Any,
+    n_samples: int,
+    *,
+    multi_output: bool = True,
+    name: str = "y",
+    allow_missing: bool = False,
+    missing_hint: str = "",
 ) -> np.ndarray:
     """``y`` as finite float64 of ``n_samples`` rows, or a clear error naming it.
 
@@ -313,6 +319,11 @@ def check_target(
         refused (a single score over columns of different units means nothing).
     name : str, default="y"
         How the error messages call it.
+    allow_missing : bool, default=False
+        Accept NaN as "not measured" (infinite values are still refused), as
+        long as every row and every column keeps at least one number.
+    missing_hint : str, default=""
+        Appended to the error about NaN values (how the caller could accept them).
 
     Returns
     -------
@@ -342,14 +353,41 @@ def check_target(
         )
     if len(array) != n_samples:
         raise ValueError(f"X has {n_samples} structures but {name} has {len(array)} rows.")
+    if allow_missing:
+        _check_missing(array, name)
+        return array
     finite = np.isfinite(array) if array.ndim == 1 else np.isfinite(array).all(axis=1)
     bad_rows = np.flatnonzero(~finite)
     if bad_rows.size:
         raise ValueError(
             f"{name} has non-finite values (NaN or infinite) in {bad_rows.size} rows, e.g. at "
             f"indices {bad_rows[:10].tolist()}."
+            + (f" {missing_hint}" if missing_hint and np.isnan(array).any() else "")
         )
     return array
+
+
+def _check_missing(array: np.ndarray, name: str) -> None:
+    """Refuse infinite values, rows without any number and columns without any number."""
+    table = array.reshape(len(array), -1)
+    infinite = np.flatnonzero(np.isinf(table).any(axis=1))
+    if infinite.size:
+        raise ValueError(
+            f"{name} has infinite values in {infinite.size} rows, e.g. at indices "
+            f"{infinite[:10].tolist()} (NaN marks a missing target; infinity is not one)."
+        )
+    present = ~np.isnan(table)
+    empty_rows = np.flatnonzero(~present.any(axis=1))
+    if empty_rows.size:
+        raise ValueError(
+            f"{name} has no target at all in {empty_rows.size} rows, e.g. at indices "
+            f"{empty_rows[:10].tolist()}: leave them out (nothing can be learnt from them)."
+        )
+    empty_columns = np.flatnonzero(~present.any(axis=0))
+    if empty_columns.size:
+        raise ValueError(
+            f"{name} column(s) {empty_columns.tolist()} hold no number at all: leave them out."
+        )
 
 
 def warn_out_of_domain(
