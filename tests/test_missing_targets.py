@@ -15,6 +15,7 @@ from sklearn_bandgap.datasets import load_table
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.models import NeighborLSTMRegressor
 from sklearn_bandgap.models._loss import WeightedOutputLoss
+from sklearn_bandgap.tuning._tune import present_mae
 from sklearn_bandgap.utils._validation import check_target
 
 
@@ -168,3 +169,25 @@ def test_train_command_ignores_missing_targets_on_request(gappy_table, tmp_path,
     assert np.isfinite(figures["auxiliary_test"]["e_f"]["mae"])
     assert main([*argv, "--missing-targets", "ignore", "--composition-baseline"]) == 2
     assert "cannot take missing target values" in capsys.readouterr().err
+
+
+def test_tune_command_scores_the_values_there_are(gappy_table, tmp_path, capsys):
+    argv = ["tune", str(gappy_table), "--target", "e_f", "--target", "gap"]
+    argv += ["--storage", str(tmp_path / "study.log"), "--study-name", "gappy"]
+    argv += ["--n-trials", "1", "--max-epochs", "1"]
+    assert main(argv) == 2
+    assert "column 'e_f' is not a finite number in" in (err := capsys.readouterr().err)
+    assert "2 (empty), 4 (empty), 5 (empty)" in err and "(--missing-targets ignore)" in err
+    assert main([*argv, "--missing-targets", "ignore"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["n_complete"] == 1 and np.isfinite(summary["best_validation_mae"])
+
+
+def test_present_mae_averages_each_column_over_its_values():
+    truth = np.array([[1.0, np.nan], [2.0, 4.0], [np.nan, 6.0]])
+    guess = np.array([[2.0, 0.0], [2.0, 5.0], [9.0, 4.0]])
+    assert present_mae(truth, guess) == pytest.approx((0.5 + 1.5) / 2)
+    assert present_mae(truth[:, 0], guess[:, 0]) == pytest.approx(0.5)
+    full = np.array([[1.0, 2.0], [3.0, 4.0]])
+    shifted = full + np.array([[1.0, 0.0], [0.0, 3.0]])
+    assert present_mae(full, shifted) == pytest.approx(1.0)

@@ -58,6 +58,14 @@ def _add_table_arguments(p: argparse.ArgumentParser, *, target_help: str) -> Non
         default=None,
         help="labels kept on one side of every split (default: the reduced formulas)",
     )
+    p.add_argument(
+        "--missing-targets",
+        choices=["error", "ignore"],
+        default="error",
+        help="an empty target cell (or NaN in the MP set's efermi): refused (error, the "
+        "default), or a value that was not measured and is left out of the loss and the "
+        "figures (ignore: missing_targets='ignore'); a row needs at least one target",
+    )
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
@@ -253,14 +261,6 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         metavar="W",
         help="one positive loss weight per --target, in order (output_weights): the "
         "headline target can count more than auxiliary ones, e.g. 1 0.25 (default: alike)",
-    )
-    p.add_argument(
-        "--missing-targets",
-        choices=["error", "ignore"],
-        default="error",
-        help="an empty target cell (or NaN in the MP set's efermi): refused (error, the "
-        "default), or a value that was not measured and is left out of the loss and the "
-        "figures (ignore: missing_targets='ignore'); a row needs at least one target",
     )
     p.add_argument(
         "--composition-baseline",

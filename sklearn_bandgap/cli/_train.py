@@ -36,6 +36,7 @@ from sklearn.utils import Bunch
 
 from sklearn_bandgap.cli import FAST_EPOCHS, FAST_SUBSET
 from sklearn_bandgap.cli._errors import UsageError
+from sklearn_bandgap.cli._missing import check_missing_targets
 from sklearn_bandgap.datasets import MP_UNITS, load_mp_gap_eform, load_table
 from sklearn_bandgap.experiments import train_and_evaluate
 from sklearn_bandgap.metrics import headline_figures
@@ -277,44 +278,6 @@ def train_job(
     if save is not None:
         print(f"Saved the model to {save} (sklearn-bandgap predict --model {save} ...)")
     return result
-
-
-def check_missing_targets(
-    y: np.ndarray, targets: list[str], missing_targets: str, composition_baseline: bool
-) -> None:
-    """Refuse missing target values unless ``--missing-targets ignore`` (and say where)."""
-    missing = np.isnan(y)
-    if not missing.any():
-        return
-    if missing_targets == "error":
-        column = int(np.flatnonzero(missing.any(axis=0))[0])
-        rows = np.flatnonzero(missing[:, column])
-        raise UsageError(
-            f"--target {targets[column]}: no value in {rows.size} row(s), e.g. rows "
-            f"{rows[:10].tolist()}; --missing-targets ignore leaves them out of the loss and "
-            "the figures (the rows still train the other targets)"
-        )
-    if len(targets) == 1:
-        rows = np.flatnonzero(missing[:, 0])
-        raise UsageError(
-            f"--target {targets[0]}: no value in {rows.size} row(s), e.g. rows "
-            f"{rows[:10].tolist()}, and no other target to train them on: leave them out"
-        )
-    if composition_baseline:
-        raise UsageError(
-            "--composition-baseline fits its elemental references on every row: it cannot "
-            "take missing target values (leave out --missing-targets ignore or those rows)"
-        )
-    empty = np.flatnonzero(missing.all(axis=1))
-    if empty.size:
-        raise UsageError(
-            f"no target value at all in {empty.size} row(s), e.g. rows {empty[:10].tolist()}: "
-            "leave them out"
-        )
-    counts = ", ".join(
-        f"{name} {int(n)}" for name, n in zip(targets, missing.sum(axis=0), strict=True) if n
-    )
-    print(f"Missing target values, left out of the loss and the figures: {counts}.")
 
 
 def source_output_names(init: str, n_outputs: int) -> list[str] | None:

@@ -24,6 +24,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils import Bunch
 
 from sklearn_bandgap.cli._errors import UsageError
+from sklearn_bandgap.cli._missing import check_missing_targets
 from sklearn_bandgap.datasets import MP_UNITS, load_mp_gap_eform, load_table
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.model_selection import formula_group_split
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
                 target=targets,
                 structure_column=args.structure_column,
                 group_column=args.group_column,
+                allow_missing=args.missing_targets == "ignore",
             )
         except ValueError as exc:  # missing columns, bad numbers, unreadable structures
             raise UsageError(str(exc)) from None
@@ -58,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         assert isinstance(data, Bunch)
         structures, y, formulas = list(data.data), data.target, data.formula
     y = np.asarray(y, dtype=np.float64)
+    check_missing_targets(y.reshape(len(y), -1), targets, args.missing_targets, False)
     if args.n is not None and args.n < len(structures):
         keep = sorted(random.Random(0).sample(range(len(structures)), args.n))
         structures, y, formulas = [structures[i] for i in keep], y[keep], formulas[keep]
@@ -70,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
             random_state=0,
             nonnegative=gaps if len(targets) > 1 else bool(gaps),
             output_column=0 if len(targets) > 1 else None,
+            missing_targets=args.missing_targets,
         ),
     )
     result = tune(

@@ -146,7 +146,10 @@ def _numbers(values: Any, name: str, path: Path, allow_missing: bool = False) ->
     blank = values.isna().to_numpy()
     bad = np.flatnonzero(~np.isfinite(numbers) & ~(blank & allow_missing))
     if bad.size:
-        shown = ", ".join(f"{row} ({values.iloc[row]!r:.20})" for row in bad[:10])
+        shown = ", ".join(
+            f"{row} (empty)" if blank[row] else f"{row} ({values.iloc[row]!r:.20})"
+            for row in bad[:10]
+        )
         hint = (
             "; an empty cell is a missing value only with allow_missing=True "
             "(--missing-targets ignore)"

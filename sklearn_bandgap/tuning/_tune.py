@@ -207,7 +207,7 @@ class _Objective:
             y_valid = self.y[valid]
             if y_valid.ndim == 2 and y_pred.ndim == 1:  # multi-task: the first column scores
                 y_valid = y_valid[:, 0]
-            maes.append(float(mean_absolute_error(y_valid, y_pred)))
+            maes.append(present_mae(y_valid, y_pred))
             regressor = model[-1] if isinstance(model, Pipeline) else model
             if isinstance(regressor, NeighborLSTMRegressor):
                 epochs.append(len(regressor.net_.history_))
@@ -215,6 +215,26 @@ class _Objective:
         trial.set_user_attr("epochs", epochs)
         trial.set_user_attr("seconds", round(time.perf_counter() - start, 1))
         return float(np.mean(maes))
+
+
+def present_mae(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """MAE over the values ``y_true`` has (NaN: not measured), each column's averaged.
+
+    Without missing values it is ``mean_absolute_error``.
+    """
+    y_true = np.asarray(y_true, dtype=np.float64)
+    if not np.isnan(y_true).any():
+        return float(mean_absolute_error(y_true, y_pred))
+    truth = y_true.reshape(len(y_true), -1)
+    guess = np.asarray(y_pred, dtype=np.float64).reshape(truth.shape)
+    per_column = [
+        float(np.mean(np.abs(guess[present, k] - truth[present, k])))
+        for k, present in enumerate((~np.isnan(truth)).T)
+        if present.any()
+    ]
+    if not per_column:
+        raise ValueError("a validation part has no target value at all: nothing to score")
+    return float(np.mean(per_column))
 
 
 def tune(
