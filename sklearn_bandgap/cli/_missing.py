@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from sklearn_bandgap.cli._errors import UsageError
+from sklearn_bandgap.utils._validation import check_target
 
 
 def check_missing_targets(
@@ -45,12 +46,10 @@ def check_missing_targets(
             "--composition-baseline fits its elemental references on every row: it cannot "
             "take missing target values (leave out --missing-targets ignore or those rows)"
         )
-    empty = np.flatnonzero(missing.all(axis=1))
-    if empty.size:
-        raise UsageError(
-            f"no target value at all in {empty.size} row(s), e.g. rows {empty[:10].tolist()}: "
-            "leave them out"
-        )
+    try:  # the estimator's own rules: no row without a target, no empty column
+        check_target(y, len(y), allow_missing=True, name="the target table")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     counts = ", ".join(
         f"{name} {int(n)}" for name, n in zip(targets, missing.sum(axis=0), strict=True) if n
     )
