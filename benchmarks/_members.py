@@ -16,13 +16,15 @@ import numpy as np
 from skorch.dataset import Dataset
 
 from sklearn_bandgap._nn._training import CompositionGroupSplit, seed_of
+from sklearn_bandgap.datasets import load_nrel_relaxation_pairs
 from sklearn_bandgap.datasets._home import find_data_file
 from sklearn_bandgap.datasets._mp import MP_FILES
+from sklearn_bandgap.datasets._nrel import NREL_FILES
 from sklearn_bandgap.featurizers import NeighborListFeaturizer, NeighborLists
 from sklearn_bandgap.featurizers._potential_features import cached_chgnet_atom_features
 from sklearn_bandgap.model_selection import SPLIT_RANDOM_STATE
 from sklearn_bandgap.models._base import ARCHITECTURE_VERSION
-from sklearn_bandgap.pretrained._recipes import Recipe
+from sklearn_bandgap.pretrained._recipes import EXTRA_CRYSTAL_SETS, Recipe
 
 
 def member_settings(recipe: Recipe, seed: int, n_train: int) -> dict[str, Any]:
@@ -45,6 +47,8 @@ def member_settings(recipe: Recipe, seed: int, n_train: int) -> dict[str, Any]:
         settings["featurizer_params"] = dict(recipe.featurizer_params)
     if recipe.teacher is not None:  # likewise
         settings["teacher"] = {"model": recipe.teacher, "weight": recipe.teacher_weight}
+    if recipe.extra_crystals is not None:  # likewise
+        settings["extra_crystals"] = recipe.extra_crystals
     return settings
 
 
@@ -94,3 +98,28 @@ def mp_neighbor_lists(structures: list[Any], atom_features: str | None = None) -
         raise ValueError(f"unknown atom_features {atom_features!r}")
     features = cached_chgnet_atom_features(find_data_file(MP_FILES["full"]), structures)
     return NeighborLists(lists.atomic_numbers, lists.distances, lists.n_atoms, features)
+
+
+def unlabelled_crystal_lists(name: str, atom_features: str | None = None) -> dict[str, Any]:
+    """A recipe's ``extra_crystals``: lists as a student and as its teacher read them.
+
+    Returns ``{"student": NeighborLists, "teacher": NeighborLists, "formula":
+    reduced formulas}``; the teacher's lists carry its atom features (CHGNet's
+    of the NREL relaxed structures are cached once, about 10 minutes).
+    """
+    if name != "nrel_relaxed":
+        raise ValueError(f"unknown extra crystals {name!r} (known: {list(EXTRA_CRYSTAL_SETS)})")
+    nrel = load_nrel_relaxation_pairs(progress=False)
+    relaxed = list(nrel.relaxed)
+    student = NeighborListFeaturizer().transform(relaxed)
+    teacher = student
+    if atom_features == "chgnet":
+        features = cached_chgnet_atom_features(
+            find_data_file(NREL_FILES["full"]), relaxed, part="relaxed"
+        )
+        teacher = NeighborLists(
+            student.atomic_numbers, student.distances, student.n_atoms, features
+        )
+    elif atom_features is not None:
+        raise ValueError(f"unknown atom_features {atom_features!r}")
+    return {"student": student, "teacher": teacher, "formula": np.asarray(nrel.formula)}

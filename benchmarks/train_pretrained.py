@@ -49,7 +49,13 @@ from typing import Any
 
 import numpy as np
 from _machine import cpu_model, git_commit, write_record
-from _members import checkpoint_paths, finished_member, member_settings, mp_neighbor_lists
+from _members import (
+    checkpoint_paths,
+    finished_member,
+    member_settings,
+    mp_neighbor_lists,
+    unlabelled_crystal_lists,
+)
 from joblib import Parallel, delayed
 from train_mp import parse_param
 
@@ -65,10 +71,12 @@ from sklearn_bandgap.models import NeighborLSTMRegressor
 from sklearn_bandgap.pretrained import load_pretrained
 from sklearn_bandgap.pretrained._distillation import (
     distilled_targets,
+    teacher_labels,
     teacher_member,
     teacher_predictions,
+    with_extra_crystals,
 )
-from sklearn_bandgap.pretrained._recipes import RECIPES, Recipe
+from sklearn_bandgap.pretrained._recipes import EXTRA_CRYSTAL_SETS, RECIPES, Recipe
 
 RESULTS = Path(__file__).parent / "results" / "train_pretrained"
 MEMBERS = RESULTS / "members"
@@ -81,8 +89,13 @@ def train_member(
     y_train: np.ndarray,
     work_dir: Path,
     threads: int | None = None,
+    train_only: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Train one member with its seed and the recipe's torch threads; checkpoint it."""
+    """Train one member with its seed and the recipe's torch threads; checkpoint it.
+
+    ``train_only`` marks appended teacher-labelled crystals (``extra_crystals``):
+    they train but never enter the validation part.
+    """
     import torch
 
     warnings.simplefilter("ignore")
@@ -90,11 +103,12 @@ def train_member(
     torch.set_num_threads(threads)
     member = NeighborLSTMRegressor(**recipe.regressor_params, random_state=seed, verbose=1)
     start = time.perf_counter()
-    member.fit(lists_train, y_train)
+    member.fit(lists_train, y_train, train_only=train_only)
     seconds = time.perf_counter() - start
     history = member.net_.history_
+    n_extra = 0 if train_only is None else int(train_only.sum())
     info = {
-        "settings": member_settings(recipe, seed, len(y_train)),
+        "settings": member_settings(recipe, seed, len(y_train) - n_extra),
         "torch_threads": threads,
         "fit_seconds": round(seconds, 1),
         "epochs": len(history),
@@ -103,6 +117,8 @@ def train_member(
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpu": cpu_model(),
     }
+    if n_extra:
+        info["extra_crystals"] = n_extra
     model_path, info_path = checkpoint_paths(work_dir, recipe, seed)
     member.set_params(verbose=0)
     save(member, model_path)
@@ -203,6 +219,14 @@ def main() -> None:
         "--teacher-weight", type=float, default=0.5, help="the teacher's share of the blend"
     )
     parser.add_argument(
+        "--extra-crystals",
+        choices=list(EXTRA_CRYSTAL_SETS),
+        default=None,
+        help="every recipe's members also train on these crystals, labelled by the recipe's "
+        "teacher's member of the same seed, other columns missing; never in the validation "
+        "part, test formulas left out (a candidate recipe: give it its own --work-dir)",
+    )
+    parser.add_argument(
         "--note", default=None, help="a decision or caveat, written into the record and the cards"
     )
     args = parser.parse_args()
@@ -232,6 +256,20 @@ def main() -> None:
             replace(r, teacher=args.teacher, teacher_weight=args.teacher_weight) for r in recipes
         ]
 
+    if args.extra_crystals:
+        if any(r.teacher is None for r in recipes):
+            raise SystemExit("--extra-crystals needs a recipe with a teacher (or --teacher).")
+        recipes = [
+            replace(
+                r,
+                extra_crystals=args.extra_crystals,
+                regressor_params={**r.regressor_params, "missing_targets": "ignore"}
+                if len(r.columns) > 1
+                else r.regressor_params,
+            )
+            for r in recipes
+        ]
+
     columns = list(dict.fromkeys(c for r in recipes for c in r.columns))
     data = load_mp_gap_eform(target=columns, n_jobs=2, progress=False)
     train, test = formula_group_split(data.formula)
@@ -259,11 +297,15 @@ def main() -> None:
     teachers: dict[str, Any] = {}  # each teacher loaded once, its lists built once
     teacher_lists: dict[str, Any] = {}
 
-    def training_targets(recipe: Recipe, seed: int) -> np.ndarray:
-        """The member's targets: DFT values, blended with its teacher's if the recipe has one."""
+    def training_data(recipe: Recipe, seed: int) -> tuple[Any, np.ndarray, np.ndarray | None]:
+        """The member's lists, targets and ``train_only`` mask.
+
+        DFT targets, blended with its teacher's if the recipe has one; then the
+        recipe's extra crystals, labelled by the same teacher member, if any.
+        """
         y = y_of(recipe, train)
         if recipe.teacher is None:
-            return y
+            return lists_train, y, None
         if recipe.teacher not in teachers:
             teachers[recipe.teacher] = load_pretrained(recipe.teacher)
         teacher = teachers[recipe.teacher]
@@ -280,13 +322,33 @@ def main() -> None:
             f"part {np.mean(np.abs(predicted - targets[train, columns.index(recipe.target)])):.4f}",
             flush=True,
         )
-        return distilled_targets(y, predicted, recipe.teacher_weight, column)
+        y = distilled_targets(y, predicted, recipe.teacher_weight, column)
+        if recipe.extra_crystals is None:
+            return lists_train, y, None
+        extra = extra_crystal_lists(recipe.extra_crystals, features)
+        kept, labels = teacher_labels(
+            member, extra["teacher"], extra["formula"], exclude_formulas=test_formulas
+        )
+        print(
+            f"{recipe.name} seed {seed}: {len(kept)} of {len(extra['formula'])} extra crystals "
+            f"({recipe.extra_crystals}) labelled by the teacher (mean {labels.mean():.3f})",
+            flush=True,
+        )
+        return with_extra_crystals(lists_train, y, extra["student"].take(kept), labels, column)
+
+    extra_sets: dict[tuple[str, str | None], dict[str, Any]] = {}
+    test_formulas = set(np.asarray(data.formula)[test])
+
+    def extra_crystal_lists(name: str, features: str | None) -> dict[str, Any]:
+        """The extra crystals' lists as the student and as the teacher read them (once each)."""
+        if (name, features) not in extra_sets:
+            extra_sets[name, features] = unlabelled_crystal_lists(name, features)
+        return extra_sets[name, features]
 
     Parallel(n_jobs=args.n_jobs, verbose=0)(
-        delayed(train_member)(
-            recipe, seed, lists_train, training_targets(recipe, seed), work_dir, args.threads
-        )
+        delayed(train_member)(recipe, seed, lists_m, y_m, work_dir, args.threads, train_only)
         for recipe, seed in jobs
+        for lists_m, y_m, train_only in [training_data(recipe, seed)]
     )
     if args.train_only or args.seeds is not None:
         print(f"Members trained in {time.perf_counter() - started:.0f} s; stopping (--train-only).")

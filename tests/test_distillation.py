@@ -8,9 +8,15 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeRegressor
 
-from sklearn_bandgap.models import SeedEnsembleRegressor
+from sklearn_bandgap.featurizers import NeighborListFeaturizer
+from sklearn_bandgap.models import NeighborLSTMRegressor, SeedEnsembleRegressor
 from sklearn_bandgap.pretrained import load_pretrained
-from sklearn_bandgap.pretrained._distillation import teacher_member
+from sklearn_bandgap.pretrained._distillation import (
+    teacher_labels,
+    teacher_member,
+    teacher_predictions,
+    with_extra_crystals,
+)
 from sklearn_bandgap.pretrained._recipes import RECIPES
 from sklearn_bandgap.utils._targets import distilled_targets
 
@@ -63,3 +69,48 @@ def test_distilled_targets_blend_one_column_and_copy():
 def test_distilled_targets_name_bad_input(teacher, weight, message):
     with pytest.raises(ValueError, match=message):
         distilled_targets(np.zeros(3), teacher, weight)
+
+
+@pytest.fixture(scope="module")
+def sample_lists(mp_sample):
+    return NeighborListFeaturizer().transform(mp_sample.data[:80])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn_bandgap.exceptions.ConstantPredictionWarning")
+def test_teacher_labels_leave_out_excluded_formulas_and_crystals_outside_the_domain(
+    mp_sample, sample_lists
+):
+    formulas = np.asarray(mp_sample.formula[:80], dtype=object)
+    y = np.asarray(mp_sample.target, dtype=np.float64)[:80, 0]
+    has_oxygen = np.array([8 in item.atomic_numbers[:, 0] for item in sample_lists])
+    assert 0 < has_oxygen.sum() < 70
+    fitted_on = np.flatnonzero(~has_oxygen)
+    member = NeighborLSTMRegressor(max_epochs=1, random_state=0)
+    member.fit(sample_lists.take(fitted_on), y[fitted_on])
+    excluded = {formulas[fitted_on[0]], formulas[fitted_on[1]]}
+    kept, labels = teacher_labels(member, sample_lists, formulas, exclude_formulas=excluded)
+    assert not has_oxygen[kept].any()  # oxygen was never seen by the member
+    assert not set(formulas[kept]) & excluded
+    expected = [i for i in fitted_on if formulas[i] not in excluded]
+    np.testing.assert_array_equal(kept, expected)
+    np.testing.assert_allclose(labels, teacher_predictions(member, sample_lists.take(kept)))
+    with pytest.raises(ValueError, match="3 formulas for 80 crystals"):
+        teacher_labels(member, sample_lists, formulas[:3])
+
+
+def test_with_extra_crystals_appends_them_with_missing_other_columns(sample_lists):
+    lists, extra = sample_lists.take(np.arange(50)), sample_lists.take(np.arange(50, 80))
+    y = np.arange(100, dtype=float).reshape(50, 2)
+    labels = np.linspace(0, 1, 30)
+    combined, y_all, train_only = with_extra_crystals(lists, y, extra, labels, column=1)
+    assert len(combined) == 80 and y_all.shape == (80, 2)
+    np.testing.assert_array_equal(combined.atomic_numbers, sample_lists.atomic_numbers)
+    np.testing.assert_array_equal(combined.distances, sample_lists.distances)
+    np.testing.assert_array_equal(y_all[:50], y)
+    np.testing.assert_array_equal(y_all[50:, 1], labels)
+    assert np.isnan(y_all[50:, 0]).all()
+    np.testing.assert_array_equal(train_only, np.arange(80) >= 50)
+    _, y_one, _ = with_extra_crystals(lists, y[:, 0], extra, labels)
+    np.testing.assert_array_equal(y_one, np.r_[y[:, 0], labels])
+    with pytest.raises(ValueError, match="29 labels for 30 extra crystals"):
+        with_extra_crystals(lists, y, extra, labels[:29])

@@ -72,6 +72,14 @@ class CompositionGroupSplit:
     each crystal's group through its ``groups()`` method (the composition read
     from the neighbour lists, :func:`composition_keys`, for the regressor).
 
+    If ``X`` also has a ``train_only`` boolean mask (not None), the split is
+    drawn over the other rows alone, exactly as it would be without the
+    marked rows; the marked rows then join the training part, except those
+    whose group fell in the validation part, which are left out of both. So
+    adding training-only rows (e.g. crystals labelled by a teacher model)
+    keeps the validation part of the same seed unchanged, and none of its
+    compositions is trained on.
+
     Parameters
     ----------
     fraction : float
@@ -86,11 +94,21 @@ class CompositionGroupSplit:
 
     def __call__(self, dataset: Dataset, y: Any = None, **fit_params: Any) -> tuple[Any, Any]:
         """Return ``(train_subset, valid_subset)`` of ``dataset``."""
-        groups = dataset.X.groups()
+        groups = np.asarray(dataset.X.groups(), dtype=object)
+        train_only = getattr(dataset.X, "train_only", None)
+        split_rows = np.arange(len(groups))
+        if train_only is not None:
+            split_rows = np.flatnonzero(~train_only)
         splitter = GroupShuffleSplit(
             n_splits=1, test_size=self.fraction, random_state=self.random_state
         )
-        train, valid = next(splitter.split(np.zeros(len(groups)), groups=groups))
+        train, valid = next(
+            splitter.split(np.zeros(len(split_rows)), groups=groups[split_rows])
+        )
+        train, valid = split_rows[train], split_rows[valid]
+        if train_only is not None:
+            held_out = np.isin(groups, groups[valid])
+            train = np.sort(np.concatenate([train, np.flatnonzero(train_only & ~held_out)]))
         return Subset(dataset, train.tolist()), Subset(dataset, valid.tolist())
 
 

@@ -248,9 +248,16 @@ class ModelInput:
     skorch builds its ``Dataset`` on it.
     """
 
-    def __init__(self, lists: NeighborLists, shares: np.ndarray | None) -> None:
+    def __init__(
+        self,
+        lists: NeighborLists,
+        shares: np.ndarray | None,
+        train_only: np.ndarray | None = None,
+    ) -> None:
         self.lists = lists
         self.shares = shares
+        #: Crystals that never go to the validation part (``fit``'s ``train_only``).
+        self.train_only = train_only
 
     def __len__(self) -> int:
         return len(self.lists)
@@ -357,7 +364,7 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
 
     # ------------------------------------------------------------------ template
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: NeighborLists, y: Any) -> Any:
+    def fit(self, X: NeighborLists, y: Any, *, train_only: Any = None) -> Any:
         """Train on neighbour lists ``X`` and targets ``y``.
 
         Parameters
@@ -366,6 +373,15 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
             Output of :class:`~sklearn_bandgap.featurizers.NeighborListFeaturizer`.
         y : array-like
             Targets, as the estimator takes them (see its class docstring).
+        train_only : array-like of bool, shape (n_samples,), default=None
+            Crystals used for training only, never for early stopping: the
+            validation part (``validation_fraction`` of the compositions) is
+            drawn from the other crystals alone, exactly as without the marked
+            ones, and marked crystals whose composition fell in it are left
+            out. For extra crystals with weaker labels (e.g. a teacher
+            model's predictions) that should neither decide early stopping nor
+            change which crystals do. In a pipeline:
+            ``pipe.fit(X, y, neighborlstmregressor__train_only=mask)``.
 
         Returns
         -------
@@ -373,6 +389,7 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
             The fitted estimator.
         """
         X = self._check_lists(X)
+        train_only = self._check_train_only(train_only, len(X))
         self._check_architecture()
         continuing = self._continuing()
         state = None
@@ -403,9 +420,11 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
             self.distance_range_ = np.array([min(distances[0], low), max(distances[1], high)])
         seed = seed_of(self.random_state)
         self.net_ = self._build_net(seed)
+        model_input = self._model_input(X)
+        model_input.train_only = train_only
         fit_net(
             self.net_,
-            self._model_input(X),
+            model_input,
             targets,
             seed,
             stochastic=self.dropout > 0,
@@ -413,6 +432,25 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         )
         self._after_fit(X, targets)
         return self
+
+    def _check_train_only(self, train_only: Any, n_samples: int) -> np.ndarray | None:
+        """``fit``'s ``train_only`` as a boolean mask, or None when it marks nothing."""
+        if train_only is None:
+            return None
+        mask = np.asarray(train_only)
+        if mask.dtype != np.bool_ or mask.shape != (n_samples,):
+            raise ValueError(
+                f"train_only must be a boolean mask of the {n_samples} crystals of X, got "
+                f"an array of dtype {mask.dtype} and shape {mask.shape}."
+            )
+        if not mask.any():
+            return None
+        if mask.all() and self.validation_fraction > 0:
+            raise ValueError(
+                "train_only marks every crystal, so none is left for the validation part: "
+                "leave some unmarked, or set validation_fraction=0."
+            )
+        return mask
 
     def _continuing(self) -> bool:
         """Whether this fit continues from the current weights (``warm_start`` and fitted)."""

@@ -12,6 +12,12 @@ seeded by it, on the same training part), so the student's validation part
 is one the teacher never trained on either: the paired comparison of students
 on their validation parts stays clean, and no member of either model ever saw
 the test split.
+
+Crystals without DFT labels can join in the same way (:func:`teacher_labels` and
+:func:`with_extra_crystals`): the teacher's member labels them, they are appended
+with a missing value (NaN) in every other column, and ``fit``'s ``train_only``
+keeps them out of the validation part, so that the student's validation part is
+the same MP crystals as without them.
 """
 
 from __future__ import annotations
@@ -22,10 +28,17 @@ import numpy as np
 
 from sklearn_bandgap.featurizers import NeighborLists
 from sklearn_bandgap.models import SeedEnsembleRegressor
+from sklearn_bandgap.models._domain import domain_problems
 from sklearn_bandgap.models._unwrap import find_inner
 from sklearn_bandgap.utils._targets import distilled_targets
 
-__all__ = ["distilled_targets", "teacher_member", "teacher_predictions"]
+__all__ = [
+    "distilled_targets",
+    "teacher_labels",
+    "teacher_member",
+    "teacher_predictions",
+    "with_extra_crystals",
+]
 
 
 def teacher_member(model: Any, random_state: int) -> Any:
@@ -62,3 +75,95 @@ def teacher_member(model: Any, random_state: int) -> Any:
 def teacher_predictions(member: Any, lists: NeighborLists) -> np.ndarray:
     """The teacher member's prediction of its headline column for ``lists``."""
     return np.asarray(member.predict(lists), dtype=np.float64).reshape(len(lists), -1)[:, 0]
+
+
+def teacher_labels(
+    member: Any,
+    lists: NeighborLists,
+    formulas: Any,
+    *,
+    exclude_formulas: Any = (),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which extra crystals a teacher's member labels, and its labels.
+
+    Parameters
+    ----------
+    member : NeighborLSTMRegressor
+        The teacher's member (:func:`teacher_member`).
+    lists : NeighborLists
+        The extra crystals' lists as the member reads them (with its atom
+        features, if any).
+    formulas : array-like of str, shape (len(lists),)
+        Their reduced formulas.
+    exclude_formulas : iterable of str, default=()
+        Formulas left out, e.g. those of the test split: the student then sees
+        no crystal of a test formula, not even one labelled by the teacher.
+
+    Returns
+    -------
+    kept : ndarray of int
+        Indices (into ``lists``) of the crystals kept: not excluded, and inside
+        the member's domain (elements and distances it was fitted on), so that
+        no label is an extrapolation.
+    labels : ndarray of shape (len(kept),)
+        The member's prediction of its headline column for them.
+    """
+    formulas = np.asarray(formulas, dtype=object)
+    if len(formulas) != len(lists):
+        raise ValueError(f"{len(formulas)} formulas for {len(lists)} crystals")
+    outside = {
+        problem.index
+        for problem in domain_problems(lists, member.elements_seen_, member.distance_range_)
+    }
+    excluded = np.isin(formulas, list(exclude_formulas))
+    kept = np.array(
+        [i for i in range(len(lists)) if not excluded[i] and i not in outside], dtype=np.int64
+    )
+    if not len(kept):
+        return kept, np.empty(0)
+    return kept, teacher_predictions(member, lists.take(kept))
+
+
+def with_extra_crystals(
+    lists: NeighborLists,
+    y: np.ndarray,
+    extra_lists: NeighborLists,
+    labels: np.ndarray,
+    column: int = 0,
+) -> tuple[NeighborLists, np.ndarray, np.ndarray]:
+    """Training data with teacher-labelled crystals appended, and their ``train_only`` mask.
+
+    Parameters
+    ----------
+    lists : NeighborLists
+        The labelled training crystals.
+    y : ndarray of shape (n,) or (n, n_targets)
+        Their targets.
+    extra_lists : NeighborLists
+        The extra crystals (the same featurization as ``lists``).
+    labels : ndarray of shape (len(extra_lists),)
+        Their labels in ``column`` (e.g. :func:`teacher_labels`); every other
+        column gets NaN, so the student needs ``missing_targets="ignore"``
+        when ``y`` has more than one.
+    column : int, default=0
+        The column the labels fill.
+
+    Returns
+    -------
+    lists, y : NeighborLists, ndarray
+        The training crystals, then the extra ones.
+    train_only : ndarray of bool
+        True for the extra crystals: pass it to ``fit``.
+    """
+    labels = np.asarray(labels, dtype=np.float64).reshape(-1)
+    if len(labels) != len(extra_lists):
+        raise ValueError(f"{len(labels)} labels for {len(extra_lists)} extra crystals")
+    y = np.asarray(y, dtype=np.float64)
+    extra_y = np.full((len(labels), *y.shape[1:]), np.nan)
+    if y.ndim == 1:
+        extra_y[:] = labels
+    else:
+        extra_y[:, column] = labels
+    combined = NeighborLists.from_lists([*lists, *extra_lists], lists.n_neighbors)
+    train_only = np.r_[np.zeros(len(lists), dtype=bool), np.ones(len(extra_lists), dtype=bool)]
+    return combined, np.concatenate([y, extra_y]), train_only

@@ -48,6 +48,13 @@ class Recipe:
         column (:mod:`sklearn_bandgap.pretrained._distillation`).
     teacher_weight : float
         The teacher's share of that blend.
+    extra_crystals : str or None
+        Needs a ``teacher``: a set of crystals without DFT labels (a key of
+        :data:`EXTRA_CRYSTAL_SETS`) that each member also trains on, labelled
+        in the target column by the teacher's member of the same seed, with
+        the other columns missing (so ``missing_targets="ignore"``). They never
+        enter the member's validation part (``fit``'s ``train_only``); those of
+        a test formula or outside the teacher's domain are left out.
     """
 
     name: str
@@ -61,6 +68,14 @@ class Recipe:
     featurizer_params: dict[str, Any] = field(default_factory=dict)
     teacher: str | None = None
     teacher_weight: float = 0.0
+    extra_crystals: str | None = None
+
+
+#: The sets of unlabelled crystals a recipe's ``extra_crystals`` can name.
+EXTRA_CRYSTAL_SETS: dict[str, str] = {
+    "nrel_relaxed": "the DFT-relaxed structures of the NREL relaxation pairs "
+    "(load_nrel_relaxation_pairs().relaxed; hypothetical compounds in known prototypes)",
+}
 
 
 #: The headline band-gap setting: a seed ensemble of five multi-task
