@@ -248,16 +248,11 @@ class ModelInput:
     skorch builds its ``Dataset`` on it.
     """
 
-    def __init__(
-        self,
-        lists: NeighborLists,
-        shares: np.ndarray | None,
-        train_only: np.ndarray | None = None,
-    ) -> None:
+    def __init__(self, lists: NeighborLists, shares: np.ndarray | None) -> None:
         self.lists = lists
         self.shares = shares
-        #: Crystals that never go to the validation part (``fit``'s ``train_only``).
-        self.train_only = train_only
+        #: Crystals that never go to the validation part (set from ``fit``'s ``train_only``).
+        self.train_only: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.lists)
