@@ -43,7 +43,7 @@ from sklearn_bandgap.models import (
     SeedEnsembleRegressor,
 )
 from sklearn_bandgap.models._base import ARCHITECTURE_VERSION
-from sklearn_bandgap.pretrained._recipes import Recipe
+from sklearn_bandgap.pretrained._recipes import EXTRA_CRYSTAL_SETS, Recipe
 from sklearn_bandgap.pretrained._registry import MODELS_DIR
 
 DATA = {
@@ -275,6 +275,20 @@ def export_recipe(
                     }
                 }
                 if recipe.teacher
+                else {}
+            ),
+            **(
+                {
+                    "extra_crystals": {
+                        "set": recipe.extra_crystals,
+                        "description": EXTRA_CRYSTAL_SETS[recipe.extra_crystals],
+                        "n_per_member": [info.get("extra_crystals", 0) for info in infos],
+                        "note": "training-only crystals labelled by the teacher's member of the "
+                        "same seed (other columns missing), never in a validation part; those of "
+                        "a test formula or outside the teacher member's domain left out",
+                    }
+                }
+                if recipe.extra_crystals
                 else {}
             ),
             "random_states": list(recipe.random_states),
