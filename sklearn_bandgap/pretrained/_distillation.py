@@ -111,14 +111,10 @@ def teacher_labels(
     formulas = np.asarray(formulas, dtype=object)
     if len(formulas) != len(lists):
         raise ValueError(f"{len(formulas)} formulas for {len(lists)} crystals")
-    outside = {
-        problem.index
-        for problem in domain_problems(lists, member.elements_seen_, member.distance_range_)
-    }
-    excluded = np.isin(formulas, list(exclude_formulas))
-    kept = np.array(
-        [i for i in range(len(lists)) if not excluded[i] and i not in outside], dtype=np.int64
-    )
+    usable = ~np.isin(formulas, list(exclude_formulas))
+    for problem in domain_problems(lists, member.elements_seen_, member.distance_range_):
+        usable[problem.index] = False
+    kept = np.flatnonzero(usable)
     if not len(kept):
         return kept, np.empty(0)
     return kept, teacher_predictions(member, lists.take(kept))
