@@ -102,9 +102,7 @@ class CompositionGroupSplit:
         splitter = GroupShuffleSplit(
             n_splits=1, test_size=self.fraction, random_state=self.random_state
         )
-        train, valid = next(
-            splitter.split(np.zeros(len(split_rows)), groups=groups[split_rows])
-        )
+        train, valid = next(splitter.split(np.zeros(len(split_rows)), groups=groups[split_rows]))
         train, valid = split_rows[train], split_rows[valid]
         if train_only is not None:
             held_out = np.isin(groups, groups[valid])
