@@ -96,6 +96,8 @@ def test_train_command_fine_tunes_from_a_shipped_model(table, tmp_path, capsys):
     assert figures["model_params"]["init"] == "band_gap_mp2018"
     assert main([*argv[:4], "--init", "no_such_model"]) == 2
     assert "--init: init='no_such_model': neither a shipped model" in capsys.readouterr().err
+    assert main([*argv, "--message-layers", "2"]) == 2
+    assert "band_gap_mp2018's network has 0" in capsys.readouterr().err
 
 
 def test_train_command_starts_a_target_from_a_named_output_of_the_source(table, tmp_path, capsys):
@@ -119,7 +121,7 @@ def test_train_command_takes_the_loss_and_the_split(table, tmp_path, capsys):
     argv = ["train", str(table), "--target", "ind_gap", "--group-column", "family"]
     argv += ["--loss", "mse", "--test-size", "0.25", "--split-seed", "3", "--batch-size", "32"]
     argv += ["--ema-epochs", "2", "--lr-schedule", "cosine", "--max-epochs", "1"]
-    argv += ["--output-dir", str(tmp_path / "out")]
+    argv += ["--message-layers", "1", "--output-dir", str(tmp_path / "out")]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "whose 'family' labels are not in training" in printed
@@ -128,6 +130,7 @@ def test_train_command_takes_the_loss_and_the_split(table, tmp_path, capsys):
     assert figures["model_params"]["batch_size"] == 32
     assert figures["model_params"]["ema_epochs"] == 2
     assert figures["model_params"]["lr_schedule"] == "cosine"
+    assert figures["model_params"]["message_layers"] == 1
     split = figures["split"]
     assert split["test_size"] == 0.25 and split["seed"] == 3
     assert split["kind"] == "GroupShuffleSplit on the 'family' column"
@@ -136,6 +139,8 @@ def test_train_command_takes_the_loss_and_the_split(table, tmp_path, capsys):
     assert "--test-size 1.5" in capsys.readouterr().err
     assert main([*argv[:4], "--ema-epochs", "-1"]) == 2
     assert "--ema-epochs -1.0: give a span in epochs" in capsys.readouterr().err
+    assert main([*argv[:4], "--message-layers", "-1"]) == 2
+    assert "--message-layers -1: give 0 or more" in capsys.readouterr().err
 
 
 def test_train_command_with_elemental_references(table, tmp_path, capsys):

@@ -498,8 +498,12 @@ def test_bad_inputs(lists, gap, mp_sample):
 
 def test_model_input_indexes_like_neighbor_lists(lists):
     data = ModelInput(lists, None)
-    numbers, _, shares, features = data[5]
+    numbers, _, shares, features, sites = data[5]
     assert isinstance(lists, NeighborLists) and shares is None and features is None
+    assert sites is None  # only models with message layers read them
+    np.testing.assert_array_equal(
+        ModelInput(lists, None, with_sites=True)[5][4], lists[5].neighbor_sites
+    )
     np.testing.assert_array_equal(numbers, lists[5].atomic_numbers)
 
 

@@ -224,6 +224,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "default) or anneal it to 0 along a cosine over --max-epochs (cosine)",
     )
     p.add_argument(
+        "--message-layers",
+        type=int,
+        default=0,
+        help="rounds of messages between neighbouring atoms, each atom's vector updated from "
+        "its listed neighbours' (message_layers; default 0, the shipped models' design)",
+    )
+    p.add_argument(
         "--atom-features",
         choices=["chgnet"],
         default=None,

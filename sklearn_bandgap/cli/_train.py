@@ -66,6 +66,7 @@ def train_job(
     batch_size: int = 128,
     ema_epochs: float = 0.0,
     lr_schedule: str = "plateau",
+    message_layers: int = 0,
     output_weights: list[float] | None = None,
     missing_targets: str = "error",
     atom_features: str | None = None,
@@ -132,6 +133,8 @@ def train_job(
         raise UsageError(f"--batch-size {batch_size}: give a positive number of crystals")
     if not ema_epochs >= 0:
         raise UsageError(f"--ema-epochs {ema_epochs}: give a span in epochs, 0 or more")
+    if message_layers < 0:
+        raise UsageError(f"--message-layers {message_layers}: give 0 or more layers")
     model_params: dict[str, Any] = {
         "max_epochs": epochs,
         "verbose": 1,
@@ -140,6 +143,8 @@ def train_job(
         "ema_epochs": ema_epochs,
         "lr_schedule": lr_schedule,
     }
+    if message_layers:
+        model_params["message_layers"] = message_layers
     if output_weights is not None:
         if len(output_weights) != len(targets):
             raise UsageError(
@@ -159,7 +164,13 @@ def train_job(
             source = resolve_source(init)
         except ValueError as exc:
             raise UsageError(f"--init: {exc}") from None
-        model_params.update(architecture_of(source), init=init)
+        architecture = architecture_of(source)
+        if message_layers and message_layers != architecture.get("message_layers", 0):
+            raise UsageError(
+                f"--message-layers {message_layers}: {init}'s network has "
+                f"{architecture.get('message_layers', 0)}; fine-tuning keeps the source's network"
+            )
+        model_params.update(architecture, init=init)
         source_features = int(getattr(source, "n_atom_features_", 0))
         if source_features and atom_features is None:
             atom_features = "chgnet"  # the source's network reads CHGNet's atom features
@@ -343,6 +354,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         ema_epochs=args.ema_epochs,
         lr_schedule=args.lr_schedule,
+        message_layers=args.message_layers,
         output_weights=args.output_weights,
         missing_targets=args.missing_targets,
         atom_features=args.atom_features,

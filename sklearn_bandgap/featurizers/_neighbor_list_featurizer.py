@@ -25,7 +25,7 @@ from sklearn_bandgap.utils._validation import (
     read_periodic_arrays,
 )
 
-_Features = tuple[np.ndarray, np.ndarray]
+_Features = tuple[np.ndarray, ...]
 
 
 def _refuse_error_rows(ignore_errors: bool, return_errors: bool) -> None:
@@ -68,12 +68,14 @@ def _search_chunk(
     cutoff: float | None,
     compact: bool,
 ) -> list[_Features | ValueError]:
-    results = nearest_neighbors_batch(systems, n_neighbors, cutoff)
     if not compact:
-        return results
+        return nearest_neighbors_batch(systems, n_neighbors, cutoff)
     # The dtypes of NeighborLists, per chunk: never hold all lists in 16 bytes an entry.
+    results = nearest_neighbors_batch(systems, n_neighbors, cutoff, return_sites=True)
     return [
-        r if isinstance(r, ValueError) else (r[0].astype(np.uint8), r[1].astype(np.float32))
+        r
+        if isinstance(r, ValueError)
+        else (r[0].astype(np.uint8), r[1].astype(np.float32), r[2].astype(np.int32))
         for r in results
     ]
 
@@ -237,8 +239,9 @@ class NeighborListFeaturizer(BaseFeaturizer):
         -------
         lists : NeighborLists
             ``len(lists) == len(X)``; ``lists[i]`` holds structure ``i``'s
-            ``atomic_numbers`` (uint8) and ``distances`` (float32, Å), each of
-            shape ``(n_atoms_i, n_neighbors + 1)``.
+            ``atomic_numbers`` (uint8), ``distances`` (float32, Å) and
+            ``neighbor_sites`` (int32: the site each neighbour is an image
+            of), each of shape ``(n_atoms_i, n_neighbors + 1)``.
 
         Raises
         ------
@@ -255,10 +258,11 @@ class NeighborListFeaturizer(BaseFeaturizer):
         if self.atom_features == "chgnet":
             atom_features = np.concatenate(chgnet_atom_features(read, model=self.potential_model))
         return NeighborLists(
-            np.concatenate([numbers for numbers, _ in features]),
-            np.concatenate([distances for _, distances in features]),
-            np.array([len(numbers) for numbers, _ in features], dtype=np.int64),
+            np.concatenate([found[0] for found in features]),
+            np.concatenate([found[1] for found in features]),
+            np.array([len(found[0]) for found in features], dtype=np.int64),
             atom_features,
+            neighbor_sites=np.concatenate([found[2] for found in features]),
         )
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -398,8 +402,9 @@ class NeighborListFeaturizer(BaseFeaturizer):
         costs ~40 µs, pickling a Structure to a worker costs more than
         featurizing it. Inputs that need parsing (CIF text, paths, ase) are
         converted in the workers. Only arrays travel to the search workers.
-        ``compact`` returns uint8 atomic numbers and float32 distances (the
-        dtypes of :class:`NeighborLists`) instead of int64 and float64.
+        ``compact`` returns uint8 atomic numbers, float32 distances and int32
+        neighbour sites (the dtypes of :class:`NeighborLists`) instead of
+        int64 and float64 numbers and distances alone.
         ``keep_read`` (a list) receives the structures as read, for a second
         featurization (CHGNet's) that needs them.
         """

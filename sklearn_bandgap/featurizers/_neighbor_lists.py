@@ -19,11 +19,15 @@ class NeighborList(NamedTuple):
         The matching distances in Å (0 for the atom itself).
     atom_features : ndarray of shape (n_atoms, n_features) or None
         A feature vector per atom (e.g. CHGNet's), when the lists carry them.
+    neighbor_sites : ndarray of shape (n_atoms, n_neighbors + 1) or None
+        The row (site) of this structure that each neighbour is a periodic
+        image of, when the lists carry them.
     """
 
     atomic_numbers: np.ndarray
     distances: np.ndarray
     atom_features: np.ndarray | None = None
+    neighbor_sites: np.ndarray | None = None
 
 
 class NeighborLists:
@@ -45,11 +49,18 @@ class NeighborLists:
     atom_features : ndarray of shape (n_total_atoms, n_features), default=None
         A feature vector per atom (row), e.g. CHGNet's
         (``NeighborListFeaturizer(atom_features="chgnet")``); stored as float32.
+    neighbor_sites : ndarray of shape (n_total_atoms, n_neighbors + 1), default=None
+        For each entry, the row *within its structure* (0 to ``n_atoms - 1``)
+        of the site that the neighbour is a periodic image of: column 0 is the
+        row itself. The featurizer's ``transform`` fills it; models that pass
+        messages between neighbouring atoms (``message_layers``) read it.
+        Stored as int32.
 
     Attributes
     ----------
-    atomic_numbers, distances, n_atoms, atom_features : ndarray
-        As given (field names are public API; ``atom_features`` may be None).
+    atomic_numbers, distances, n_atoms, atom_features, neighbor_sites : ndarray
+        As given (field names are public API; ``atom_features`` and
+        ``neighbor_sites`` may be None).
     offsets : ndarray of shape (n_structures + 1,)
         Row where each structure starts; ``offsets[-1] == n_total_atoms``.
     shape : tuple of int
@@ -81,7 +92,13 @@ class NeighborLists:
     """
 
     def __init__(
-        self, atomic_numbers: Any, distances: Any, n_atoms: Any, atom_features: Any = None
+        self,
+        atomic_numbers: Any,
+        distances: Any,
+        n_atoms: Any,
+        atom_features: Any = None,
+        *,
+        neighbor_sites: Any = None,
     ) -> None:
         self.atomic_numbers = np.ascontiguousarray(atomic_numbers, dtype=np.uint8)
         self.distances = np.ascontiguousarray(distances, dtype=np.float32)
@@ -108,6 +125,30 @@ class NeighborLists:
             )
         self.offsets = np.zeros(len(self.n_atoms) + 1, dtype=np.int64)
         np.cumsum(self.n_atoms, out=self.offsets[1:])
+        self.neighbor_sites = (
+            None if neighbor_sites is None else np.ascontiguousarray(neighbor_sites, np.int32)
+        )
+        if self.neighbor_sites is not None:
+            self._check_sites(self.neighbor_sites)
+
+    def _check_sites(self, sites: np.ndarray) -> None:
+        if sites.shape != self.atomic_numbers.shape:
+            raise ValueError(
+                f"neighbor_sites must have the shape of atomic_numbers "
+                f"{self.atomic_numbers.shape}, got {sites.shape}."
+            )
+        if not len(sites):
+            return
+        n_rows = np.repeat(self.n_atoms, self.n_atoms)[:, None]
+        bad = (sites < 0) | (sites >= n_rows)
+        if bad.any():
+            row = int(np.flatnonzero(bad.any(axis=1))[0])
+            structure = int(np.searchsorted(self.offsets, row, side="right") - 1)
+            raise ValueError(
+                f"neighbor_sites of structure {structure} point outside its "
+                f"{int(self.n_atoms[structure])} rows (row {row - int(self.offsets[structure])}: "
+                f"{sites[row].tolist()})."
+            )
 
     @classmethod
     def from_lists(cls, lists: Sequence[NeighborList], n_neighbors: int) -> NeighborLists:
@@ -127,11 +168,16 @@ class NeighborLists:
         with_features = [item.atom_features is not None for item in lists]
         if any(with_features) and not all(with_features):
             raise ValueError("some lists carry atom_features and others do not.")
+        # Sites are a by-product of the search: keep them only when every list has them.
+        with_sites = all(item.neighbor_sites is not None for item in lists)
         return cls(
             np.concatenate([item.atomic_numbers for item in lists]),
             np.concatenate([item.distances for item in lists]),
             np.array([len(item.atomic_numbers) for item in lists], dtype=np.int64),
             np.concatenate([item.atom_features for item in lists]) if all(with_features) else None,
+            neighbor_sites=(
+                np.concatenate([item.neighbor_sites for item in lists]) if with_sites else None
+            ),
         )
 
     @property
@@ -158,6 +204,7 @@ class NeighborLists:
             + self.n_atoms.nbytes
             + self.offsets.nbytes
             + (0 if self.atom_features is None else self.atom_features.nbytes)
+            + (0 if self.neighbor_sites is None else self.neighbor_sites.nbytes)
         )
 
     @property
@@ -175,7 +222,10 @@ class NeighborLists:
     def _one(self, i: int) -> NeighborList:
         start, stop = self.offsets[i], self.offsets[i + 1]
         features = None if self.atom_features is None else self.atom_features[start:stop]
-        return NeighborList(self.atomic_numbers[start:stop], self.distances[start:stop], features)
+        sites = None if self.neighbor_sites is None else self.neighbor_sites[start:stop]
+        return NeighborList(
+            self.atomic_numbers[start:stop], self.distances[start:stop], features, sites
+        )
 
     def __getitem__(self, key: Any) -> NeighborList | NeighborLists:
         if isinstance(key, tuple):  # sklearn's _array_indexing passes (key, Ellipsis)
@@ -218,7 +268,10 @@ class NeighborLists:
             row_offsets[:-1] - self.offsets[indices], n_atoms
         )
         features = None if self.atom_features is None else self.atom_features[rows]
-        return NeighborLists(self.atomic_numbers[rows], self.distances[rows], n_atoms, features)
+        sites = None if self.neighbor_sites is None else self.neighbor_sites[rows]
+        return NeighborLists(
+            self.atomic_numbers[rows], self.distances[rows], n_atoms, features, neighbor_sites=sites
+        )
 
     def __repr__(self) -> str:
         return (

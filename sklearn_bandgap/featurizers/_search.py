@@ -47,6 +47,7 @@ def first_radius(lattice: np.ndarray, n_atoms: int, n_neighbors: int) -> float:
 class _Selection(NamedTuple):
     numbers: np.ndarray  # (n_atoms, k + 1)
     distances: np.ndarray  # (n_atoms, k + 1)
+    sites: np.ndarray  # (n_atoms, k + 1) index of each neighbour's site (of the batch)
     complete: np.ndarray  # (n_atoms,) the last kept tie lies inside the radius
     reach: np.ndarray  # (n_atoms,) radius needed for the last kept tie
     nearest: np.ndarray  # (n_atoms,) distance to the nearest other site
@@ -87,6 +88,7 @@ def _select(
     centers = centers[order]
     distances = distances[order]
     numbers = numbers[order]
+    neighbors = neighbors[order]
     starts = np.zeros(len(counts), dtype=np.int64)
     np.cumsum(counts[:-1], out=starts[1:])
     new_tie = np.empty(len(distances), dtype=bool)
@@ -105,6 +107,7 @@ def _select(
     return _Selection(
         numbers=numbers[keep],
         distances=kept_distances,
+        sites=neighbors[keep],
         complete=reach <= radius_per_atom,
         reach=reach,
         nearest=distances[starts + 1],
@@ -117,7 +120,9 @@ def nearest_neighbors(
     atomic_numbers: np.ndarray,
     n_neighbors: int,
     cutoff: float | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+    *,
+    return_sites: bool = False,
+) -> tuple[np.ndarray, ...]:
     """Each atom followed by its ``n_neighbors`` nearest periodic neighbours.
 
     Parameters
@@ -134,6 +139,8 @@ def nearest_neighbors(
         First search radius (Å). It grows by factors of 1.5 until every atom has
         its neighbours, so it changes speed, never the result. None estimates
         it from the density (see :func:`first_radius`).
+    return_sites : bool, default=False
+        Also return the site each neighbour is an image of.
 
     Returns
     -------
@@ -142,6 +149,12 @@ def nearest_neighbors(
         images count as neighbours, images of the atom itself included.
     neighbor_distances : ndarray of shape (n_atoms, n_neighbors + 1)
         The matching distances in Å; column 0 is 0.
+    neighbor_sites : ndarray of shape (n_atoms, n_neighbors + 1)
+        Only with ``return_sites``: the index (in ``cart_coords``) of the site
+        each neighbour is a periodic image of; column 0 is the atom's own
+        index. When the list's last place cuts through a tie of one element,
+        which of the tied sites it keeps depends on the site order (the
+        numbers and distances do not).
 
     Notes
     -----
@@ -183,6 +196,8 @@ def nearest_neighbors(
                 f"({selection.nearest[i]:.4f} Å apart, periodic images counted)."
             )
         if selection.complete.all():
+            if return_sites:
+                return selection.numbers, selection.distances, selection.sites
             return selection.numbers, selection.distances
         radius = max(radius * _GROWTH, float(selection.reach.max()) + 0.5)
     raise RuntimeError(  # pragma: no cover
@@ -194,7 +209,9 @@ def nearest_neighbors_batch(
     systems: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
     n_neighbors: int,
     cutoff: float | None = None,
-) -> list[tuple[np.ndarray, np.ndarray] | ValueError]:
+    *,
+    return_sites: bool = False,
+) -> list[tuple[np.ndarray, ...] | ValueError]:
     """:func:`nearest_neighbors` of many structures at once.
 
     Parameters
@@ -205,13 +222,15 @@ def nearest_neighbors_batch(
         Neighbours per atom.
     cutoff : float, default=None
         First search radius, as in :func:`nearest_neighbors`.
+    return_sites : bool, default=False
+        Also return each neighbour's site, as in :func:`nearest_neighbors`.
 
     Returns
     -------
     results : list
-        Per structure, ``(neighbor_atomic_numbers, neighbor_distances)`` exactly
-        as :func:`nearest_neighbors` returns them, or the ``ValueError`` it
-        would raise.
+        Per structure, ``(neighbor_atomic_numbers, neighbor_distances)`` (and
+        ``neighbor_sites``) exactly as :func:`nearest_neighbors` returns them,
+        or the ``ValueError`` it would raise.
     """
     k = n_neighbors
     if not systems:
@@ -234,14 +253,22 @@ def nearest_neighbors_batch(
     )
     good = selection.complete & (selection.nearest >= COINCIDENT_SITES)
     good_system = np.logical_and.reduceat(good, atom_starts)
-    results: list[tuple[np.ndarray, np.ndarray] | ValueError] = []
+    results: list[tuple[np.ndarray, ...] | ValueError] = []
     for i, (start, size) in enumerate(zip(atom_starts.tolist(), n_atoms.tolist(), strict=True)):
         if good_system[i]:
             stop = start + size
-            results.append((selection.numbers[start:stop], selection.distances[start:stop]))
+            found: tuple[np.ndarray, ...] = (
+                selection.numbers[start:stop],
+                selection.distances[start:stop],
+            )
+            if return_sites:  # the pairs' site indices are each structure's own
+                found += (selection.sites[start:stop],)
+            results.append(found)
             continue
         try:  # a larger radius, or an error message naming the coinciding sites
-            results.append(nearest_neighbors(*systems[i], k, pairs[i][4]))
+            results.append(
+                nearest_neighbors(*systems[i], k, pairs[i][4], return_sites=return_sites)
+            )
         except ValueError as exc:
             results.append(exc)
     return results

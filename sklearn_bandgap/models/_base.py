@@ -63,6 +63,7 @@ ARCHITECTURE_CONSTRAINTS: dict[str, list[Any]] = {
     "attention_pooling": ["boolean"],
     "envelope_start": [Interval(Real, 0, 1, closed="left")],
     "interaction_layers": [Interval(Integral, 0, None, closed="left")],
+    "message_layers": [Interval(Integral, 0, None, closed="left")],
     "distance_noise": [Interval(Real, 0, None, closed="left")],
     "ema_epochs": [Interval(Real, 0, None, closed="left")],
     "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
@@ -77,6 +78,7 @@ LEGACY_PARAMETERS: dict[str, Any] = {
     "neighbors": "sequence",
     "envelope_start": ENVELOPE_START,
     "interaction_layers": 0,
+    "message_layers": 0,
     "distance_noise": 0.0,
 }
 
@@ -138,7 +140,17 @@ interaction_layers : int, default=0
     With ``atoms="pooled"``: residual layers before the pooling that update
     each atom's vector from itself and the crystal's share-weighted mean
     vector (symmetric, continuous and exact under supercells), so that it
-    depends on the other atoms, as the seed's crystal LSTM let it.""",
+    depends on the other atoms, as the seed's crystal LSTM let it.
+message_layers : int, default=0
+    With ``atoms="pooled"``: residual layers after the atom transform that
+    update each atom's vector from the vectors of the atoms in its neighbour
+    list (message passing: each neighbour sends its atom's vector times a
+    learned filter of its distance and the envelope that takes it to 0 at
+    the last listed neighbour), so that an atom's vector sees its
+    neighbours' environments. Continuous, symmetric among tied neighbours
+    and exact under supercells. Needs the lists of
+    ``NeighborListFeaturizer.transform``, which carry each neighbour's site
+    (``NeighborLists.neighbor_sites``).""",
     "training_parameters": """\
 lr : float, default=2e-3
     AdamW learning rate.
@@ -248,9 +260,13 @@ class ModelInput:
     skorch builds its ``Dataset`` on it.
     """
 
-    def __init__(self, lists: NeighborLists, shares: np.ndarray | None) -> None:
+    def __init__(
+        self, lists: NeighborLists, shares: np.ndarray | None, *, with_sites: bool = False
+    ) -> None:
         self.lists = lists
         self.shares = shares
+        #: Whether the items carry the neighbour sites (for message layers).
+        self.with_sites = with_sites
         #: Crystals that never go to the validation part (set from ``fit``'s ``train_only``).
         self.train_only: np.ndarray | None = None
 
@@ -265,11 +281,13 @@ class ModelInput:
         start, stop = self.lists.offsets[int(i)], self.lists.offsets[int(i) + 1]
         shares = None if self.shares is None else self.shares[start:stop]
         features = self.lists.atom_features
+        sites = self.lists.neighbor_sites if self.with_sites else None
         return (
             self.lists.atomic_numbers[start:stop],
             self.lists.distances[start:stop],
             shares,
             None if features is None else features[start:stop],
+            None if sites is None else sites[start:stop],
         )
 
 
@@ -310,6 +328,7 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         attention_pooling: bool = False,
         envelope_start: float = ENVELOPE_START,
         interaction_layers: int = 0,
+        message_layers: int = 0,
         distance_noise: float = 0.0,
         lr: float = 2e-3,
         weight_decay: float = 1e-5,
@@ -339,6 +358,7 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         self.attention_pooling = attention_pooling
         self.envelope_start = envelope_start
         self.interaction_layers = interaction_layers
+        self.message_layers = message_layers
         self.distance_noise = distance_noise
         self.lr = lr
         self.weight_decay = weight_decay
@@ -386,6 +406,7 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         X = self._check_lists(X)
         train_only = self._check_train_only(train_only, len(X))
         self._check_architecture()
+        self._check_sites(X)
         continuing = self._continuing()
         state = None
         source = None
@@ -473,6 +494,7 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         check_is_fitted(self)
         X = self._check_lists(X)
         self._check_domain(X)
+        self._check_sites(X)
         outputs: np.ndarray = getattr(self.net_, method)(self._model_input(X))
         return outputs.astype(np.float64)
 
@@ -506,7 +528,20 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
             raise ValueError("X holds no structures.")
         return X
 
+    def _check_sites(self, X: NeighborLists) -> None:
+        if self.message_layers and X.neighbor_sites is None:
+            raise ValueError(
+                f"message_layers={self.message_layers} reads which site each neighbour is an "
+                "image of, and X carries no neighbor_sites: make the lists with "
+                "NeighborListFeaturizer().transform (or pass neighbor_sites= to NeighborLists)."
+            )
+
     def _check_architecture(self) -> None:
+        if self.message_layers and self.atoms != "pooled":
+            raise ValueError(
+                f"message_layers={self.message_layers} needs atoms='pooled' (the crystal LSTM "
+                f"of atoms={self.atoms!r} does not pass messages)."
+            )
         if self.interaction_layers and self.atoms != "pooled":
             raise ValueError(
                 f"interaction_layers={self.interaction_layers} needs atoms='pooled' (the "
@@ -553,8 +588,10 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
 
     def _model_input(self, X: NeighborLists) -> ModelInput:
         if self.atoms in ("pooled", "distinct"):
-            lists, shares = distinct_environments(X, exact=self.atoms == "pooled")
-            return ModelInput(lists, shares)
+            # With messages, merged rows must also have merged neighbours (to that depth).
+            depth = self.message_layers if self.atoms == "pooled" else 0
+            lists, shares = distinct_environments(X, exact=self.atoms == "pooled", depth=depth)
+            return ModelInput(lists, shares, with_sites=depth > 0)
         if self.atoms == "sorted":
             return ModelInput(canonical_rows(X), None)
         return ModelInput(X, None)
@@ -576,6 +613,7 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
             "module__crystal": "pooled" if self.atoms == "pooled" else "lstm",
             "module__envelope_start": self.envelope_start,
             "module__interaction_layers": self.interaction_layers,
+            "module__message_layers": self.message_layers,
             "module__atom_features": getattr(self, "n_atom_features_", 0),
         }
 

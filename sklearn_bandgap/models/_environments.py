@@ -32,11 +32,26 @@ def _row_keys(lists: NeighborLists, exact: bool = False) -> np.ndarray:
     packed[:, :4] = structure.astype(">u4")[:, None].view(np.uint8)
     packed[:, 4 : 4 + width] = lists.atomic_numbers
     packed[:, 4 + width :] = grid.view(np.uint8)
+    return _as_void(packed)
+
+
+def _as_void(packed: np.ndarray) -> np.ndarray:
+    """Rows of a C-contiguous uint8 array as single sortable byte strings."""
+    packed = np.ascontiguousarray(packed)
     return packed.view(np.dtype((np.void, packed.shape[1])))[:, 0]
 
 
+def _with_neighbor_groups(lists: NeighborLists, keys: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Each row's key followed by the groups of its neighbours' rows, in list order."""
+    assert lists.neighbor_sites is not None
+    start = np.repeat(lists.offsets[:-1], lists.n_atoms)[:, None]
+    neighbor_groups = group[lists.neighbor_sites + start].astype(">u4")
+    as_bytes = keys.view(np.uint8).reshape(len(keys), -1)
+    return _as_void(np.concatenate([as_bytes, neighbor_groups.view(np.uint8)], axis=1))
+
+
 def distinct_environments(
-    lists: NeighborLists, *, exact: bool = False
+    lists: NeighborLists, *, exact: bool = False, depth: int = 0
 ) -> tuple[NeighborLists, np.ndarray]:
     """Merge atoms whose neighbour lists are identical; return the lists and shares.
 
@@ -46,6 +61,10 @@ def distinct_environments(
     rows computes (the merged rows are equal), so it is a pure saving; on a
     1e-3 Å grid, rows that straddle a grid line stay apart while their
     neighbours merge, which makes a model of the rows jump under tiny noise.
+
+    Neighbour sites (``lists.neighbor_sites``) are rewritten to point at the
+    merged rows: a neighbour that was an image of a merged atom points at the
+    group's row.
 
     Rows that carry atom features (e.g. CHGNet's) are merged on their lists
     alone, and the merged row gets the group's mean feature vector:
@@ -63,6 +82,11 @@ def distinct_environments(
         Per-atom neighbour lists.
     exact : bool, default=False
         Merge only rows equal bit for bit instead of on the 1e-3 Å grid.
+    depth : int, default=0
+        Also require the neighbours' rows to be merged alike, recursively to
+        this depth (a Weisfeiler-Lehman refinement on ``neighbor_sites``), so
+        that merged rows stay equal after ``depth`` rounds of messages
+        between neighbours. Needs ``lists.neighbor_sites``.
 
     Returns
     -------
@@ -79,6 +103,18 @@ def distinct_environments(
     _, first, inverse, multiplicity = np.unique(
         keys, return_index=True, return_inverse=True, return_counts=True
     )
+    if depth and lists.neighbor_sites is None:
+        raise ValueError("merging to a depth needs lists that carry neighbor_sites.")
+    for _ in range(depth):
+        # The structure index leads every key, so each structure's groups stay together.
+        refined = _with_neighbor_groups(lists, keys, inverse.reshape(-1))
+        n_groups = len(first)
+        _, first, inverse, multiplicity = np.unique(
+            refined, return_index=True, return_inverse=True, return_counts=True
+        )
+        if len(first) == n_groups:  # stable: further rounds change nothing
+            break
+        keys = refined
     structure = np.repeat(np.arange(len(lists.n_atoms)), lists.n_atoms)[first]
     counts = np.bincount(structure, minlength=len(lists.n_atoms))
     shares = multiplicity / lists.n_atoms[structure]
@@ -88,8 +124,31 @@ def distinct_environments(
         sums = np.zeros((len(first), lists.atom_features.shape[1]), dtype=np.float64)
         np.add.at(sums, inverse.reshape(-1), lists.atom_features)
         features = sums / multiplicity[:, None]
-    distinct = NeighborLists(lists.atomic_numbers[first], lists.distances[first], counts, features)
+    sites = None
+    if lists.neighbor_sites is not None:
+        sites = _remap_sites(lists, first, inverse.reshape(-1), counts)
+    distinct = NeighborLists(
+        lists.atomic_numbers[first], lists.distances[first], counts, features, neighbor_sites=sites
+    )
     return distinct, shares.astype(np.float32)
+
+
+def _remap_sites(
+    lists: NeighborLists, kept: np.ndarray, new_row: np.ndarray, new_counts: np.ndarray
+) -> np.ndarray:
+    """Neighbour sites of the rows ``kept``, as rows of the new lists.
+
+    ``new_row[r]`` is the global row of the new lists that old global row
+    ``r`` became (merged or moved); each structure's new rows start at the
+    cumulative sum of ``new_counts``.
+    """
+    assert lists.neighbor_sites is not None
+    structure = np.repeat(np.arange(len(lists.n_atoms)), lists.n_atoms)[kept]
+    old_global = lists.neighbor_sites[kept] + lists.offsets[structure][:, None]
+    new_offsets = np.zeros(len(new_counts), dtype=np.int64)
+    np.cumsum(new_counts[:-1], out=new_offsets[1:])
+    remapped: np.ndarray = new_row[old_global] - new_offsets[structure][:, None]
+    return remapped
 
 
 def canonical_rows(lists: NeighborLists) -> NeighborLists:
@@ -100,8 +159,17 @@ def canonical_rows(lists: NeighborLists) -> NeighborLists:
     """
     order = np.argsort(_row_keys(lists), kind="stable")
     features = None if lists.atom_features is None else lists.atom_features[order]
+    sites = None
+    if lists.neighbor_sites is not None:
+        new_row = np.empty_like(order)
+        new_row[order] = np.arange(len(order))
+        sites = _remap_sites(lists, order, new_row, lists.n_atoms)
     return NeighborLists(
-        lists.atomic_numbers[order], lists.distances[order], lists.n_atoms, features
+        lists.atomic_numbers[order],
+        lists.distances[order],
+        lists.n_atoms,
+        features,
+        neighbor_sites=sites,
     )
 
 

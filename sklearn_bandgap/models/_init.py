@@ -20,6 +20,7 @@ ARCHITECTURE_PARAMETERS = (
     "attention_pooling",
     "envelope_start",
     "interaction_layers",
+    "message_layers",
 )
 
 

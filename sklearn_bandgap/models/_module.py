@@ -78,6 +78,59 @@ class AtomContext(nn.Module):
         return out
 
 
+#: Gaussians on [0, 8] Å that shape each neighbour's message filter.
+MESSAGE_GAUSSIANS = 16
+
+
+class NeighborMessages(nn.Module):
+    """One residual layer that updates each row from its listed neighbours' rows.
+
+    Row ``r`` receives ``m_r = (1/k) sum_j w_j F(d_j) * V h_{site(j)}``: each of
+    its ``k`` neighbours ``j`` sends the (normalised, linearly mapped) vector
+    of the row it is an image of, times a filter of its distance ``F(d_j)``
+    (a linear map of :data:`MESSAGE_GAUSSIANS` Gaussians) and the envelope
+    ``w_j`` (:func:`neighbor_envelope`), which takes the neighbours to 0 at
+    the last listed one. Then ``h_r += MLP([h_r, m_r])``. The sum is symmetric
+    among tied neighbours and every term is continuous in the positions, so
+    the layer keeps the model continuous; it reads only the lists, so a
+    supercell gives the same rows. This is the continuous-filter convolution
+    of SchNet (Schütt et al., 2018) on the rows of the neighbour lists.
+
+    Parameters
+    ----------
+    width : int
+        Size of each row's vector.
+    """
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.value = nn.Linear(width, width)
+        self.filter = nn.Linear(MESSAGE_GAUSSIANS, width)
+        self.mix = nn.Sequential(
+            nn.Linear(2 * width, 2 * width), nn.SiLU(), nn.Linear(2 * width, width)
+        )
+
+    def forward(
+        self,
+        rows: torch.Tensor,
+        neighbor_rows: torch.Tensor,
+        weights: torch.Tensor,
+        expansion: torch.Tensor,
+    ) -> torch.Tensor:
+        """Update ``rows`` (n_rows, width) from the rows ``neighbor_rows`` (n_rows, k) point at.
+
+        ``weights`` (n_rows, k) are the neighbours' envelope weights and
+        ``expansion`` (n_rows, k, MESSAGE_GAUSSIANS) their distances' Gaussians.
+        """
+        normed = self.norm(rows)
+        values = self.value(normed)[neighbor_rows]  # (n_rows, k, width)
+        filters = self.filter(expansion) * weights.unsqueeze(-1)
+        messages = (filters * values).mean(dim=1)
+        out: torch.Tensor = rows + self.mix(torch.cat([normed, messages], dim=1))
+        return out
+
+
 class NeighborLSTM(nn.Module):
     """Element embedding × 1/distance → atom LSTM → crystal aggregation → dense head.
 
@@ -122,6 +175,10 @@ class NeighborLSTM(nn.Module):
         64) that ``forward`` takes as ``atom_features``; each row's vector is
         layer-normalised and appended to the atom LSTM's output before the atom
         transform (0: none).
+    message_layers : int, default=0
+        ``crystal="pooled"``: layers that update each atom vector from the
+        vectors of its listed neighbours' atoms (:class:`NeighborMessages`),
+        after the atom transform; ``forward`` then takes ``neighbor_sites``.
 
     Notes
     -----
@@ -185,6 +242,7 @@ class NeighborLSTM(nn.Module):
         envelope_start: float = ENVELOPE_START,
         interaction_layers: int = 0,
         atom_features: int = 0,
+        message_layers: int = 0,
     ) -> None:
         super().__init__()
         if neighbors not in ("shells", "sequence") or crystal not in ("pooled", "lstm"):
@@ -204,6 +262,8 @@ class NeighborLSTM(nn.Module):
             raise ValueError("interaction_layers needs crystal='pooled'.")
         if atom_features and crystal != "pooled":
             raise ValueError("atom_features needs crystal='pooled'.")
+        if message_layers and crystal != "pooled":
+            raise ValueError("message_layers needs crystal='pooled'.")
         self.n_atom_features = atom_features
         self.neighbors = neighbors
         self.crystal = crystal
@@ -219,6 +279,9 @@ class NeighborLSTM(nn.Module):
         if crystal == "pooled":
             self.atom_transform = nn.Sequential(
                 nn.Linear(atom_hidden + atom_features, crystal_hidden), nn.SiLU()
+            )
+            self.messages = nn.ModuleList(
+                NeighborMessages(crystal_hidden) for _ in range(message_layers)
             )
             self.interactions = nn.ModuleList(
                 AtomContext(crystal_hidden) for _ in range(interaction_layers)
@@ -245,6 +308,7 @@ class NeighborLSTM(nn.Module):
         n_atoms: torch.Tensor,
         shares: torch.Tensor | None = None,
         atom_features: torch.Tensor | None = None,
+        neighbor_sites: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predict one row per crystal.
 
@@ -262,6 +326,9 @@ class NeighborLSTM(nn.Module):
         atom_features : Tensor of shape (n_crystals, max_rows, n_features), default=None
             Each row's feature vector; required if and only if the module was
             built with ``atom_features > 0``.
+        neighbor_sites : LongTensor of shape (n_crystals, max_rows, n_neighbors + 1), default=None
+            For each neighbour, the row of its crystal that it is an image of;
+            required if the module has ``message_layers``.
 
         Returns
         -------
@@ -290,7 +357,12 @@ class NeighborLSTM(nn.Module):
         row_shares = shares[real] if shares is not None else None
         if self.crystal == "pooled":
             assert row_shares is not None
-            crystal = self._pool(atom_vectors, real, row_shares)
+            neighbors = None
+            if len(self.messages):
+                if neighbor_sites is None:
+                    raise ValueError("this NeighborLSTM has message layers: pass neighbor_sites.")
+                neighbors = self._neighbor_rows(neighbor_sites, real, n_atoms), dists[:, 1:]
+            crystal = self._pool(atom_vectors, real, row_shares, neighbors)
         else:
             crystal = self._crystal_lstm(atom_vectors, real, n_atoms, row_shares)
         out: torch.Tensor = self.head(crystal)
@@ -326,12 +398,31 @@ class NeighborLSTM(nn.Module):
         return steps
 
     # --------------------------------------------------------------- crystal level
+    @staticmethod
+    def _neighbor_rows(
+        neighbor_sites: torch.Tensor, real: torch.Tensor, n_atoms: torch.Tensor
+    ) -> torch.Tensor:
+        """Each real row's neighbours as indices into the real rows of the batch."""
+        starts = torch.cumsum(n_atoms, dim=0) - n_atoms  # first real row of each crystal
+        crystal_of_row = real.nonzero()[:, 0]
+        return neighbor_sites[real][:, 1:] + starts[crystal_of_row].unsqueeze(1)
+
     def _pool(
-        self, atom_vectors: torch.Tensor, real: torch.Tensor, row_shares: torch.Tensor
+        self,
+        atom_vectors: torch.Tensor,
+        real: torch.Tensor,
+        row_shares: torch.Tensor,
+        neighbors: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Share-weighted mean and attention-weighted sum of the transformed atom vectors."""
         assert self.attention is not None
         transformed = self.atom_transform(atom_vectors)
+        if neighbors is not None:
+            neighbor_rows, neighbor_dists = neighbors
+            weights = neighbor_envelope(neighbor_dists, self.envelope_start)
+            expansion = gaussian_expansion(neighbor_dists, MESSAGE_GAUSSIANS)
+            for layer in self.messages:
+                transformed = layer(transformed, neighbor_rows, weights, expansion)
         if len(self.interactions):
             crystal_of_row = real.nonzero()[:, 0]
             for layer in self.interactions:
