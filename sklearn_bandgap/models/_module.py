@@ -124,7 +124,10 @@ class NeighborMessages(nn.Module):
         ``expansion`` (n_rows, k, MESSAGE_GAUSSIANS) their distances' Gaussians.
         """
         normed = self.norm(rows)
-        values = self.value(normed)[neighbor_rows]  # (n_rows, k, width)
+        # index_select: its backward is index_add_, much faster on the CPU than
+        # the accumulating index_put_ of advanced indexing
+        values = self.value(normed).index_select(0, neighbor_rows.reshape(-1))
+        values = values.view(*neighbor_rows.shape, -1)  # (n_rows, k, width)
         filters = self.filter(expansion) * weights.unsqueeze(-1)
         messages = (filters * values).mean(dim=1)
         out: torch.Tensor = rows + self.mix(torch.cat([normed, messages], dim=1))
