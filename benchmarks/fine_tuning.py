@@ -186,12 +186,23 @@ def neighbor_lists(target_set: TargetSet, atom_features: str | None) -> Neighbor
     features = cached_chgnet_atom_features(
         find_data_file(NREL_FILES["full"]), target_set.structures, part="relaxed"
     )
-    return NeighborLists(lists.atomic_numbers, lists.distances, lists.n_atoms, features)
+    return NeighborLists(
+        lists.atomic_numbers,
+        lists.distances,
+        lists.n_atoms,
+        features,
+        neighbor_sites=lists.neighbor_sites,
+    )
 
 
 def plain_lists(lists: NeighborLists) -> NeighborLists:
     """The same neighbour lists without atom features."""
-    return NeighborLists(lists.atomic_numbers, lists.distances, lists.n_atoms)
+    return NeighborLists(
+        lists.atomic_numbers,
+        lists.distances,
+        lists.n_atoms,
+        neighbor_sites=lists.neighbor_sites,
+    )
 
 
 #: ``--data`` choices on the Materials Project set: (column, description).

@@ -151,7 +151,11 @@ def featurize(
     if any(atom_features_of(m) == "chgnet" for m in models.values()):
         features = np.concatenate(chgnet_atom_features(check_structures(structures)))
         out["chgnet"] = NeighborLists(
-            plain.atomic_numbers, plain.distances, plain.n_atoms, features
+            plain.atomic_numbers,
+            plain.distances,
+            plain.n_atoms,
+            features,
+            neighbor_sites=plain.neighbor_sites,
         )
     return out
 
