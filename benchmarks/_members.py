@@ -97,13 +97,7 @@ def mp_neighbor_lists(structures: list[Any], atom_features: str | None = None) -
     if atom_features != "chgnet":
         raise ValueError(f"unknown atom_features {atom_features!r}")
     features = cached_chgnet_atom_features(find_data_file(MP_FILES["full"]), structures)
-    return NeighborLists(
-        lists.atomic_numbers,
-        lists.distances,
-        lists.n_atoms,
-        features,
-        neighbor_sites=lists.neighbor_sites,
-    )
+    return lists.with_atom_features(features)
 
 
 def unlabelled_crystal_lists(name: str, atom_features: str | None = None) -> dict[str, Any]:
@@ -123,13 +117,7 @@ def unlabelled_crystal_lists(name: str, atom_features: str | None = None) -> dic
         features = cached_chgnet_atom_features(
             find_data_file(NREL_FILES["full"]), relaxed, part="relaxed"
         )
-        teacher = NeighborLists(
-            student.atomic_numbers,
-            student.distances,
-            student.n_atoms,
-            features,
-            neighbor_sites=student.neighbor_sites,
-        )
+        teacher = student.with_atom_features(features)
     elif atom_features is not None:
         raise ValueError(f"unknown atom_features {atom_features!r}")
     return {"student": student, "teacher": teacher, "formula": np.asarray(nrel.formula)}

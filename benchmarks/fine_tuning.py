@@ -186,23 +186,12 @@ def neighbor_lists(target_set: TargetSet, atom_features: str | None) -> Neighbor
     features = cached_chgnet_atom_features(
         find_data_file(NREL_FILES["full"]), target_set.structures, part="relaxed"
     )
-    return NeighborLists(
-        lists.atomic_numbers,
-        lists.distances,
-        lists.n_atoms,
-        features,
-        neighbor_sites=lists.neighbor_sites,
-    )
+    return lists.with_atom_features(features)
 
 
 def plain_lists(lists: NeighborLists) -> NeighborLists:
     """The same neighbour lists without atom features."""
-    return NeighborLists(
-        lists.atomic_numbers,
-        lists.distances,
-        lists.n_atoms,
-        neighbor_sites=lists.neighbor_sites,
-    )
+    return lists.with_atom_features(None)
 
 
 #: ``--data`` choices on the Materials Project set: (column, description).

@@ -57,7 +57,7 @@ from pymatgen.core import Structure
 from sklearn.pipeline import Pipeline
 
 from sklearn_bandgap.datasets import get_cache_dir, load_mp_gap_eform, load_nrel_relaxation_pairs
-from sklearn_bandgap.featurizers import NeighborListFeaturizer, NeighborLists, chgnet_atom_features
+from sklearn_bandgap.featurizers import NeighborListFeaturizer, chgnet_atom_features
 from sklearn_bandgap.io import load
 from sklearn_bandgap.model_selection import (
     SPLIT_RANDOM_STATE,
@@ -150,13 +150,7 @@ def featurize(
     out: dict[str | None, Any] = {None: plain}
     if any(atom_features_of(m) == "chgnet" for m in models.values()):
         features = np.concatenate(chgnet_atom_features(check_structures(structures)))
-        out["chgnet"] = NeighborLists(
-            plain.atomic_numbers,
-            plain.distances,
-            plain.n_atoms,
-            features,
-            neighbor_sites=plain.neighbor_sites,
-        )
+        out["chgnet"] = plain.with_atom_features(features)
     return out
 
 

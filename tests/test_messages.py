@@ -92,6 +92,16 @@ def test_lists_carry_sites_through_indexing_and_stacking(lists):
     assert without.neighbor_sites is None and without.nbytes < lists.nbytes
 
 
+def test_attaching_atom_features_keeps_the_sites(lists):
+    features = np.ones((lists.n_total_atoms, 3), dtype=np.float32)
+    featured = lists.with_atom_features(features)
+    np.testing.assert_array_equal(featured.neighbor_sites, lists.neighbor_sites)
+    np.testing.assert_array_equal(featured.atom_features, features)
+    plain = featured.with_atom_features(None)
+    assert plain.atom_features is None
+    np.testing.assert_array_equal(plain.neighbor_sites, lists.neighbor_sites)
+
+
 def test_sites_outside_their_structure_are_refused_by_structure_and_row(lists):
     sites = lists.neighbor_sites.copy()
     row = int(lists.offsets[4]) + 1

@@ -150,6 +150,27 @@ class NeighborLists:
                 f"{sites[row].tolist()})."
             )
 
+    def with_atom_features(self, atom_features: Any) -> NeighborLists:
+        """The same lists (and neighbour sites) with other atom features, or none.
+
+        Parameters
+        ----------
+        atom_features : ndarray of shape (n_total_atoms, n_features) or None
+            A feature vector per row (e.g. CHGNet's); None drops them.
+
+        Returns
+        -------
+        lists : NeighborLists
+            Sharing this object's arrays.
+        """
+        return NeighborLists(
+            self.atomic_numbers,
+            self.distances,
+            self.n_atoms,
+            atom_features,
+            neighbor_sites=self.neighbor_sites,
+        )
+
     @classmethod
     def from_lists(cls, lists: Sequence[NeighborList], n_neighbors: int) -> NeighborLists:
         """Stack per-structure lists (e.g. a batch picked by index) into one object.
