@@ -81,7 +81,10 @@ def validation_rows(member: Any, lists: Any) -> np.ndarray:
     prediction), so the split ``fit`` used is rebuilt from ``random_state``.
     """
     split = CompositionGroupSplit(member.validation_fraction, seed_of(member.random_state))
-    _, valid = split(Dataset(member._model_input(lists), None))  # groups come from X
+    # members fitted before version 2 drew their groups from the merged rows
+    merged_groups = getattr(member, "validation_split_version_", 1) < 2
+    model_input = member._model_input(lists, merged_groups=merged_groups)
+    _, valid = split(Dataset(model_input, None))  # groups come from X
     return np.sort(np.asarray(valid.indices))
 
 

@@ -275,6 +275,22 @@ def test_composition_keys_are_reduced_formulas(lists, mp_sample):
     assert len(set(zip(keys, groups, strict=True))) == len(set(keys)) == len(set(groups))
 
 
+def test_the_validation_groups_are_the_crystals_reduced_formulas(lists, gap, mp_sample):
+    model = NeighborLSTMRegressor(**FAST, message_layers=1)
+    whole = model._model_input(lists).groups()
+    np.testing.assert_array_equal(whole, composition_keys(lists))
+    # the merged rows count each environment once: their key misreads some crystals
+    merged = model._model_input(lists, merged_groups=True).groups()
+    assert (merged != whole).any()
+    model.fit(lists, gap)
+    assert model.validation_split_version_ == 2
+    targets = model._encode_targets(gap, len(lists))
+    train, valid = model.net_.get_split_datasets(model._model_input(lists), targets)
+    formulas = np.asarray(formula_groups(mp_sample.data), dtype=object)
+    assert len(valid.indices) > 0
+    assert not set(formulas[valid.indices]) & set(formulas[train.indices])
+
+
 # ------------------------------------------------------------------ the estimator
 @pytest.mark.parametrize("check", DATA_FREE_CHECKS)
 def test_sklearn_data_free_checks(check):

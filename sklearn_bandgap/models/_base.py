@@ -87,6 +87,12 @@ LEGACY_PARAMETERS: dict[str, Any] = {
 #: (not continuous in the positions); 2: smooth radial shells and pooled atoms.
 ARCHITECTURE_VERSION = 2
 
+#: How ``fit`` draws its early-stopping validation part (``validation_split_version_``):
+#: 1 (models without the attribute): groups read from the merged atom rows, which
+#: count each distinct environment once, so polymorphs could land on both sides;
+#: 2: groups are the reduced formulas of the whole crystals.
+VALIDATION_SPLIT_VERSION = 2
+
 #: The numpydoc entries of the shared parameters, pasted into each estimator's
 #: docstring where it says ``{architecture_parameters}`` or ``{training_parameters}``.
 SHARED_PARAMETER_DOCS = {
@@ -233,7 +239,10 @@ n_neighbors_ : int
     Neighbours per atom of the training lists (each row has one more).
 distance_range_ : ndarray of shape (2,)
     Shortest nearest-neighbour and longest neighbour distance (Å) of the
-    training lists: with ``elements_seen_``, the domain prediction checks.""",
+    training lists: with ``elements_seen_``, the domain prediction checks.
+validation_split_version_ : int
+    How the early-stopping validation part was drawn (2: whole reduced
+    formulas held out; models saved without it: 1).""",
 }
 
 _Cls = TypeVar("_Cls", bound=type)
@@ -261,12 +270,20 @@ class ModelInput:
     """
 
     def __init__(
-        self, lists: NeighborLists, shares: np.ndarray | None, *, with_sites: bool = False
+        self,
+        lists: NeighborLists,
+        shares: np.ndarray | None,
+        *,
+        with_sites: bool = False,
+        whole: NeighborLists | None = None,
     ) -> None:
         self.lists = lists
         self.shares = shares
         #: Whether the items carry the neighbour sites (for message layers).
         self.with_sites = with_sites
+        #: The unmerged lists (one row per atom) when ``lists`` has merged rows:
+        #: the validation groups are read from them (None: from ``lists``).
+        self.whole = whole
         #: Crystals that never go to the validation part (set from ``fit``'s ``train_only``).
         self.train_only: np.ndarray | None = None
 
@@ -274,8 +291,13 @@ class ModelInput:
         return len(self.lists)
 
     def groups(self) -> np.ndarray:
-        """Composition key of each crystal (the group of the validation split)."""
-        return composition_keys(self.lists)
+        """Reduced composition of each crystal (the group of the validation split).
+
+        Read from the unmerged lists when given: the merged rows of a crystal
+        count each distinct environment once, so their composition is not the
+        crystal's (Fe2O3 with one Fe and one O environment would read as FeO).
+        """
+        return composition_keys(self.lists if self.whole is None else self.whole)
 
     def __getitem__(self, i: int) -> CrystalItem:
         start, stop = self.lists.offsets[int(i)], self.lists.offsets[int(i) + 1]
@@ -436,6 +458,7 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
             self.distance_range_ = np.array([min(distances[0], low), max(distances[1], high)])
         seed = seed_of(self.random_state)
         self.net_ = self._build_net(seed)
+        self.validation_split_version_ = VALIDATION_SPLIT_VERSION
         model_input = self._model_input(X)
         model_input.train_only = train_only
         fit_net(
@@ -586,12 +609,18 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         problems = domain_problems(X, self.elements_seen_, self.distance_range_)
         report_out_of_domain(problems, len(X), self.handle_unknown)
 
-    def _model_input(self, X: NeighborLists) -> ModelInput:
+    def _model_input(self, X: NeighborLists, *, merged_groups: bool = False) -> ModelInput:
+        """What the network reads from ``X``.
+
+        ``merged_groups`` rebuilds the validation split of models fitted before
+        version 2 (groups read from the merged rows).
+        """
         if self.atoms in ("pooled", "distinct"):
             # With messages, merged rows must also have merged neighbours (to that depth).
             depth = self.message_layers if self.atoms == "pooled" else 0
             lists, shares = distinct_environments(X, exact=self.atoms == "pooled", depth=depth)
-            return ModelInput(lists, shares, with_sites=depth > 0)
+            whole = None if merged_groups else X
+            return ModelInput(lists, shares, with_sites=depth > 0, whole=whole)
         if self.atoms == "sorted":
             return ModelInput(canonical_rows(X), None)
         return ModelInput(X, None)
