@@ -179,3 +179,66 @@ def test_an_atom_without_neighbours_within_chgnet_cutoff_is_the_limit_of_one_mov
     np.testing.assert_array_equal(features[0], features[1])  # both atoms isolated
     assert np.abs(features[2] - features[1]).max() < 1e-4  # a neighbour at 5.99 Å
     assert 0 < np.abs(features[3] - features[1]).max() < 1e-3  # at 5.98 Å
+
+
+class _CutOff(Exception):
+    """Stands for a run stopped from outside (a time limit)."""
+
+
+def test_the_feature_cache_is_built_in_chunks_and_resumes_after_a_cut(
+    sample, tmp_path, monkeypatch
+):
+    from sklearn_bandgap.featurizers import _potential_features as module
+    from sklearn_bandgap.utils._validation import check_structures
+
+    structures = sample[0][:5]
+    source = tmp_path / "structures.json"
+    source.write_text("the data file: its content is the cache key")
+    cache_dir = tmp_path / "cache"
+    real = module.chgnet_atom_features
+    calls: list[list[int]] = []
+
+    def recorded(chunk, *, cut_at=None, **kwargs):
+        calls.append(list(kwargs["indices"]))
+        if len(calls) == cut_at:
+            raise _CutOff
+        return real(chunk, **kwargs)
+
+    def cached():
+        return module.cached_chgnet_atom_features(
+            source, structures, cache_dir=cache_dir, chunk_size=2
+        )
+
+    monkeypatch.setattr(
+        module, "chgnet_atom_features", lambda chunk, **kw: recorded(chunk, cut_at=2, **kw)
+    )
+    with pytest.raises(_CutOff):
+        cached()
+    assert calls == [[0, 1], [2, 3]]
+    calls.clear()
+    monkeypatch.setattr(module, "chgnet_atom_features", recorded)
+    features = cached()
+    assert calls == [[2, 3], [4]]  # the first chunk came from its cache
+    expected = np.concatenate(real(check_structures(structures)))
+    np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-5)
+    chunk_files = [p.name for p in cache_dir.iterdir() if "-rows" in p.name]
+    assert all(name.endswith(".lock") for name in chunk_files), chunk_files
+    calls.clear()
+    np.testing.assert_array_equal(cached(), features)  # the whole, from its cache
+    assert calls == []
+
+
+def test_the_feature_cache_names_unknown_elements_before_computing(sample, tmp_path, monkeypatch):
+    from sklearn_bandgap.featurizers import _potential_features as module
+
+    americium = Structure(Lattice.cubic(3.5), ["Am"], [[0, 0, 0]])
+    structures = [*sample[0][:4], americium]
+    source = tmp_path / "structures.json"
+    source.write_text("another data file")
+    calls = []
+    monkeypatch.setattr(module, "chgnet_atom_features", lambda *a, **k: calls.append(1))
+    with pytest.raises(InvalidStructureError, match=r"structure 4 \(Am\).*Z=95"):
+        module.cached_chgnet_atom_features(
+            source, structures, cache_dir=tmp_path / "cache", chunk_size=2
+        )
+    assert calls == []

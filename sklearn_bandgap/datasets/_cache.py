@@ -94,6 +94,21 @@ def _read(path: Path, validate: Callable[[Any], bool]) -> Any | None:
     return obj
 
 
+def remove_cache_files(
+    source: Path, cache_dir: str | os.PathLike[str] | None = None, derived: str | None = None
+) -> None:
+    """Remove the cache file of ``source`` (and ``derived``) and its digest, if present.
+
+    The lock file stays: another process may hold it.
+    """
+    try:
+        path = cache_path(source, cache_dir, derived)
+        for item in (path, _digest_path(path)):
+            item.unlink(missing_ok=True)
+    except OSError as exc:
+        _warn(f"cannot remove the cache file of {source.name} ({exc}).")
+
+
 def _remove_temporary_files(path: Path) -> None:
     """Remove what killed writers left (only called while holding the lock)."""
     patterns = (f"{path.name}.tmp*", f"{path.stem}.tmp*")  # the second: cache format 1

@@ -5,15 +5,16 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import lru_cache, partial
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sklearn_bandgap.datasets._cache import load_or_build
+from sklearn_bandgap.datasets._cache import load_or_build, remove_cache_files
 from sklearn_bandgap.exceptions import InvalidStructureError, StructureProblem
 from sklearn_bandgap.utils._validation import PeriodicArrays, check_structures
 
@@ -24,6 +25,10 @@ CHGNET_MODELS = ("0.3.0", "0.2.0", "r2scan")
 CHGNET_MAX_ATOMIC_NUMBER = 94
 #: Structures per CHGNet batch: 16 to 32 ran at the same speed on one core.
 CHGNET_BATCH_SIZE = 32
+#: Structures per cached chunk of :func:`cached_chgnet_atom_features`: the 33k MP
+#: structures take over an hour on one core, so a run cut off (e.g. by a time
+#: limit) resumes from its last finished chunk of a few minutes.
+CHGNET_CACHE_CHUNK = 2000
 CHGNET_INSTALL_HINT = (
     "CHGNet (the pretrained potential) is an optional dependency; its wheel carries the "
     'pretrained weights: pip install "sklearn_bandgap[potential]".'
@@ -108,16 +113,7 @@ def chgnet_atom_features(
     import torch
 
     indices = list(range(len(structures))) if indices is None else indices
-    problems = [
-        StructureProblem(
-            index,
-            item.formula,
-            f"holds Z={int(item.atomic_numbers.max())}; CHGNet's atom features know elements "
-            f"up to Z={CHGNET_MAX_ATOMIC_NUMBER} (Pu).",
-        )
-        for index, item in zip(indices, structures, strict=True)
-        if item.atomic_numbers.max() > CHGNET_MAX_ATOMIC_NUMBER
-    ]
+    problems = _unknown_elements(structures, indices)
     if problems:
         raise InvalidStructureError(problems)
     potential = load_chgnet(model, device)
@@ -142,6 +138,31 @@ def chgnet_atom_features(
     return features
 
 
+def _stacked_features(chunk: list[PeriodicArrays], model: str, rows: list[int]) -> np.ndarray:
+    """The atom features of ``chunk`` stacked (``rows``: the structures' indices)."""
+    return np.concatenate(chgnet_atom_features(chunk, model=model, indices=list(rows)))
+
+
+def _holds_rows(obj: Any, n_rows: int) -> bool:
+    return isinstance(obj, np.ndarray) and obj.shape[0] == n_rows
+
+
+def _unknown_elements(
+    structures: Sequence[PeriodicArrays], indices: Sequence[int | None]
+) -> list[StructureProblem]:
+    """The structures holding an element CHGNet does not know, named by index and formula."""
+    return [
+        StructureProblem(
+            index,
+            item.formula,
+            f"holds Z={int(item.atomic_numbers.max())}; CHGNet's atom features know elements "
+            f"up to Z={CHGNET_MAX_ATOMIC_NUMBER} (Pu).",
+        )
+        for index, item in zip(indices, structures, strict=True)
+        if item.atomic_numbers.max() > CHGNET_MAX_ATOMIC_NUMBER
+    ]
+
+
 def _predict(potential: Any, batch: list[PeriodicArrays], batch_size: int) -> list[np.ndarray]:
     outputs = potential.predict_structure(
         [_structure(item) for item in batch],
@@ -162,12 +183,17 @@ def cached_chgnet_atom_features(
     part: str | None = None,
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
+    chunk_size: int = CHGNET_CACHE_CHUNK,
+    progress: bool = False,
 ) -> np.ndarray:
     """CHGNet atom features of a data file's structures, computed once and cached.
 
-    The features of the 33,144 MP structures take minutes; like the parsed
-    structures, they are cached keyed by the data file's content (and the
-    CHGNet model and library versions), so later runs read them in a second.
+    The features of the 33,144 MP structures take over an hour on one core;
+    like the parsed structures, they are cached keyed by the data file's
+    content (and the CHGNet model and library versions), so later runs read
+    them in a second. They are computed in chunks of ``chunk_size`` structures,
+    each cached as it finishes: a run that is cut off resumes from its last
+    finished chunk, and the chunk files are removed once the whole is cached.
 
     Parameters
     ----------
@@ -183,24 +209,73 @@ def cached_chgnet_atom_features(
         ``"relaxed"`` for the NREL pairs): part of the cache key.
     cache, cache_dir
         As in :func:`~sklearn_bandgap.datasets.load_mp_gap_eform`.
+    chunk_size : int, default=CHGNET_CACHE_CHUNK
+        Structures per cached chunk (part of the chunks' cache key only).
+    progress : bool, default=False
+        Print one line to stderr per finished chunk while computing.
 
     Returns
     -------
     atom_features : ndarray of shape (n_total_atoms, 64)
         float32, the structures' atoms stacked in order: the ``atom_features``
         of the matching :class:`NeighborLists`.
+
+    Raises
+    ------
+    InvalidStructureError
+        Before any chunk is computed, naming every structure that holds an
+        element CHGNet does not know; otherwise as :func:`chgnet_atom_features`
+        (indices are positions in ``structures``).
     """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive number of structures, got {chunk_size}.")
     n_total = sum(len(structure) for structure in structures)
+    derived = ("" if part is None else f"{part}-") + f"chgnet{model}-{version('chgnet')}"
+    bounds = [
+        (start, min(start + chunk_size, len(structures)))
+        for start in range(0, len(structures), chunk_size)
+    ]
+
+    def chunk_name(start: int, stop: int) -> str:
+        return f"{derived}-rows{start}-{stop}"
 
     def build() -> np.ndarray:
-        return np.concatenate(chgnet_atom_features(check_structures(structures), model=model))
+        items = check_structures(structures)
+        problems = _unknown_elements(items, list(range(len(items))))
+        if problems:
+            raise InvalidStructureError(problems)
+        parts = []
+        for start, stop in bounds:
+            chunk = items[start:stop]
+            n_atoms = sum(len(item.atomic_numbers) for item in chunk)
+            rows = list(range(start, stop))
+            parts.append(
+                load_or_build(
+                    Path(source),
+                    partial(_stacked_features, chunk, model, rows),
+                    cache=cache,
+                    cache_dir=cache_dir,
+                    validate=partial(_holds_rows, n_rows=n_atoms),
+                    derived=chunk_name(start, stop),
+                )
+            )
+            if progress:
+                print(
+                    f"CHGNet atom features: {stop}/{len(items)} structures",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        return np.concatenate(parts)
 
     features: np.ndarray = load_or_build(
         Path(source),
         build,
         cache=cache,
         cache_dir=cache_dir,
-        validate=lambda obj: isinstance(obj, np.ndarray) and obj.shape[0] == n_total,
-        derived=("" if part is None else f"{part}-") + f"chgnet{model}-{version('chgnet')}",
+        validate=partial(_holds_rows, n_rows=n_total),
+        derived=derived,
     )
+    if cache:
+        for start, stop in bounds:
+            remove_cache_files(Path(source), cache_dir, chunk_name(start, stop))
     return features
