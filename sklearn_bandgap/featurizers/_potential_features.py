@@ -239,7 +239,10 @@ def cached_chgnet_atom_features(
     def chunk_name(start: int, stop: int) -> str:
         return f"{derived}-rows{start}-{stop}"
 
+    built = []  # whether this call computed the whole (and so may leave chunk files)
+
     def build() -> np.ndarray:
+        built.append(True)
         items = check_structures(structures)
         problems = _unknown_elements(items, list(range(len(items))))
         if problems:
@@ -275,7 +278,7 @@ def cached_chgnet_atom_features(
         validate=partial(_holds_rows, n_rows=n_total),
         derived=derived,
     )
-    if cache:
+    if cache and built:
         for start, stop in bounds:
             remove_cache_files(Path(source), cache_dir, chunk_name(start, stop))
     return features
