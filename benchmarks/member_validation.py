@@ -33,7 +33,6 @@ from _machine import cpu_model, git_commit, run_dir, write_record
 from _members import checkpoint_paths, mp_neighbor_lists, validation_rows
 
 from sklearn_bandgap.datasets import load_mp_gap_eform
-from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.io import load
 from sklearn_bandgap.model_selection import formula_group_split
 from sklearn_bandgap.pretrained._recipes import RECIPES
@@ -141,7 +140,11 @@ def main() -> None:
     columns = list(dict.fromkeys([*COLUMNS, *wanted]))
     data = load_mp_gap_eform(target=columns, n_jobs=2, progress=False)
     train, _ = formula_group_split(data.formula)
-    lists = NeighborListFeaturizer().transform([data.data[i] for i in train])
+    # exactly the lists the members trained on (train_pretrained: mp_neighbor_lists()[train]):
+    # with message layers the merged rows, and with them a pre-version-2 member's
+    # validation groups, depend on the order of tied neighbours, which another
+    # featurization of the same structures may list differently
+    lists = mp_neighbor_lists(data.data)[train]
     cached: list[Any] = []
 
     def featured() -> Any:
