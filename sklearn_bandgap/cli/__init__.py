@@ -441,22 +441,38 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    from sklearn_bandgap.cli._errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+    from sklearn_bandgap.cli._errors import EXIT_USAGE, UsageError
+    from sklearn_bandgap.cli._interrupt import remembering_interrupts, was_interrupted
     from sklearn_bandgap.exceptions import ModelOutputError
 
-    handler = importlib.import_module(_HANDLERS[args.command])
-    try:
-        status: int = handler.run(args)
-    except (UsageError, ModelOutputError) as exc:
-        print(f"sklearn-bandgap {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(
-            f"sklearn-bandgap {args.command}: interrupted; an existing output was left as it was.",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
+    with remembering_interrupts():
+        try:
+            handler = importlib.import_module(_HANDLERS[args.command])
+            status: int = handler.run(args)
+        except (UsageError, ModelOutputError) as exc:
+            if was_interrupted():  # e.g. an import cut short by Ctrl-C
+                return _interrupted(args.command)
+            print(f"sklearn-bandgap {args.command}: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            return _interrupted(args.command)
+        except BaseException:
+            # Ctrl-C during the lazy import of a compiled extension surfaces as
+            # "ImportError: initialization failed": still an interruption
+            if was_interrupted():
+                return _interrupted(args.command)
+            raise
     return status
+
+
+def _interrupted(command: str) -> int:
+    from sklearn_bandgap.cli._errors import EXIT_INTERRUPTED
+
+    print(
+        f"sklearn-bandgap {command}: interrupted; an existing output was left as it was.",
+        file=sys.stderr,
+    )
+    return EXIT_INTERRUPTED
 
 
 def compare_main(argv: list[str] | None = None) -> int:

@@ -108,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--chunk-size {args.chunk_size}: use a positive number")
     from tqdm.auto import tqdm
 
+    from sklearn_bandgap.cli._interrupt import raise_if_interrupted
+
     target = _checked_output(args.output)
     specs = _specs(args)
     skipped: list[str] = []
@@ -137,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
             header: list[str] | None = None
             with tqdm(unit=" structures", disable=not progress, file=sys.stderr) as bar:
                 for columns, rows in stream:
+                    raise_if_interrupted()  # a Ctrl-C some library swallowed
                     if header is None:
                         header = columns
                         writer.writerow(header)

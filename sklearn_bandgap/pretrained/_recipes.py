@@ -119,8 +119,10 @@ BAND_GAP = Recipe(
 #: members' own validation parts, record
 #: ``member_validation/2026-12-04-ema2-members``: better at every seed). Two
 #: message layers between neighbouring atoms (issue 29; record
-#: ``member_validation/2026-12-05-fe-messages``: -54 % and -45 % at seeds 0 and 4
-#: on validation rows of formulas neither member trained on).
+#: ``member_validation/2026-12-05-fe-messages-4seeds``: -0.8, -4.2, -10.9 and
+#: -1.7 % at seeds 0, 4, 1 and 2 on validation rows of formulas neither member
+#: trained on; the earlier record ``2026-12-05-fe-messages`` was an artifact, see
+#: its ``correction`` field).
 FORMATION_ENERGY = Recipe(
     name="formation_energy_mp2018",
     description="DFT formation energy in eV/atom, Materials Project 2018 set",
