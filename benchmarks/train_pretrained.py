@@ -67,7 +67,7 @@ from sklearn_bandgap.model_selection import (
     SPLIT_TEST_SIZE,
     formula_group_split,
 )
-from sklearn_bandgap.models import NeighborLSTMRegressor
+from sklearn_bandgap.models import NeighborLSTMRegressor, TrainingCheckpoint
 from sklearn_bandgap.pretrained import load_pretrained
 from sklearn_bandgap.pretrained._distillation import (
     distilled_targets,
@@ -101,16 +101,24 @@ def train_member(
     warnings.simplefilter("ignore")
     threads = threads or recipe.torch_threads
     torch.set_num_threads(threads)
-    member = NeighborLSTMRegressor(**recipe.regressor_params, random_state=seed, verbose=1)
+    model_path, info_path = checkpoint_paths(work_dir, recipe, seed)
+    # saved after every epoch: a run cut off (session limit) resumes mid-member
+    progress = TrainingCheckpoint(model_path.with_suffix(".partial.pt"))
+    member = NeighborLSTMRegressor(
+        **recipe.regressor_params, random_state=seed, verbose=1, callbacks=[progress]
+    )
     start = time.perf_counter()
     member.fit(lists_train, y_train, train_only=train_only)
     seconds = time.perf_counter() - start
+    member.set_params(callbacks=None)  # the saved member's parameters are the recipe's
     history = member.net_.history_
     n_extra = 0 if train_only is None else int(train_only.sum())
     info = {
         "settings": member_settings(recipe, seed, len(y_train) - n_extra),
         "torch_threads": threads,
-        "fit_seconds": round(seconds, 1),
+        "fit_seconds": round(seconds, 1),  # this run's; a resumed member's earlier runs aside
+        "training_seconds": round(float(np.sum(history[:, "dur"])), 1),  # every epoch's
+        "resumed_from_epoch": progress.resumed_from_epoch_,
         "epochs": len(history),
         "best_epoch": int(np.argmin(history[:, "valid_loss"])) + 1,
         "seconds_per_epoch_median": round(float(np.median(history[:, "dur"])), 2),
@@ -119,7 +127,6 @@ def train_member(
     }
     if n_extra:
         info["extra_crystals"] = n_extra
-    model_path, info_path = checkpoint_paths(work_dir, recipe, seed)
     member.set_params(verbose=0)
     save(member, model_path)
     info_path.write_text(json.dumps(info, indent=2) + "\n")

@@ -225,3 +225,36 @@ def test_train_command_weighs_the_targets(table, tmp_path, capsys):
     assert "--output-weights: 1 weight(s) for 2 target(s) (ind_gap, e_f): give one per" in err
     assert main([*argv, "--output-weights", "1", "0"]) == 2
     assert "every weight must be positive" in capsys.readouterr().err
+
+
+def test_train_command_resumes_a_run_cut_off_from_its_checkpoints(
+    table, tmp_path, capsys, monkeypatch
+):
+    from sklearn_bandgap.models import TrainingCheckpoint
+
+    argv = ["train", str(table), "--target", "ind_gap", "--seeds", "0", "1"]
+    argv += ["--max-epochs", "3", "--ema-epochs", "1"]
+    assert main([*argv, "--output-dir", str(tmp_path / "whole")]) == 0
+    whole = json.loads((tmp_path / "whole" / "main_job.json").read_text())
+
+    checkpoints = tmp_path / "checkpoints"
+    cut = [*argv, "--checkpoint-dir", str(checkpoints), "--output-dir", str(tmp_path / "cut")]
+    save_epoch = TrainingCheckpoint.on_epoch_end
+
+    def killed_after_the_second_epoch(self, net, **kwargs):
+        save_epoch(self, net, **kwargs)
+        if len(net.history) == 2:
+            raise MemoryError("the session ends here")
+
+    monkeypatch.setattr(TrainingCheckpoint, "on_epoch_end", killed_after_the_second_epoch)
+    with pytest.raises(MemoryError):
+        main(cut)
+    assert len(list(checkpoints.glob("model_*.ckpt"))) == 1  # the first model's, 2 epochs
+    monkeypatch.undo()
+    saved = tmp_path / "resumed.safetensors"
+    assert main([*cut, "--save", str(saved)]) == 0  # the same command, run again
+    assert "Resuming from" in capsys.readouterr().out
+    resumed = json.loads((tmp_path / "cut" / "main_job.json").read_text())
+    assert resumed["test"] == whole["test"]  # the figures of the run never cut off
+    assert not list(checkpoints.glob("*.ckpt")) and saved.is_file()
+    assert main([*argv, "--checkpoint-dir", str(saved)]) == 2  # a file, not a folder

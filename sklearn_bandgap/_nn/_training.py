@@ -18,6 +18,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import Subset
 
 from sklearn_bandgap._nn._accelerate import ACCELERATED
+from sklearn_bandgap._nn._checkpoint import fit_fingerprint, training_checkpoint
 
 #: Constraints of the parameters every skorch-backed estimator of the package has;
 #: each merges them with its own (``{**SKORCH_PARAMETER_CONSTRAINTS, ...}``).
@@ -168,12 +169,13 @@ def fit_net(
     if seed is None:
         net.initialize()
         _load_initial_state(net, initial_state)
-        return net.partial_fit(X, y)
+        return net.partial_fit(X, y, epochs=_epochs_to_run(net, y, seed, stochastic))
     devices = _forked_devices(net)
     with _INITIALIZING, torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         net.initialize()
     _load_initial_state(net, initial_state)
+    epochs = _epochs_to_run(net, y, seed, stochastic)
     # attributes, as skorch reads iterator_*__ (set_params would re-initialise); every
     # DataLoader iterator draws a base seed from its generator, validation's too
     net.iterator_train__generator = torch.Generator().manual_seed(seed)
@@ -182,12 +184,21 @@ def fit_net(
         if stochastic:
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(seed)
-                net.partial_fit(X, y)
+                net.partial_fit(X, y, epochs=epochs)
         else:
-            net.partial_fit(X, y)
+            net.partial_fit(X, y, epochs=epochs)
     finally:
         del net.iterator_train__generator, net.iterator_valid__generator
     return net
+
+
+def _epochs_to_run(net: Any, y: Any, seed: int | None, stochastic: bool) -> int:
+    """``max_epochs``, less those a :class:`TrainingCheckpoint` of this fit has done."""
+    checkpoint = training_checkpoint(net)
+    if checkpoint is None:
+        return int(net.max_epochs)
+    done = checkpoint.prepare(fit_fingerprint(net, y, seed), seed, global_rng=stochastic)
+    return max(int(net.max_epochs) - done, 0)
 
 
 def _load_initial_state(net: Any, state: dict[str, Any] | None) -> None:
@@ -300,6 +311,7 @@ class WeightAverage(Callback):
         """Forget the average of an earlier fit."""
         self.average_: AveragedModel | None = None
         self.raw_: dict[str, torch.Tensor] | None = None
+        self.decay_ = 0.0
         return self
 
     def on_train_begin(self, net: Any, X: Any = None, y: Any = None, **kwargs: Any) -> None:
@@ -316,7 +328,7 @@ class WeightAverage(Callback):
             self.raw_ = None
         if self.average_ is None:
             batches = max(math.ceil(len(dataset_train) / net.batch_size), 1)
-            decay = 1.0 - 1.0 / max(self.epochs * batches, 1.0)
+            self.decay_ = decay = 1.0 - 1.0 / max(self.epochs * batches, 1.0)
             self.average_ = AveragedModel(
                 net.module_, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True
             )

@@ -232,6 +232,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "formation_energy_mp2018 has 2)",
     )
     p.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=None,
+        help="save each model's training state there after every epoch; the same command "
+        "run again resumes a run cut off from its last epoch (same result as a run never cut)",
+    )
+    p.add_argument(
         "--atom-features",
         choices=["chgnet"],
         default=None,

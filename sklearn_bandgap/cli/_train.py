@@ -75,6 +75,7 @@ def train_job(
     composition_baseline: bool = False,
     teacher: str | None = None,
     teacher_weight: float = 0.5,
+    checkpoint_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate a model on the MP set or on ``table``; print and return the figures."""
     start = time.perf_counter()
@@ -145,6 +146,14 @@ def train_job(
     }
     if message_layers:
         model_params["message_layers"] = message_layers
+    if checkpoint_dir is not None:
+        from sklearn_bandgap.models import TrainingCheckpoint
+
+        if checkpoint_dir.exists() and not checkpoint_dir.is_dir():
+            raise UsageError(f"--checkpoint-dir {checkpoint_dir}: is a file; name a folder")
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        # one file per model of the ensemble, named by its seed
+        model_params["callbacks"] = [TrainingCheckpoint(checkpoint_dir / "model_{seed}.ckpt")]
     if output_weights is not None:
         if len(output_weights) != len(targets):
             raise UsageError(
@@ -363,5 +372,6 @@ def run(args: argparse.Namespace) -> int:
         composition_baseline=args.composition_baseline,
         teacher=args.teacher,
         teacher_weight=args.teacher_weight,
+        checkpoint_dir=args.checkpoint_dir,
     )
     return 0

@@ -6,6 +6,7 @@ training policy both the models and the translators use lives in a private
 lower module (``sklearn_bandgap._nn``).
 """
 
+from sklearn_bandgap._nn._checkpoint import TrainingCheckpoint
 from sklearn_bandgap.models._classifier import NeighborLSTMClassifier
 from sklearn_bandgap.models._collate import collate_neighbor_lists
 from sklearn_bandgap.models._composition import CompositionBaselineRegressor, element_fractions
@@ -31,6 +32,7 @@ __all__ = [
     "NeighborLSTMClassifier",
     "NeighborLSTMRegressor",
     "SeedEnsembleRegressor",
+    "TrainingCheckpoint",
     "TwoHeadBandGapRegressor",
     "ZeroInflatedRegressor",
     "architecture_of",

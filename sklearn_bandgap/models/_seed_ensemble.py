@@ -104,6 +104,7 @@ class SeedEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         self : SeedEnsembleRegressor
             The fitted ensemble.
         """
+        self._check_checkpoints()
         self.seed_parameters_, members = seeded_clones(self.estimator, self.random_states)
         self.estimators_ = Parallel(n_jobs=self.n_jobs)(
             delayed(member.fit)(X, y, **fit_params) for member in members
@@ -111,6 +112,20 @@ class SeedEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         if hasattr(self.estimators_[0], "n_features_in_"):
             self.n_features_in_ = self.estimators_[0].n_features_in_
         return self
+
+    def _check_checkpoints(self) -> None:
+        """Members must not share one TrainingCheckpoint file: ``{seed}`` in its path."""
+        from sklearn_bandgap._nn._checkpoint import TrainingCheckpoint
+
+        if len(list(self.random_states)) < 2 or not hasattr(self.estimator, "get_params"):
+            return
+        for value in self.estimator.get_params(deep=True).values():
+            for callback in value if isinstance(value, list | tuple) else [value]:
+                if isinstance(callback, TrainingCheckpoint) and "{seed}" not in str(callback.path):
+                    raise ValueError(
+                        f"TrainingCheckpoint({str(callback.path)!r}) in a seed ensemble: put "
+                        "'{seed}' in its path so that each member has its own file."
+                    )
 
     @classmethod
     def from_fitted(
