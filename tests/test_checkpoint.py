@@ -159,3 +159,12 @@ def test_seed_ensemble_members_each_resume_from_their_own_file(lists, y, tmp_pat
     ).fit(lists, y)
     np.testing.assert_array_equal(resumed.predict(lists), whole.predict(lists))
     assert not list(tmp_path.glob("m*.ckpt"))
+
+
+def test_a_checkpoint_that_cannot_be_written_costs_a_warning_not_the_fit(lists, y, tmp_path):
+    path = tmp_path / "no_such_folder" / "fit.ckpt"
+    params = {**SMALL, "max_epochs": 3}
+    with pytest.warns(RuntimeWarning, match="no_such_folder/fit.ckpt: cannot save"):
+        fitted = NeighborLSTMRegressor(**params, callbacks=[TrainingCheckpoint(path)])
+        fitted.fit(lists, y)
+    assert len(fitted.net_.history) == 3

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,7 @@ class TrainingCheckpoint(Callback):
         self.global_rng_ = False
         self.pending_: dict[str, Any] | None = None
         self.resumed_from_epoch_ = 0
+        self.warned_ = False
         return self
 
     # ----------------------------------------------------------- called by fit_net
@@ -154,14 +156,30 @@ class TrainingCheckpoint(Callback):
             "generators": _generator_states(net),
         }
         path = self.path_
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+        try:
+            handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        except OSError as exc:
+            return self._warn_unsaved(exc)
         try:
             with os.fdopen(handle, "wb") as out:
                 torch.save(state, out)
             os.replace(temporary, path)
+        except OSError as exc:  # a full disk costs the checkpoint, never the fit
+            Path(temporary).unlink(missing_ok=True)
+            self._warn_unsaved(exc)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+
+    def _warn_unsaved(self, exc: OSError) -> None:
+        if not self.warned_:
+            warnings.warn(
+                f"{self.path_}: cannot save the training state ({exc}); training goes on, "
+                "but a fit cut off now cannot resume from this epoch.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self.warned_ = True
 
     def on_train_end(self, net: Any, X: Any = None, y: Any = None, **kwargs: Any) -> None:
         """The fit has ended: its checkpoint is no longer needed."""
