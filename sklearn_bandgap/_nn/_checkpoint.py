@@ -85,7 +85,7 @@ class TrainingCheckpoint(Callback):
         Raises
         ------
         ValueError
-            If ``path`` holds the checkpoint of another fit, or no checkpoint.
+            If ``path`` holds the checkpoint of another fit, or is not a checkpoint.
         """
         self.fingerprint_ = fingerprint
         self.path_ = Path(str(self.path).format(seed=seed))
@@ -183,7 +183,8 @@ class TrainingCheckpoint(Callback):
 
     def on_train_end(self, net: Any, X: Any = None, y: Any = None, **kwargs: Any) -> None:
         """The fit has ended: its checkpoint is no longer needed."""
-        self.path_.unlink(missing_ok=True)
+        if self.fingerprint_ is not None:  # a file this callback wrote or resumed from
+            self.path_.unlink(missing_ok=True)
 
 
 def fit_fingerprint(net: Any, y: Any, seed: int | None) -> str:
