@@ -254,3 +254,27 @@ def test_messages_are_continuous_and_exact_under_cell_choice(mp_sample, gap):
     predicted = model.fit(mp_sample.data[:60], gap[:60]).predict(mp_sample.data[:60])
     assert predicted.std() > 0.3  # not a constant, which any check would pass
     check_structure_estimator(model, mp_sample.data[:40], gap[:40])
+
+
+def test_messages_computed_in_blocks_of_rows_equal_the_whole_batch(monkeypatch):
+    """The layer works through blocks of rows (speed); every row's message is unchanged,
+    forwards and backwards, whatever the block size."""
+    import sklearn_bandgap.models._module as module_code
+
+    torch.manual_seed(0)
+    layer = module_code.NeighborMessages(16)
+    rows = torch.randn(50, 16, requires_grad=True)
+    neighbor_rows = torch.randint(0, 50, (50, 6))
+    distances = torch.rand(50, 6).sort(dim=1).values * 3 + 1.5
+    weights = module_code.neighbor_envelope(distances)
+    expansion = module_code.gaussian_expansion(distances, module_code.MESSAGE_GAUSSIANS)
+    results = []
+    for block in (1000, 7, 1):
+        monkeypatch.setattr(module_code, "MESSAGE_BLOCK_ROWS", block)
+        out = layer(rows, neighbor_rows, weights, expansion)
+        (gradient,) = torch.autograd.grad(out.square().sum(), rows)
+        results.append((out.detach(), gradient))
+    for out, gradient in results[1:]:
+        torch.testing.assert_close(out, results[0][0], rtol=0, atol=1e-6)
+        torch.testing.assert_close(gradient, results[0][1], rtol=0, atol=1e-5)
+    assert layer(rows[:0], neighbor_rows[:0], weights[:0], expansion[:0]).shape == (0, 16)
