@@ -313,3 +313,14 @@ def test_rows_are_the_same_with_and_without_the_fast_cif_path(good_and_bad, monk
     monkeypatch.setattr(_chunks, "_reads_arrays", lambda model: False)
     assert predict_chunk(spec, items) == fast
     assert any(row[-1].startswith("invalid") for row in fast[1])  # dup.cif: named
+
+
+def test_the_output_file_gets_the_mode_of_a_new_file_not_the_temporary_one(tmp_path, capsys):
+    (tmp_path / "si.cif").write_text(SI)
+    out = tmp_path / "out.csv"
+    mask = os.umask(0o027)
+    try:
+        assert main(["predict", str(tmp_path / "si.cif"), "-o", str(out)]) == 0
+    finally:
+        os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o640  # 0666 less the umask, not mkstemp's 0600

@@ -25,6 +25,8 @@ from skorch.callbacks import Callback, EarlyStopping, LRScheduler
 from skorch.history import History
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from sklearn_bandgap.utils._files import publish
+
 #: Version of the checkpoint's layout.
 CHECKPOINT_FORMAT = 1
 
@@ -163,7 +165,7 @@ class TrainingCheckpoint(Callback):
         try:
             with os.fdopen(handle, "wb") as out:
                 torch.save(state, out)
-            os.replace(temporary, path)
+            publish(temporary, path)
         except OSError as exc:  # a full disk costs the checkpoint, never the fit
             Path(temporary).unlink(missing_ok=True)
             self._warn_unsaved(exc)

@@ -20,6 +20,7 @@ from sklearn_bandgap.screening._chunks import (
     resolve_model,
 )
 from sklearn_bandgap.screening._sources import iter_items
+from sklearn_bandgap.utils._files import publish
 
 
 def _list_models(out: TextIO) -> int:
@@ -70,7 +71,7 @@ def _atomic_output(path: Path | None) -> Iterator[TextIO]:
     try:
         with open(handle, "w", newline="", encoding="utf-8") as out:
             yield out
-        os.replace(temporary, path)
+        publish(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
