@@ -110,7 +110,6 @@ def train_member(
     start = time.perf_counter()
     member.fit(lists_train, y_train, train_only=train_only)
     seconds = time.perf_counter() - start
-    member.set_params(callbacks=None)  # the saved member's parameters are the recipe's
     history = member.net_.history_
     n_extra = 0 if train_only is None else int(train_only.sum())
     info = {
@@ -128,7 +127,7 @@ def train_member(
     if n_extra:
         info["extra_crystals"] = n_extra
     member.set_params(verbose=0)
-    save(member, model_path)
+    save(member, model_path, drop_callbacks=True)  # the saved parameters are the recipe's
     info_path.write_text(json.dumps(info, indent=2) + "\n")
     print(f"{recipe.name} seed {seed}: {info['epochs']} epochs in {seconds:.0f} s", flush=True)
     return info

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -21,23 +22,8 @@ from sklearn_bandgap.cli._interrupt import (
     was_interrupted,
 )
 
-SI = """data_Si
-_cell_length_a 3.867
-_cell_length_b 3.867
-_cell_length_c 3.867
-_cell_angle_alpha 60
-_cell_angle_beta 60
-_cell_angle_gamma 60
-_symmetry_space_group_name_H-M 'P 1'
-loop_
-_atom_site_type_symbol
-_atom_site_label
-_atom_site_fract_x
-_atom_site_fract_y
-_atom_site_fract_z
-Si Si0 0 0 0
-Si Si1 0.25 0.25 0.25
-"""
+EXAMPLES = Path(__file__).parents[1] / "sklearn_bandgap" / "pretrained" / "examples"
+SI = (EXAMPLES / "Si_diamond.cif").read_text()
 
 
 @pytest.fixture

@@ -361,7 +361,7 @@ def test_other_files_are_refused(tmp_path):
 def test_what_cannot_be_saved_is_named(tmp_path, mp_sample):
     with pytest.raises(TypeError, match="RandomForestRegressor cannot be saved; supported"):
         save(make_pipeline(NeighborListFeaturizer(), RandomForestRegressor()), tmp_path / "a")
-    with pytest.raises(TypeError, match=r"estimator\.callbacks: .*set_params\(callbacks=None\)"):
+    with pytest.raises(TypeError, match=r"estimator\.callbacks: .*drop_callbacks=True"):
         save(NeighborLSTMRegressor(callbacks=[EpochTimer()]), tmp_path / "b")
     with pytest.raises(TypeError, match=r"estimator\.memory: .*cannot be saved"):
         save(make_pipeline(NeighborListFeaturizer(), memory=joblib.Memory(None)), tmp_path / "c")
@@ -385,6 +385,26 @@ def _seed_design_file(mp_sample, tmp_path):
         keep_digest=False,
     )
     return model, lists, old, tree
+
+
+def test_drop_callbacks_stores_none_for_every_member_and_leaves_the_model_alone(
+    tmp_path, mp_sample
+):
+    lists = NeighborListFeaturizer().transform(mp_sample.data[:30])
+    y = mp_sample.target[:30, 0]
+    timer = EpochTimer()
+    model = SeedEnsembleRegressor(
+        NeighborLSTMRegressor(**LSTM, callbacks=[timer]), random_states=[0, 1]
+    ).fit(lists, y)
+    with pytest.raises(TypeError, match=r"estimator\.estimator\.callbacks"):
+        save(model, tmp_path / "refused.safetensors")
+    path = save(model, tmp_path / "model.safetensors", drop_callbacks=True)
+    loaded = load(path)
+    assert loaded.estimator.callbacks is None
+    assert all(member.callbacks is None for member in loaded.estimators_)
+    assert model.estimator.callbacks == [timer]  # the estimator saved is not changed
+    assert all(member.callbacks is not None for member in model.estimators_)
+    np.testing.assert_array_equal(loaded.predict(lists), model.predict(lists))
 
 
 def test_a_file_of_the_seed_design_loads_as_the_seed_design(mp_sample, tmp_path):

@@ -25,6 +25,7 @@ from skorch.callbacks import Callback, EarlyStopping, LRScheduler
 from skorch.history import History
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from sklearn_bandgap._nn._averaging import WeightAverage
 from sklearn_bandgap.utils._files import publish
 
 #: Version of the checkpoint's layout.
@@ -131,7 +132,7 @@ class TrainingCheckpoint(Callback):
             elif isinstance(callback, LRScheduler) and "lr_scheduler" in saved:
                 callback.lr_scheduler_.load_state_dict(saved["lr_scheduler"])
                 callback.batch_idx_ = sum(net.history[:, "train_batch_count"])
-            elif _is_weight_average(callback) and "weight_average" in saved:
+            elif isinstance(callback, WeightAverage) and "weight_average" in saved:
                 _restore_weight_average(callback, net, saved["weight_average"])
         generators = state["generators"]
         for name in ("iterator_train__generator", "iterator_valid__generator"):
@@ -234,12 +235,6 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"history value of type {type(value).__name__} cannot be checkpointed")
 
 
-def _is_weight_average(callback: Any) -> bool:
-    from sklearn_bandgap._nn._training import WeightAverage
-
-    return isinstance(callback, WeightAverage)
-
-
 def _callback_states(net: Any) -> dict[str, Any]:
     states: dict[str, Any] = {}
     for _, callback in net.callbacks_:
@@ -252,7 +247,7 @@ def _callback_states(net: Any) -> dict[str, Any]:
             }
         elif isinstance(callback, LRScheduler):
             states["lr_scheduler"] = callback.lr_scheduler_.state_dict()
-        elif _is_weight_average(callback) and callback.average_ is not None:
+        elif isinstance(callback, WeightAverage) and callback.average_ is not None:
             states["weight_average"] = {
                 "decay": callback.decay_,
                 "average": callback.average_.state_dict(),

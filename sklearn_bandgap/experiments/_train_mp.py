@@ -65,24 +65,6 @@ def plot_parity(y_true: Any, y_pred: Any, *, title: str, unit: str, path: Path) 
     plot_parity_panels([(title, y_true, y_pred, unit)], path)
 
 
-def without_training_callbacks(model: Any) -> None:
-    """Set every ``callbacks`` parameter of ``model`` and its fitted members to None.
-
-    Callbacks (a :class:`~sklearn_bandgap.models.TrainingCheckpoint`, Optuna's
-    pruning) act only while training, and :func:`sklearn_bandgap.io.save`
-    refuses them (they cannot be stored without pickle).
-    """
-    if hasattr(model, "get_params"):
-        params = model.get_params(deep=True)
-        names = [k for k in params if k == "callbacks" or k.endswith("__callbacks")]
-        model.set_params(**{name: None for name in names if params[name] is not None})
-    for attribute in ("estimators_", "regressor_", "estimator_"):
-        fitted = getattr(model, attribute, None)
-        for member in fitted if isinstance(fitted, list) else [fitted]:
-            if member is not None:
-                without_training_callbacks(member)
-
-
 def train_and_evaluate(
     structures: Sequence[Structure],
     y: np.ndarray,
@@ -236,13 +218,12 @@ def train_and_evaluate(
     if save_path is not None:
         from sklearn_bandgap.io import save
 
-        without_training_callbacks(model)  # e.g. TrainingCheckpoint: they act only in fit
-
         names = [target, *auxiliary_targets]
         save(
             pipeline,
             save_path,
             metadata={"outputs": [{"name": n, "unit": units.get(n, "")} for n in names]},
+            drop_callbacks=True,  # e.g. TrainingCheckpoint: they act only in fit
         )
     test_structures = [structures[i] for i in test]
     start = time.perf_counter()

@@ -76,8 +76,9 @@ def supported_names() -> list[str]:
 class Encoder:
     """Turns an estimator into a JSON-ready tree; arrays collect in ``tensors``."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, drop_callbacks: bool = False) -> None:
         self.tensors: dict[str, np.ndarray] = {}
+        self.drop_callbacks = drop_callbacks
 
     def estimator(self, estimator: Any, where: str) -> dict[str, Any]:
         """Encode one estimator: its class, parameters and fitted attributes."""
@@ -89,10 +90,12 @@ class Encoder:
             )
         params = estimator.get_params(deep=False)
         if params.get("callbacks") is not None:
-            raise EncodingError(
-                f"{where}.callbacks: skorch callbacks cannot be saved without pickle; they act "
-                "only in training, so set_params(callbacks=None) before saving."
-            )
+            if not self.drop_callbacks:
+                raise EncodingError(
+                    f"{where}.callbacks: skorch callbacks cannot be saved without pickle; they "
+                    "act only in training, so save(..., drop_callbacks=True) stores None instead."
+                )
+            params = {**params, "callbacks": None}
         if params.get("accelerator") is not None:
             raise EncodingError(
                 f"{where}.accelerator: an accelerate.Accelerator belongs to the machine that "

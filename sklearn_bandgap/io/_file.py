@@ -69,7 +69,11 @@ def _digest(texts: dict[str, str], tensors: dict[str, np.ndarray]) -> str:
 
 
 def save(
-    estimator: Any, path: str | os.PathLike[str], *, metadata: dict[str, Any] | None = None
+    estimator: Any,
+    path: str | os.PathLike[str],
+    *,
+    metadata: dict[str, Any] | None = None,
+    drop_callbacks: bool = False,
 ) -> Path:
     """Save a (fitted) estimator of this package as one ``.safetensors`` file.
 
@@ -101,6 +105,13 @@ def save(
         (e.g. the training table's target columns). ``sklearn-bandgap predict
         --model`` names its CSV columns after them (``output_0``,
         ``output_1``, ... for a file without them).
+    drop_callbacks : bool, default=False
+        Store the ``callbacks`` parameter of the estimator and of every
+        estimator inside it as None. Callbacks (a
+        :class:`~sklearn_bandgap.models.TrainingCheckpoint`, Optuna's pruning)
+        act only while training and cannot be stored without pickle; by
+        default a callback is an error, so that none is dropped unnoticed.
+        The estimator itself is not changed.
 
     Returns
     -------
@@ -111,14 +122,15 @@ def save(
     ------
     TypeError
         If the estimator, or a value inside it, cannot be saved without pickle
-        (for example skorch callbacks in ``callbacks``); the message names it.
+        (for example skorch callbacks in ``callbacks`` without
+        ``drop_callbacks``); the message names it.
 
     Notes
     -----
     What is not kept: the optimizer's state (training cannot be resumed
     exactly; ``predict`` and ``transform`` are unaffected), the per-batch
     entries of skorch's history (the per-epoch ones are kept), and the
-    ``callbacks`` parameter, which must be None when saving.
+    ``callbacks`` parameter (see ``drop_callbacks``).
 
     Examples
     --------
@@ -132,7 +144,7 @@ def save(
     """
     from safetensors.numpy import save as to_bytes
 
-    encoder = Encoder()
+    encoder = Encoder(drop_callbacks=drop_callbacks)
     tree = encoder.estimator(estimator, "estimator")
     texts = {
         "estimator": json.dumps(tree, sort_keys=True),
