@@ -128,6 +128,7 @@ def train_member(
         info["extra_crystals"] = n_extra
     member.set_params(verbose=0)
     save(member, model_path, drop_callbacks=True)  # the saved parameters are the recipe's
+    progress.path_.unlink(missing_ok=True)  # the member's result is now in model_path
     info_path.write_text(json.dumps(info, indent=2) + "\n")
     print(f"{recipe.name} seed {seed}: {info['epochs']} epochs in {seconds:.0f} s", flush=True)
     return info

@@ -5,6 +5,7 @@ generators)."""
 from __future__ import annotations
 
 import pickle
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -42,6 +43,39 @@ class KillAfter(Callback):
             raise CutOff
 
 
+class CtrlCDuring(Callback):
+    """Ctrl-C in the middle of an epoch (skorch catches it and ends training)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_batch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            raise KeyboardInterrupt
+
+
+class EpochCounter(Callback):
+    """Records every epoch trained (in a class list: clones share it)."""
+
+    trained: ClassVar[list[int]] = []
+
+    def on_epoch_end(self, net, **kwargs):
+        EpochCounter.trained.append(len(net.history))
+
+
+class CutSecondFit(Callback):
+    """Cuts the second fit it sees (a seed ensemble's second member) after an epoch."""
+
+    fits = 0
+
+    def on_train_begin(self, net, **kwargs):
+        CutSecondFit.fits += 1
+
+    def on_epoch_end(self, net, **kwargs):
+        if CutSecondFit.fits == 2 and len(net.history) == 2:
+            raise CutOff
+
+
 @pytest.fixture(scope="module")
 def lists(mp_sample):
     return NeighborListFeaturizer().transform(mp_sample.data[:120])
@@ -50,6 +84,10 @@ def lists(mp_sample):
 @pytest.fixture(scope="module")
 def y(mp_sample):
     return mp_sample.target[:120]
+
+
+def _finished(path):
+    return torch.load(path, weights_only=True)["finished"]
 
 
 def _weights(estimator):
@@ -79,7 +117,7 @@ def test_a_fit_cut_off_resumes_to_the_same_weights(lists, y, tmp_path, settings)
     resumed = NeighborLSTMRegressor(**params, callbacks=[TrainingCheckpoint(path)]).fit(lists, y)
     (checkpoint,) = [cb for _, cb in resumed.net_.callbacks_ if isinstance(cb, TrainingCheckpoint)]
     assert checkpoint.resumed_from_epoch_ == 4
-    assert not path.exists()  # the fit ended: its checkpoint is gone
+    assert _finished(path)  # the fit ended: its checkpoint holds the result
     assert len(resumed.net_.history) == len(whole.net_.history)
     np.testing.assert_array_equal(
         resumed.net_.history[:, "valid_loss"], whole.net_.history[:, "valid_loss"]
@@ -89,7 +127,8 @@ def test_a_fit_cut_off_resumes_to_the_same_weights(lists, y, tmp_path, settings)
     np.testing.assert_array_equal(resumed.predict(lists), whole.predict(lists))
 
 
-def test_without_a_cut_the_checkpoint_changes_nothing(lists, y, tmp_path):
+def test_without_a_cut_the_checkpoint_changes_nothing(lists, y, tmp_path, mp_sample):
+    mp_sample_120 = mp_sample.data[:120]
     torch.set_num_threads(1)
     whole = NeighborLSTMRegressor(**SMALL, ema_epochs=2).fit(lists, y)
     path = tmp_path / "fit.ckpt"
@@ -97,9 +136,64 @@ def test_without_a_cut_the_checkpoint_changes_nothing(lists, y, tmp_path):
         **SMALL, ema_epochs=2, callbacks=[TrainingCheckpoint(path)]
     ).fit(lists, y)
     np.testing.assert_array_equal(with_checkpoint.predict(lists), whole.predict(lists))
-    assert not path.exists()
     pickle.loads(pickle.dumps(with_checkpoint))  # the fitted estimator still pickles
     assert clone(with_checkpoint).get_params()["callbacks"][0].path == path
+
+    # the file keeps the result: the same fit again returns it without training
+    again = NeighborLSTMRegressor(**SMALL, ema_epochs=2, callbacks=[TrainingCheckpoint(path)])
+    EpochCounter.trained = []
+    again.set_params(callbacks=[TrainingCheckpoint(path), EpochCounter()]).fit(lists, y)
+    assert EpochCounter.trained == []
+    np.testing.assert_array_equal(again.predict(lists), whole.predict(lists))
+    assert len(again.net_.history) == len(whole.net_.history)
+
+    # not the same fit: another setting, other inputs -> refused, never loaded
+    with pytest.raises(ValueError, match="the checkpoint of another fit"):
+        NeighborLSTMRegressor(
+            **{**SMALL, "lr": 0.02}, ema_epochs=2, callbacks=[TrainingCheckpoint(path)]
+        ).fit(lists, y)
+    with pytest.raises(ValueError, match="the checkpoint of another fit"):
+        NeighborLSTMRegressor(**SMALL, ema_epochs=3, callbacks=[TrainingCheckpoint(path)]).fit(
+            lists, y
+        )
+    other_inputs = NeighborListFeaturizer(n_neighbors=12).transform(mp_sample_120)
+    with pytest.raises(ValueError, match="the checkpoint of another fit"):
+        NeighborLSTMRegressor(**SMALL, ema_epochs=2, callbacks=[TrainingCheckpoint(path)]).fit(
+            other_inputs, y
+        )
+
+
+def test_ctrl_c_keeps_the_checkpoint_and_the_fit_resumes_after_the_last_saved_epoch(
+    lists, y, tmp_path
+):
+    torch.set_num_threads(1)
+    params = {**SMALL, "ema_epochs": 2}
+    whole = NeighborLSTMRegressor(**params).fit(lists, y)
+    path = tmp_path / "fit.ckpt"
+    cut = NeighborLSTMRegressor(**params, callbacks=[TrainingCheckpoint(path), CtrlCDuring(5)])
+    with pytest.raises(KeyboardInterrupt, match=r"state after epoch 4 is in .*fit\.ckpt"):
+        cut.fit(lists, y)  # skorch alone would return a half-trained model
+    resumed = NeighborLSTMRegressor(**params, callbacks=[TrainingCheckpoint(path)]).fit(lists, y)
+    np.testing.assert_array_equal(resumed.predict(lists), whole.predict(lists))
+    assert _finished(path)
+
+    path = tmp_path / "first.ckpt"
+    first = NeighborLSTMRegressor(**params, callbacks=[TrainingCheckpoint(path), CtrlCDuring(1)])
+    with pytest.raises(KeyboardInterrupt, match="no epoch was finished"):
+        first.fit(lists, y)
+
+
+def test_early_stopping_ends_a_fit_and_its_checkpoint_keeps_the_result(lists, y, tmp_path):
+    path = tmp_path / "fit.ckpt"
+    params = {**SMALL, "max_epochs": 60, "patience": 1, "lr": 0.05}
+    fitted = NeighborLSTMRegressor(**params, callbacks=[TrainingCheckpoint(path)]).fit(lists, y)
+    assert len(fitted.net_.history) < 60  # stopped early, not interrupted
+    assert _finished(path)
+    EpochCounter.trained = []
+    again = NeighborLSTMRegressor(**params, callbacks=[TrainingCheckpoint(path), EpochCounter()])
+    again.fit(lists, y)
+    assert EpochCounter.trained == []  # early stopping's result, not more epochs
+    np.testing.assert_array_equal(again.predict(lists), fitted.predict(lists))
 
 
 def test_the_checkpoint_of_another_fit_is_refused_by_name(lists, y, tmp_path):
@@ -158,7 +252,24 @@ def test_seed_ensemble_members_each_resume_from_their_own_file(lists, y, tmp_pat
         random_states=(0, 1),
     ).fit(lists, y)
     np.testing.assert_array_equal(resumed.predict(lists), whole.predict(lists))
-    assert not list(tmp_path.glob("m*.ckpt"))
+    assert len(list(tmp_path.glob("m*.ckpt"))) == 2  # each member's result
+
+    # the second member cut off: the first, which had ended, is not trained again
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    template = str(kept / "m{seed}.ckpt")
+    member = NeighborLSTMRegressor(**params, callbacks=[TrainingCheckpoint(template)])
+    CutSecondFit.fits = 0
+    with pytest.raises(CutOff):
+        SeedEnsembleRegressor(
+            clone(member).set_params(callbacks=[TrainingCheckpoint(template), CutSecondFit()]),
+            random_states=(0, 1),
+        ).fit(lists, y)
+    EpochCounter.trained = []
+    counted = clone(member).set_params(callbacks=[TrainingCheckpoint(template), EpochCounter()])
+    resumed = SeedEnsembleRegressor(counted, random_states=(0, 1)).fit(lists, y)
+    assert EpochCounter.trained == [3, 4]  # only the second member's last two epochs
+    np.testing.assert_array_equal(resumed.predict(lists), whole.predict(lists))
 
 
 def test_a_checkpoint_that_cannot_be_written_costs_a_warning_not_the_fit(lists, y, tmp_path):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import numpy as np
 import pandas as pd
@@ -256,5 +258,41 @@ def test_train_command_resumes_a_run_cut_off_from_its_checkpoints(
     assert "Resuming from" in capsys.readouterr().out
     resumed = json.loads((tmp_path / "cut" / "main_job.json").read_text())
     assert resumed["test"] == whole["test"]  # the figures of the run never cut off
-    assert not list(checkpoints.glob("*.ckpt")) and saved.is_file()
+    assert saved.is_file()
+    assert len(list(checkpoints.glob("model_*.ckpt"))) == 2  # each model's result, kept
     assert main([*argv, "--checkpoint-dir", str(saved)]) == 2  # a file, not a folder
+
+
+@pytest.mark.parametrize("with_checkpoints", [True, False], ids=["checkpoints", "none"])
+def test_ctrl_c_in_training_ends_the_train_command(
+    table, tmp_path, capsys, monkeypatch, with_checkpoints
+):
+    """skorch alone takes Ctrl-C as "stop this fit": the next model would train."""
+    from sklearn_bandgap.cli._train import StopWhenInterrupted
+
+    started = []
+    monkeypatch.setattr(
+        StopWhenInterrupted, "on_train_begin", lambda self, net, **kw: started.append(net)
+    )
+
+    def ctrl_c_in_the_second_epoch(self, net, **kwargs):
+        if len(net.history) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(StopWhenInterrupted, "on_batch_end", ctrl_c_in_the_second_epoch)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    checkpoints, saved = tmp_path / "checkpoints", tmp_path / "model.safetensors"
+    argv = ["train", str(table), "--target", "ind_gap", "--seeds", "0", "1", "--max-epochs", "3"]
+    argv += ["--output-dir", str(tmp_path / "out"), "--save", str(saved)]
+    try:
+        status = main([*argv, "--checkpoint-dir", str(checkpoints)] if with_checkpoints else argv)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert status == 130
+    assert len(started) == 1  # the second model never started
+    assert not saved.exists() and not (tmp_path / "out" / "main_job.json").exists()
+    err = capsys.readouterr().err
+    assert "train: interrupted" in err
+    if with_checkpoints:
+        assert len(list(checkpoints.glob("model_*.ckpt"))) == 1  # the first model's, kept
+        assert f"state of the unfinished models is in {checkpoints}: the same command" in err

@@ -11,6 +11,7 @@ state or the generators, so a fit restarted from it takes another path.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -42,9 +43,13 @@ class TrainingCheckpoint(Callback):
     epoch's). When ``fit`` starts and ``path`` holds the state of the same fit
     (same network, targets and seed; checked), training resumes after its last
     epoch, and with a ``random_state`` it ends with the same weights as a fit
-    never cut off (same torch threads). A fit that ends (early stopping,
-    ``max_epochs``, or Ctrl-C, which skorch takes as "stop training here")
-    removes ``path``.
+    never cut off (same torch threads). A fit that ends (early stopping or
+    ``max_epochs``) leaves its result in ``path`` (weights and history), so the
+    same fit started again returns it without training: a seed ensemble cut
+    off in its third member keeps its first two. Remove the file when the
+    result is no longer wanted. A fit cut short by Ctrl-C (which skorch alone
+    would take as "stop training here" and return a half-trained model) keeps
+    ``path`` and raises ``KeyboardInterrupt``: fit again to resume.
 
     Parameters
     ----------
@@ -57,6 +62,11 @@ class TrainingCheckpoint(Callback):
 
     Notes
     -----
+    "The same fit" means the same network, training settings (learning
+    rate, epochs, batch size, early stopping, schedule, weight average, ...),
+    inputs, targets and seed; a checkpoint of any other fit is refused by
+    name, never loaded. Other callbacks (logging, progress) may differ.
+
     Saved: the module, the optimizer, skorch's history, and the state of the
     package's callbacks (early stopping, the learning-rate schedule, the
     weight average) and of the fit's seeded generators. Other callbacks are
@@ -74,12 +84,17 @@ class TrainingCheckpoint(Callback):
         self.global_rng_ = False
         self.pending_: dict[str, Any] | None = None
         self.resumed_from_epoch_ = 0
+        self.epochs_done_ = self.epochs_saved_ = 0
+        self.finished_ = False
         self.warned_ = False
         return self
 
     # ----------------------------------------------------------- called by fit_net
     def prepare(self, fingerprint: str, seed: int | None, *, global_rng: bool = False) -> int:
         """Read a checkpoint of this fit, if any; return the epochs it has done.
+
+        :data:`FINISHED` (more epochs than any fit runs) for the result of a
+        fit that has ended: it is restored and no epoch is trained.
 
         ``global_rng``: the fit draws from torch's global generator (a seeded
         fork, for dropout or batching of its own), whose state is then
@@ -94,7 +109,8 @@ class TrainingCheckpoint(Callback):
         self.path_ = Path(str(self.path).format(seed=seed))
         self.global_rng_ = global_rng
         self.pending_ = None
-        self.resumed_from_epoch_ = 0
+        self.resumed_from_epoch_ = self.epochs_done_ = self.epochs_saved_ = 0
+        self.finished_ = False
         path = self.path_
         if not path.exists():
             return 0
@@ -109,11 +125,14 @@ class TrainingCheckpoint(Callback):
             raise ValueError(f"{path}: not a training checkpoint of this package; remove it.")
         if state.get("fingerprint") != fingerprint:
             raise ValueError(
-                f"{path}: the checkpoint of another fit (other network, targets or seed); "
-                "remove it, or give this fit its own path."
+                f"{path}: the checkpoint of another fit (other network, settings, inputs, "
+                "targets or seed); remove it, or give this fit its own path."
             )
         self.pending_ = state
         self.resumed_from_epoch_ = int(state["epochs_done"])
+        self.epochs_done_ = self.epochs_saved_ = self.resumed_from_epoch_
+        if state.get("finished"):
+            return FINISHED
         return self.resumed_from_epoch_
 
     # ------------------------------------------------------------- skorch hooks
@@ -121,6 +140,13 @@ class TrainingCheckpoint(Callback):
         """Put the saved state back, after the other callbacks have reset theirs."""
         state, self.pending_ = self.pending_, None
         if state is None:
+            return
+        if state.get("finished"):  # the result of this fit: nothing left to train
+            net.module_.load_state_dict(state["module"])
+            net.history_ = History(json.loads(state["history"]))
+            self.finished_ = True
+            if net.verbose:
+                print(f"{self.path_}: this fit has ended ({len(net.history)} epochs).", flush=True)
             return
         net.module_.load_state_dict(state["module"])
         net.optimizer_.load_state_dict(state["optimizer"])
@@ -148,6 +174,7 @@ class TrainingCheckpoint(Callback):
         """Write the state of the fit after this epoch (atomically)."""
         if self.fingerprint_ is None:  # not started through fit_net: nothing to check against
             return
+        self.epochs_done_ = len(net.history)
         state = {
             "format": CHECKPOINT_FORMAT,
             "fingerprint": self.fingerprint_,
@@ -158,11 +185,17 @@ class TrainingCheckpoint(Callback):
             "callbacks": _callback_states(net),
             "generators": _generator_states(net),
         }
+        if self._write(state):
+            self.epochs_saved_ = self.epochs_done_
+
+    def _write(self, state: dict[str, Any]) -> bool:
+        """Save ``state`` atomically; False (and a warning, once) if it cannot be."""
         path = self.path_
         try:
             handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         except OSError as exc:
-            return self._warn_unsaved(exc)
+            self._warn_unsaved(exc)
+            return False
         try:
             with os.fdopen(handle, "wb") as out:
                 torch.save(state, out)
@@ -170,9 +203,11 @@ class TrainingCheckpoint(Callback):
         except OSError as exc:  # a full disk costs the checkpoint, never the fit
             Path(temporary).unlink(missing_ok=True)
             self._warn_unsaved(exc)
+            return False
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+        return True
 
     def _warn_unsaved(self, exc: OSError) -> None:
         if not self.warned_:
@@ -185,22 +220,69 @@ class TrainingCheckpoint(Callback):
             self.warned_ = True
 
     def on_train_end(self, net: Any, X: Any = None, y: Any = None, **kwargs: Any) -> None:
-        """The fit has ended: its checkpoint is no longer needed."""
-        if self.fingerprint_ is not None:  # a file this callback wrote or resumed from
-            self.path_.unlink(missing_ok=True)
+        """Stop a fit cut short: skorch has caught the Ctrl-C that ended it.
+
+        Raises
+        ------
+        KeyboardInterrupt
+            If training stopped before early stopping or ``max_epochs`` ended
+            it (Ctrl-C, which skorch catches and takes as the end of training).
+        """
+        if self.fingerprint_ is None or self.finished_:
+            return
+        if _ended(net, self.epochs_done_):
+            return  # fit_net calls finish() once the other callbacks have ended too
+        saved = f"its state after epoch {self.epochs_saved_} is in {self.path_}"
+        if not self.epochs_saved_:
+            saved = f"no epoch was finished and saved to {self.path_}"
+        raise KeyboardInterrupt(f"training interrupted; {saved}: fit again to resume")
+
+    def finish(self, net: Any) -> None:
+        """Keep the result of a fit that has ended (called by ``fit_net`` after training).
+
+        Written after every callback's ``on_train_end``, so the weights are the
+        fit's final ones (early stopping's best, the weight average).
+        """
+        if self.fingerprint_ is None or self.finished_:
+            return
+        result = {
+            "format": CHECKPOINT_FORMAT,
+            "fingerprint": self.fingerprint_,
+            "finished": True,
+            "epochs_done": len(net.history),
+            "module": net.module_.state_dict(),
+            "history": json.dumps(net.history.to_list(), default=_plain),
+        }
+        self.finished_ = self._write(result)
 
 
-def fit_fingerprint(net: Any, y: Any, seed: int | None) -> str:
-    """A digest of what makes two fits the same: network shapes, targets and seed."""
+def fit_fingerprint(net: Any, X: Any, y: Any, seed: int | None) -> str:
+    """A digest of what makes two fits the same.
+
+    The network's layers and shapes, the training settings (the net's
+    parameters of plain values but ``verbose`` and ``device``, and those of
+    the callbacks whose state a checkpoint keeps), the inputs, the targets
+    and the seed.
+    """
     digest = hashlib.sha256()
     digest.update(type(net.module_).__qualname__.encode())
     for name, tensor in net.module_.state_dict().items():
         digest.update(f"{name}{tuple(tensor.shape)}".encode())
     digest.update(repr(seed).encode())
-    for array in _arrays(y):
-        digest.update(str(array.shape).encode() + str(array.dtype).encode())
-        digest.update(np.ascontiguousarray(array).tobytes())
+    settings = _plain_settings(net.get_params(deep=False), skip=_NOT_SETTINGS)
+    for name, callback in net.callbacks_:  # those whose state the checkpoint keeps
+        if isinstance(callback, EarlyStopping | LRScheduler | WeightAverage):
+            settings[f"callbacks.{name}"] = _plain_settings(callback.get_params(), skip=())
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    _feed(digest, X)
+    _feed(digest, y)
     return digest.hexdigest()
+
+
+#: Net parameters that do not change what a fit computes.
+_NOT_SETTINGS = ("verbose", "device", "callbacks", "compile", "use_caching")
+#: Code to mark a checkpoint of a fit that has ended: more epochs than any fit runs.
+FINISHED = 2**62
 
 
 def training_checkpoint(net: Any) -> TrainingCheckpoint | None:
@@ -212,18 +294,72 @@ def training_checkpoint(net: Any) -> TrainingCheckpoint | None:
 
 
 # ----------------------------------------------------------------------- helpers
-def _arrays(y: Any) -> list[np.ndarray]:
-    if y is None:
-        return []
-    if isinstance(y, torch.Tensor):
-        return [y.detach().cpu().numpy()]
-    if isinstance(y, np.ndarray):
-        return [y]
-    if isinstance(y, list | tuple):
-        return [a for item in y for a in _arrays(item)]
-    if hasattr(y, "__len__") and hasattr(y, "__getitem__"):  # e.g. relaxation targets
-        return [a for k in range(len(y)) for a in _arrays(y[k])]
-    return [np.asarray(y)]
+def _ended(net: Any, epochs_done: int) -> bool:
+    """Whether training ended on its own: early stopping, or every epoch done."""
+    if epochs_done >= net.max_epochs:
+        return True
+    return any(
+        isinstance(callback, EarlyStopping) and callback.misses_ >= callback.patience
+        for _, callback in net.callbacks_
+    )
+
+
+def _plain_settings(params: dict[str, Any], skip: tuple[str, ...]) -> dict[str, Any]:
+    """The parameters whose values are numbers, strings, None, or lists of them."""
+
+    def plain(value: Any) -> bool:
+        if isinstance(value, list | tuple):
+            return all(plain(v) for v in value)
+        return value is None or isinstance(value, bool | int | float | str)
+
+    return {
+        key: list(value) if isinstance(value, tuple) else value
+        for key, value in params.items()
+        if key not in skip and plain(value)
+    }
+
+
+def _feed(digest: Any, value: Any, depth: int = 0) -> None:
+    """Add ``value`` (arrays, tensors, containers, objects holding them) to ``digest``."""
+    if depth > 16:
+        raise TypeError("the training data nest too deep to fingerprint")
+    if value is None or isinstance(value, bool | int | float | str | np.generic):
+        digest.update(f"{type(value).__name__}:{value!r};".encode())
+        return
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        digest.update(f"array{value.dtype.str}{value.shape};".encode())
+        if value.dtype.kind == "O":
+            for item in value.ravel():
+                _feed(digest, item, depth + 1)
+        else:
+            digest.update(np.ascontiguousarray(value).tobytes())
+        return
+    if isinstance(value, list | tuple):
+        digest.update(f"{type(value).__name__}{len(value)};".encode())
+        for item in value:
+            _feed(digest, item, depth + 1)
+        return
+    if isinstance(value, dict):
+        digest.update(f"dict{len(value)};".encode())
+        for key in sorted(value, key=repr):
+            _feed(digest, key, depth + 1)
+            _feed(digest, value[key], depth + 1)
+        return
+    fields = (
+        [f.name for f in dataclasses.fields(value)]
+        if dataclasses.is_dataclass(value)
+        else sorted(vars(value))
+        if hasattr(value, "__dict__")
+        else None
+    )
+    if fields is None:
+        raise TypeError(f"cannot fingerprint training data of type {type(value).__qualname__}")
+    digest.update(f"{type(value).__qualname__}{len(fields)};".encode())
+    for name in fields:
+        _feed(digest, name, depth + 1)
+        _feed(digest, getattr(value, name), depth + 1)
 
 
 def _plain(value: Any) -> Any:

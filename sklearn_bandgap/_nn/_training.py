@@ -168,13 +168,14 @@ def fit_net(
     if seed is None:
         net.initialize()
         _load_initial_state(net, initial_state)
-        return net.partial_fit(X, y, epochs=_epochs_to_run(net, y, seed, stochastic))
+        _train(net, X, y, _epochs_to_run(net, X, y, seed, stochastic))
+        return net
     devices = _forked_devices(net)
     with _INITIALIZING, torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         net.initialize()
     _load_initial_state(net, initial_state)
-    epochs = _epochs_to_run(net, y, seed, stochastic)
+    epochs = _epochs_to_run(net, X, y, seed, stochastic)
     # attributes, as skorch reads iterator_*__ (set_params would re-initialise); every
     # DataLoader iterator draws a base seed from its generator, validation's too
     net.iterator_train__generator = torch.Generator().manual_seed(seed)
@@ -183,21 +184,29 @@ def fit_net(
         if stochastic:
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(seed)
-                net.partial_fit(X, y, epochs=epochs)
+                _train(net, X, y, epochs)
         else:
-            net.partial_fit(X, y, epochs=epochs)
+            _train(net, X, y, epochs)
     finally:
         del net.iterator_train__generator, net.iterator_valid__generator
     return net
 
 
-def _epochs_to_run(net: Any, y: Any, seed: int | None, stochastic: bool) -> int:
+def _epochs_to_run(net: Any, X: Any, y: Any, seed: int | None, stochastic: bool) -> int:
     """``max_epochs``, less those a :class:`TrainingCheckpoint` of this fit has done."""
     checkpoint = training_checkpoint(net)
     if checkpoint is None:
         return int(net.max_epochs)
-    done = checkpoint.prepare(fit_fingerprint(net, y, seed), seed, global_rng=stochastic)
+    done = checkpoint.prepare(fit_fingerprint(net, X, y, seed), seed, global_rng=stochastic)
     return max(int(net.max_epochs) - done, 0)
+
+
+def _train(net: Any, X: Any, y: Any, epochs: int) -> None:
+    """``partial_fit`` for ``epochs``; then a checkpoint keeps the result of a fit that ended."""
+    net.partial_fit(X, y, epochs=epochs)
+    checkpoint = training_checkpoint(net)
+    if checkpoint is not None:
+        checkpoint.finish(net)
 
 
 def _load_initial_state(net: Any, state: dict[str, Any] | None) -> None:

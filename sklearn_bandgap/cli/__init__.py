@@ -236,7 +236,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         help="save each model's training state there after every epoch; the same command "
-        "run again resumes a run cut off from its last epoch (same result as a run never cut)",
+        "run again resumes a run cut off (or stopped with Ctrl-C) from its last epoch, with "
+        "the result of a run never cut; models that had ended are not trained again (their "
+        "files keep the result: remove the folder when done)",
     )
     p.add_argument(
         "--atom-features",

@@ -27,15 +27,18 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from sklearn.utils import Bunch
+from skorch.callbacks import Callback
 
 from sklearn_bandgap.cli import FAST_EPOCHS, FAST_SUBSET
 from sklearn_bandgap.cli._errors import UsageError
+from sklearn_bandgap.cli._interrupt import raise_if_interrupted
 from sklearn_bandgap.cli._missing import check_missing_targets
 from sklearn_bandgap.datasets import MP_UNITS, load_mp_gap_eform, load_table
 from sklearn_bandgap.experiments import train_and_evaluate
@@ -146,6 +149,7 @@ def train_job(
     }
     if message_layers:
         model_params["message_layers"] = message_layers
+    callbacks: list[Any] = []
     if checkpoint_dir is not None:
         from sklearn_bandgap.models import TrainingCheckpoint
 
@@ -153,7 +157,8 @@ def train_job(
             raise UsageError(f"--checkpoint-dir {checkpoint_dir}: is a file; name a folder")
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
         # one file per model of the ensemble, named by its seed
-        model_params["callbacks"] = [TrainingCheckpoint(checkpoint_dir / "model_{seed}.ckpt")]
+        callbacks.append(TrainingCheckpoint(checkpoint_dir / "model_{seed}.ckpt"))
+    model_params["callbacks"] = [*callbacks, StopWhenInterrupted()]
     if output_weights is not None:
         if len(output_weights) != len(targets):
             raise UsageError(
@@ -229,25 +234,34 @@ def train_job(
             "learns what they leave."
         )
     plot = output_dir / f"parity_{target}.png"
-    result, _ = train_and_evaluate(
-        structures,
-        y if auxiliary else y[:, 0],
-        formulas,
-        target=target,
-        auxiliary_targets=auxiliary,
-        model_params=model_params,
-        random_states=seeds,
-        plot_path=plot,
-        save_path=save,
-        units={target: unit} if unit else None,
-        test_size=test_size,
-        split_seed=split_seed,
-        groups_name=f"the {group_column!r} column" if group_column else "reduced formulas",
-        composition_baseline=composition_baseline,
-        featurizer_params={"atom_features": atom_features} if atom_features else None,
-        teacher=teacher_model,
-        teacher_weight=teacher_weight,
-    )
+    try:
+        result, _ = train_and_evaluate(
+            structures,
+            y if auxiliary else y[:, 0],
+            formulas,
+            target=target,
+            auxiliary_targets=auxiliary,
+            model_params=model_params,
+            random_states=seeds,
+            plot_path=plot,
+            save_path=save,
+            units={target: unit} if unit else None,
+            test_size=test_size,
+            split_seed=split_seed,
+            groups_name=f"the {group_column!r} column" if group_column else "reduced formulas",
+            composition_baseline=composition_baseline,
+            featurizer_params={"atom_features": atom_features} if atom_features else None,
+            teacher=teacher_model,
+            teacher_weight=teacher_weight,
+        )
+    except KeyboardInterrupt:
+        if checkpoint_dir is not None:
+            print(
+                f"The training state of the unfinished models is in {checkpoint_dir}: "
+                "the same command resumes them.",
+                file=sys.stderr,
+            )
+        raise
     result["wall_seconds"] = round(time.perf_counter() - start, 1)
     result["fast"] = fast
     test, split = result["test"], result["split"]
@@ -298,6 +312,21 @@ def train_job(
     if save is not None:
         print(f"Saved the model to {save} (sklearn-bandgap predict --model {save} ...)")
     return result
+
+
+class StopWhenInterrupted(Callback):
+    """A training callback: Ctrl-C ends the command, not only the fit it lands in.
+
+    skorch catches ``KeyboardInterrupt`` and takes it as the end of training,
+    so a seed ensemble would go on with its next model and the command would
+    evaluate and save a half-trained one. At the end of every fit this
+    callback raises the interrupt again if one arrived (remembered by
+    :func:`~sklearn_bandgap.cli._interrupt.remembering_interrupts`).
+    """
+
+    def on_train_end(self, net: Any, **kwargs: Any) -> None:
+        """Raise ``KeyboardInterrupt`` if Ctrl-C was pressed during this fit."""
+        raise_if_interrupted()
 
 
 def source_output_names(init: str, n_outputs: int) -> list[str] | None:
