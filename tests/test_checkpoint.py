@@ -156,6 +156,12 @@ def test_without_a_cut_the_checkpoint_changes_nothing(lists, y, tmp_path, mp_sam
         NeighborLSTMRegressor(**SMALL, ema_epochs=3, callbacks=[TrainingCheckpoint(path)]).fit(
             lists, y
         )
+    with pytest.raises(ValueError, match="the checkpoint of another fit"):  # another split
+        NeighborLSTMRegressor(
+            **{**SMALL, "validation_fraction": 0.3},
+            ema_epochs=2,
+            callbacks=[TrainingCheckpoint(path)],
+        ).fit(lists, y)
     other_inputs = NeighborListFeaturizer(n_neighbors=12).transform(mp_sample_120)
     with pytest.raises(ValueError, match="the checkpoint of another fit"):
         NeighborLSTMRegressor(**SMALL, ema_epochs=2, callbacks=[TrainingCheckpoint(path)]).fit(

@@ -305,18 +305,27 @@ def _ended(net: Any, epochs_done: int) -> bool:
 
 
 def _plain_settings(params: dict[str, Any], skip: tuple[str, ...]) -> dict[str, Any]:
-    """The parameters whose values are numbers, strings, None, or lists of them."""
+    """The parameters whose values are numbers, strings, None, or lists of them.
+
+    A parameter holding a small object of such values (the validation split's
+    fraction and seed, for instance) counts by its class and those values.
+    """
 
     def plain(value: Any) -> bool:
         if isinstance(value, list | tuple):
             return all(plain(v) for v in value)
         return value is None or isinstance(value, bool | int | float | str)
 
-    return {
-        key: list(value) if isinstance(value, tuple) else value
-        for key, value in params.items()
-        if key not in skip and plain(value)
-    }
+    settings: dict[str, Any] = {}
+    for key, value in params.items():
+        if key in skip:
+            continue
+        if plain(value):
+            settings[key] = list(value) if isinstance(value, tuple) else value
+        elif not isinstance(value, type) and hasattr(value, "__dict__"):
+            fields = {k: v for k, v in vars(value).items() if plain(v)}
+            settings[key] = {"class": type(value).__qualname__, **fields}
+    return settings
 
 
 def _feed(digest: Any, value: Any, depth: int = 0) -> None:
