@@ -41,7 +41,7 @@ class TrainingCheckpoint(Callback):
     the end of every epoch the fit's state goes to ``path`` (written to a
     temporary file and renamed, so a kill mid-write leaves the previous
     epoch's). When ``fit`` starts and ``path`` holds the state of the same fit
-    (same network, targets and seed; checked), training resumes after its last
+    (checked: see Notes), training resumes after its last
     epoch, and with a ``random_state`` it ends with the same weights as a fit
     never cut off (same torch threads). A fit that ends (early stopping or
     ``max_epochs``) leaves its result in ``path`` (weights and history), so the
