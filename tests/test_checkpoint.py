@@ -156,6 +156,10 @@ def test_without_a_cut_the_checkpoint_changes_nothing(lists, y, tmp_path, mp_sam
         NeighborLSTMRegressor(**SMALL, ema_epochs=3, callbacks=[TrainingCheckpoint(path)]).fit(
             lists, y
         )
+    with pytest.raises(ValueError, match="the checkpoint of another fit"):  # fine-tuning
+        NeighborLSTMRegressor(
+            **SMALL, ema_epochs=2, init=whole, callbacks=[TrainingCheckpoint(path)]
+        ).fit(lists, y)
     with pytest.raises(ValueError, match="the checkpoint of another fit"):  # another split
         NeighborLSTMRegressor(
             **{**SMALL, "validation_fraction": 0.3},

@@ -64,8 +64,8 @@ class TrainingCheckpoint(Callback):
     -----
     "The same fit" means the same network, training settings (learning
     rate, epochs, batch size, early stopping, schedule, weight average, ...),
-    inputs, targets and seed; a checkpoint of any other fit is refused by
-    name, never loaded. Other callbacks (logging, progress) may differ.
+    inputs, targets, seed and starting weights (``init``); a checkpoint of
+    any other fit is refused by name, never loaded. Other callbacks (logging, progress) may differ.
 
     Saved: the module, the optimizer, skorch's history, and the state of the
     package's callbacks (early stopping, the learning-rate schedule, the
@@ -256,13 +256,16 @@ class TrainingCheckpoint(Callback):
         self.finished_ = self._write(result)
 
 
-def fit_fingerprint(net: Any, X: Any, y: Any, seed: int | None) -> str:
+def fit_fingerprint(
+    net: Any, X: Any, y: Any, seed: int | None, initial_state: dict[str, Any] | None = None
+) -> str:
     """A digest of what makes two fits the same.
 
     The network's layers and shapes, the training settings (the net's
     parameters of plain values but ``verbose`` and ``device``, and those of
-    the callbacks whose state a checkpoint keeps), the inputs, the targets
-    and the seed.
+    the callbacks whose state a checkpoint keeps), the inputs, the targets,
+    the seed and the weights training starts from (``initial_state``, when
+    fine-tuning).
     """
     digest = hashlib.sha256()
     digest.update(type(net.module_).__qualname__.encode())
@@ -276,6 +279,7 @@ def fit_fingerprint(net: Any, X: Any, y: Any, seed: int | None) -> str:
     digest.update(json.dumps(settings, sort_keys=True).encode())
     _feed(digest, X)
     _feed(digest, y)
+    _feed(digest, initial_state)
     return digest.hexdigest()
 
 

@@ -168,14 +168,14 @@ def fit_net(
     if seed is None:
         net.initialize()
         _load_initial_state(net, initial_state)
-        _train(net, X, y, _epochs_to_run(net, X, y, seed, stochastic))
+        _train(net, X, y, _epochs_to_run(net, X, y, seed, stochastic, initial_state))
         return net
     devices = _forked_devices(net)
     with _INITIALIZING, torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         net.initialize()
     _load_initial_state(net, initial_state)
-    epochs = _epochs_to_run(net, X, y, seed, stochastic)
+    epochs = _epochs_to_run(net, X, y, seed, stochastic, initial_state)
     # attributes, as skorch reads iterator_*__ (set_params would re-initialise); every
     # DataLoader iterator draws a base seed from its generator, validation's too
     net.iterator_train__generator = torch.Generator().manual_seed(seed)
@@ -192,12 +192,20 @@ def fit_net(
     return net
 
 
-def _epochs_to_run(net: Any, X: Any, y: Any, seed: int | None, stochastic: bool) -> int:
+def _epochs_to_run(
+    net: Any,
+    X: Any,
+    y: Any,
+    seed: int | None,
+    stochastic: bool,
+    initial_state: dict[str, Any] | None,
+) -> int:
     """``max_epochs``, less those a :class:`TrainingCheckpoint` of this fit has done."""
     checkpoint = training_checkpoint(net)
     if checkpoint is None:
         return int(net.max_epochs)
-    done = checkpoint.prepare(fit_fingerprint(net, X, y, seed), seed, global_rng=stochastic)
+    fingerprint = fit_fingerprint(net, X, y, seed, initial_state)
+    done = checkpoint.prepare(fingerprint, seed, global_rng=stochastic)
     return max(int(net.max_epochs) - done, 0)
 
 
