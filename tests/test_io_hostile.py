@@ -92,6 +92,10 @@ HOSTILE = {
         {"y_mean_": {"__array__": "no such tensor"}}
     ),
     "an unknown class": lambda t: t.update({"__estimator__": "os.system"}),
+    # sizes that would allocate the machine's memory before any weight is checked
+    "a hidden width of 10**9": lambda t: _regressor(t)["params"].update({"atom_hidden": 10**9}),
+    "an embedding of 10**6": lambda t: _regressor(t)["params"].update({"embedding_dim": 10**6}),
+    "a slightly wider network": lambda t: _regressor(t)["params"].update({"atom_hidden": 8}),
     "no parameters": lambda t: t.pop("params"),
 }
 

@@ -333,6 +333,7 @@ class Decoder:
 
         build: Callable[[int | None], Any] = owner._build_net
         net = build(None)
+        self.check_network_size(net, node, where)
         # skorch's initialize() without its optimizer step (the same private steps,
         # which set up skorch's attribute guards): building AdamW costs ~2 s of torch
         # imports on first use, and prediction never needs it (the package's
@@ -357,6 +358,49 @@ class Decoder:
             raise DecodingError(f"{where}: weights do not fit the network: {exc}") from exc
         net.history_ = History(self.value(node["history"], f"{where}.history_"))
         return net
+
+    def check_network_size(self, net: Any, node: dict[str, Any], where: str) -> None:
+        """Refuse settings that describe another network than the file's weights.
+
+        Checked before any weight is allocated, so that an edited size (a
+        hidden width of 10**9) costs an error, not the machine's memory: every
+        integer setting of the module (a width, a layer count) is at most the
+        number of weights the file holds, and the shapes of a network built
+        on torch's "meta" device (no memory) are those of the file's tensors.
+        """
+        import torch
+
+        keys = node["__skorch_net__"]
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise DecodingError(f"{where}.module_: the list of weights is not a list of names.")
+        shapes = {}
+        for key in keys:
+            name = f"{where}.module_.{key}"
+            if name not in self.tensors:
+                raise DecodingError(f"{name}: missing from the file's tensors.")
+            shapes[key] = tuple(self.tensors[name].shape)
+        n_weights = sum(int(np.prod(shape)) for shape in shapes.values())
+        settings = net.get_params_for("module")
+        for name, value in settings.items():
+            if isinstance(value, int | np.integer) and not isinstance(value, bool):
+                if value > n_weights:
+                    raise DecodingError(
+                        f"{where}: module setting {name}={value} exceeds the {n_weights} "
+                        "weights the file holds."
+                    )
+        with torch.device("meta"):
+            try:
+                probe = net.module(**settings)
+            except Exception as exc:
+                raise DecodingError(f"{where}: the settings build no network: {exc}") from exc
+        expected = {key: tuple(t.shape) for key, t in probe.state_dict().items()}
+        if expected != shapes:
+            wrong = sorted(set(expected) ^ set(shapes)) or [
+                k for k in expected if expected[k] != shapes[k]
+            ]
+            raise DecodingError(
+                f"{where}: weights do not fit the network its settings describe ({wrong[:3]})."
+            )
 
     def value(self, value: Any, where: str, depth: int = 0) -> Any:
         """Decode one parameter or fitted value."""
