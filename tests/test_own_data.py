@@ -98,8 +98,8 @@ def test_train_command_fine_tunes_from_a_shipped_model(table, tmp_path, capsys):
     assert figures["model_params"]["init"] == "band_gap_mp2018"
     assert main([*argv[:4], "--init", "no_such_model"]) == 2
     assert "--init: init='no_such_model': neither a shipped model" in capsys.readouterr().err
-    assert main([*argv, "--message-layers", "2"]) == 2
-    assert "band_gap_mp2018's network has 0" in capsys.readouterr().err
+    assert main([*argv, "--message-layers", "1"]) == 2
+    assert "band_gap_mp2018's network has 2" in capsys.readouterr().err
 
 
 def test_train_command_starts_a_target_from_a_named_output_of_the_source(table, tmp_path, capsys):
