@@ -333,7 +333,7 @@ class Decoder:
 
         build: Callable[[int | None], Any] = owner._build_net
         net = build(None)
-        self.check_network_size(net, node, where)
+        weights = self.network_weights(net, node, where)
         # skorch's initialize() without its optimizer step (the same private steps,
         # which set up skorch's attribute guards): building AdamW costs ~2 s of torch
         # imports on first use, and prediction never needs it (the package's
@@ -346,12 +346,7 @@ class Decoder:
             net._initialize_criterion()
             net._initialize_history()
             net.initialized_ = True
-        state = {}
-        for key in node["__skorch_net__"]:
-            name = f"{where}.module_.{key}"
-            if name not in self.tensors:
-                raise DecodingError(f"{name}: missing from the file's tensors.")
-            state[key] = torch.from_numpy(self.tensors[name].copy())
+        state = {key: torch.from_numpy(array.copy()) for key, array in weights.items()}
         try:
             net.module_.load_state_dict(state, strict=True)
         except RuntimeError as exc:
@@ -359,10 +354,11 @@ class Decoder:
         net.history_ = History(self.value(node["history"], f"{where}.history_"))
         return net
 
-    def check_network_size(self, net: Any, node: dict[str, Any], where: str) -> None:
-        """Refuse settings that describe another network than the file's weights.
+    def network_weights(self, net: Any, node: dict[str, Any], where: str) -> dict[str, np.ndarray]:
+        """The file's weights of the net's module, by state-dict key, once they fit it.
 
-        Checked before any weight is allocated, so that an edited size (a
+        Refuses settings that describe another network than the file's weights,
+        checked before any weight is allocated, so that an edited size (a
         hidden width of 10**9) costs an error, not the machine's memory: every
         integer setting of the module (a width, a layer count) is at most the
         number of weights the file holds, and the shapes of a network built
@@ -373,12 +369,13 @@ class Decoder:
         keys = node["__skorch_net__"]
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
             raise DecodingError(f"{where}.module_: the list of weights is not a list of names.")
-        shapes = {}
+        weights = {}
         for key in keys:
             name = f"{where}.module_.{key}"
             if name not in self.tensors:
                 raise DecodingError(f"{name}: missing from the file's tensors.")
-            shapes[key] = tuple(self.tensors[name].shape)
+            weights[key] = self.tensors[name]
+        shapes = {key: tuple(array.shape) for key, array in weights.items()}
         n_weights = sum(int(np.prod(shape)) for shape in shapes.values())
         settings = net.get_params_for("module")
         for name, value in settings.items():
@@ -401,6 +398,7 @@ class Decoder:
             raise DecodingError(
                 f"{where}: weights do not fit the network its settings describe ({wrong[:3]})."
             )
+        return weights
 
     def value(self, value: Any, where: str, depth: int = 0) -> Any:
         """Decode one parameter or fitted value."""
