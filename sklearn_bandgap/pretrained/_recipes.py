@@ -150,8 +150,9 @@ FORMATION_ENERGY = Recipe(
 #: on the band gap at seeds 0-2, on validation rows of formulas neither member
 #: trained on; chosen before any test figure). The shipped fast model's members
 #: were distilled from this model's earlier file, without message layers (its
-#: members: ``benchmarks/results/train_pretrained/members-chgnet``). A second model: slower to featurize (~30 structures/s on one core
-#: against ~5,000), so the fast one stays the default.
+#: members: ``benchmarks/results/train_pretrained/members-chgnet``). A second
+#: model: slower to featurize (~30 structures/s on one core against ~5,000), so
+#: the fast one stays the default.
 BAND_GAP_CHGNET = Recipe(
     name="band_gap_mp2018_chgnet",
     description="DFT (GGA/GGA+U) band gap in eV, Materials Project 2018 set; inputs include "
