@@ -220,10 +220,29 @@ def test_the_checkpoint_of_another_fit_is_refused_by_name(lists, y, tmp_path):
     other_targets = NeighborLSTMRegressor(**SMALL, callbacks=[TrainingCheckpoint(path)])
     with pytest.raises(ValueError, match="another fit"):
         other_targets.fit(lists, y[:, :1])
+    other_loss = NeighborLSTMRegressor(**SMALL, loss="mse", callbacks=[TrainingCheckpoint(path)])
+    with pytest.raises(ValueError, match="another fit"):
+        other_loss.fit(lists, y)
     assert path.exists()  # refused, not overwritten
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match=r"fit\.ckpt: not a training checkpoint"):
         NeighborLSTMRegressor(**SMALL, callbacks=[TrainingCheckpoint(path)]).fit(lists, y)
+
+
+def test_a_fit_with_other_output_weights_is_another_fit(lists, y, tmp_path):
+    path = tmp_path / "fit.ckpt"
+    weighted = dict(SMALL, output_weights=[1.0, 1.0])
+    with pytest.raises(CutOff):
+        NeighborLSTMRegressor(**weighted, callbacks=[TrainingCheckpoint(path), KillAfter(2)]).fit(
+            lists, y
+        )
+    reweighted = NeighborLSTMRegressor(
+        **dict(weighted, output_weights=[1.0, 2.0]), callbacks=[TrainingCheckpoint(path)]
+    )
+    with pytest.raises(ValueError, match="another fit"):
+        reweighted.fit(lists, y)
+    resumed = NeighborLSTMRegressor(**weighted, callbacks=[TrainingCheckpoint(path)]).fit(lists, y)
+    assert len(resumed.net_.history) > 2
 
 
 def test_a_translator_resumes_too(nrel_sample, tmp_path):

@@ -272,10 +272,10 @@ def fit_fingerprint(
     for name, tensor in net.module_.state_dict().items():
         digest.update(f"{name}{tuple(tensor.shape)}".encode())
     digest.update(repr(seed).encode())
-    settings = _plain_settings(net.get_params(deep=False), skip=_NOT_SETTINGS)
+    settings = _json_settings(net.get_params(deep=False), skip=_NOT_SETTINGS)
     for name, callback in net.callbacks_:  # those whose state the checkpoint keeps
         if isinstance(callback, EarlyStopping | LRScheduler | WeightAverage):
-            settings[f"callbacks.{name}"] = _plain_settings(callback.get_params(), skip=())
+            settings[f"callbacks.{name}"] = _json_settings(callback.get_params(), skip=())
     digest.update(json.dumps(settings, sort_keys=True).encode())
     _feed(digest, X)
     _feed(digest, y)
@@ -308,28 +308,54 @@ def _ended(net: Any, epochs_done: int) -> bool:
     )
 
 
-def _plain_settings(params: dict[str, Any], skip: tuple[str, ...]) -> dict[str, Any]:
-    """The parameters whose values are numbers, strings, None, or lists of them.
+def _json_settings(params: dict[str, Any], skip: tuple[str, ...]) -> dict[str, Any]:
+    """The parameters as JSON values, for the fingerprint of a fit.
 
-    A parameter holding a small object of such values (the validation split's
-    fraction and seed, for instance) counts by its class and those values.
+    Numbers, strings and None stand for themselves; classes and functions (the
+    criterion, the optimizer, a collate function) by their module and name;
+    arrays and tensors (a criterion's output weights) by their values; an
+    object with scikit-learn's ``get_params`` (the validation split) by its
+    class and parameters. Any other object counts by its class and its
+    attributes of plain values. Private entries (a leading ``_``) are left out.
     """
+    return {
+        key: _setting(value)
+        for key, value in params.items()
+        if key not in skip and not key.startswith("_")
+    }
 
-    def plain(value: Any) -> bool:
-        if isinstance(value, list | tuple):
-            return all(plain(v) for v in value)
-        return value is None or isinstance(value, bool | int | float | str)
 
-    settings: dict[str, Any] = {}
-    for key, value in params.items():
-        if key in skip:
-            continue
-        if plain(value):
-            settings[key] = list(value) if isinstance(value, tuple) else value
-        elif not isinstance(value, type) and hasattr(value, "__dict__"):
-            fields = {k: v for k, v in vars(value).items() if plain(v)}
-            settings[key] = {"class": type(value).__qualname__, **fields}
-    return settings
+def _setting(value: Any, depth: int = 0) -> Any:
+    """One parameter's value as JSON (see :func:`_json_settings`)."""
+    if depth > 8:  # deeper than any setting of this package: the class alone
+        return {"class": f"{type(value).__module__}.{type(value).__qualname__}"}
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [_setting(item, depth + 1) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _setting(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, type) or (callable(value) and hasattr(value, "__qualname__")):
+        return {"class": f"{value.__module__}.{value.__qualname__}"}
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray | np.generic):
+        return {"array": value.tolist()}
+    if hasattr(value, "get_params"):
+        fields = value.get_params()
+    else:
+        fields = {k: v for k, v in getattr(value, "__dict__", {}).items() if _is_plain(v)}
+    settings = {
+        key: _setting(item, depth + 1) for key, item in fields.items() if not key.startswith("_")
+    }
+    return {"class": f"{type(value).__module__}.{type(value).__qualname__}", **settings}
+
+
+def _is_plain(value: Any) -> bool:
+    """Numbers, strings, None, or lists and tuples of them."""
+    if isinstance(value, list | tuple):
+        return all(_is_plain(item) for item in value)
+    return value is None or isinstance(value, bool | int | float | str)
 
 
 def _feed(digest: Any, value: Any, depth: int = 0) -> None:

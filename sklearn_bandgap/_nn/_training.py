@@ -92,6 +92,10 @@ class CompositionGroupSplit:
         self.fraction = fraction
         self.random_state = random_state
 
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The split's parameters (scikit-learn's protocol; a fit's fingerprint reads them)."""
+        return {"fraction": self.fraction, "random_state": self.random_state}
+
     def __call__(self, dataset: Dataset, y: Any = None, **fit_params: Any) -> tuple[Any, Any]:
         """Return ``(train_subset, valid_subset)`` of ``dataset``."""
         groups = np.asarray(dataset.X.groups(), dtype=object)
