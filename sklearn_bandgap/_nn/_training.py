@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 from sklearn.model_selection import GroupShuffleSplit
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
@@ -64,7 +65,7 @@ def resolve_device(device: str) -> str:
     return device
 
 
-class CompositionGroupSplit:
+class CompositionGroupSplit(BaseEstimator):
     """skorch ``train_split``: hold out whole compositions for validation.
 
     Polymorphs share a composition; splitting them across training and
@@ -80,6 +81,9 @@ class CompositionGroupSplit:
     keeps the validation part of the same seed unchanged, and none of its
     compositions is trained on.
 
+    A scikit-learn ``BaseEstimator`` for its ``get_params`` (a fit's checkpoint
+    fingerprint reads the split's parameters through it) and its ``repr``.
+
     Parameters
     ----------
     fraction : float
@@ -91,10 +95,6 @@ class CompositionGroupSplit:
     def __init__(self, fraction: float, random_state: int | None) -> None:
         self.fraction = fraction
         self.random_state = random_state
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The split's parameters (scikit-learn's protocol; a fit's fingerprint reads them)."""
-        return {"fraction": self.fraction, "random_state": self.random_state}
 
     def __call__(self, dataset: Dataset, y: Any = None, **fit_params: Any) -> tuple[Any, Any]:
         """Return ``(train_subset, valid_subset)`` of ``dataset``."""
