@@ -269,6 +269,7 @@ def export_recipe(
                     "teacher": {
                         "model": recipe.teacher,
                         "weight": recipe.teacher_weight,
+                        **({"members": recipe.teacher_members} if recipe.teacher_members else {}),
                         "note": "each member trained on (1 - weight) x DFT + weight x the "
                         "prediction of the teacher's member of the same seed, in the target "
                         "column; the teacher's members never saw the test split either",

@@ -73,6 +73,7 @@ from sklearn_bandgap.pretrained._distillation import (
     distilled_targets,
     teacher_labels,
     teacher_member,
+    teacher_member_file,
     teacher_predictions,
     with_extra_crystals,
 )
@@ -219,8 +220,8 @@ def main() -> None:
         default=None,
         choices=list(RECIPES),
         help="distil: every recipe's members train on DFT targets blended with the prediction "
-        "of this shipped model's member of the same seed (a candidate recipe: give it its own "
-        "--work-dir)",
+        "of this shipped model's member of the same seed, taken from the shipped file (a "
+        "candidate recipe: give it its own --work-dir)",
     )
     parser.add_argument(
         "--teacher-weight", type=float, default=0.5, help="the teacher's share of the blend"
@@ -260,7 +261,10 @@ def main() -> None:
 
     if args.teacher:
         recipes = [
-            replace(r, teacher=args.teacher, teacher_weight=args.teacher_weight) for r in recipes
+            replace(
+                r, teacher=args.teacher, teacher_weight=args.teacher_weight, teacher_members=None
+            )
+            for r in recipes
         ]
 
     if args.extra_crystals:
@@ -304,6 +308,19 @@ def main() -> None:
     teachers: dict[str, Any] = {}  # each teacher loaded once, its lists built once
     teacher_lists: dict[str, Any] = {}
 
+    def the_teacher_member(recipe: Recipe, seed: int) -> tuple[Any, str | None]:
+        """The teacher's member of ``seed`` and the atom features its featurizer attaches."""
+        assert recipe.teacher is not None
+        if recipe.teacher_members is not None:
+            stem = RESULTS / recipe.teacher_members / f"{recipe.teacher}_seed{seed}"
+            info = json.loads(stem.with_suffix(".json").read_text())
+            member = teacher_member_file(stem.with_suffix(".safetensors"), seed)
+            return member, info["settings"].get("featurizer_params", {}).get("atom_features")
+        if recipe.teacher not in teachers:
+            teachers[recipe.teacher] = load_pretrained(recipe.teacher)
+        teacher = teachers[recipe.teacher]
+        return teacher_member(teacher, seed), teacher[0].get_params().get("atom_features")
+
     def training_data(recipe: Recipe, seed: int) -> tuple[Any, np.ndarray, np.ndarray | None]:
         """The member's lists, targets and ``train_only`` mask.
 
@@ -313,20 +330,18 @@ def main() -> None:
         y = y_of(recipe, train)
         if recipe.teacher is None:
             return lists_train, y, None
-        if recipe.teacher not in teachers:
-            teachers[recipe.teacher] = load_pretrained(recipe.teacher)
-        teacher = teachers[recipe.teacher]
-        features = teacher[0].get_params().get("atom_features")
+        member, features = the_teacher_member(recipe, seed)
         if features not in teacher_lists:
             teacher_lists[features] = (
                 lists_train if features is None else mp_neighbor_lists(data.data, features)[train]
             )
-        member = teacher_member(teacher, seed)
         predicted = teacher_predictions(member, teacher_lists[features])
         column = recipe.columns.index(recipe.target)
+        source = recipe.teacher_members or "shipped file"
+        error = np.mean(np.abs(predicted - targets[train, columns.index(recipe.target)]))
         print(
-            f"{recipe.name} seed {seed}: teacher {recipe.teacher} member MAE on the training "
-            f"part {np.mean(np.abs(predicted - targets[train, columns.index(recipe.target)])):.4f}",
+            f"{recipe.name} seed {seed}: teacher {recipe.teacher} ({source}) member MAE on the "
+            f"training part {error:.4f}",
             flush=True,
         )
         y = distilled_targets(y, predicted, recipe.teacher_weight, column)

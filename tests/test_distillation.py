@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.pipeline import make_pipeline
@@ -14,11 +17,15 @@ from sklearn_bandgap.pretrained import load_pretrained
 from sklearn_bandgap.pretrained._distillation import (
     teacher_labels,
     teacher_member,
+    teacher_member_file,
     teacher_predictions,
     with_extra_crystals,
 )
 from sklearn_bandgap.pretrained._recipes import RECIPES
 from sklearn_bandgap.utils._targets import distilled_targets
+
+#: Where ``benchmarks/train_pretrained.py`` keeps member files (``Recipe.teacher_members``).
+MEMBER_STORE = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "train_pretrained"
 
 
 def test_teacher_member_is_the_member_of_that_seed():
@@ -45,6 +52,27 @@ def test_teacher_member_of_a_shipped_model_looks_inside_the_conformal_wrapper():
             assert teacher_member(teacher, seed).random_state == seed, name
     chgnet = load_pretrained("band_gap_mp2018_chgnet")
     assert teacher_member(chgnet, 2).n_atom_features_ == 64
+
+
+def test_teacher_member_file_is_checked_to_be_the_member_of_that_seed(tmp_path):
+    path = MEMBER_STORE / "members-chgnet" / "band_gap_mp2018_chgnet_seed2.safetensors"
+    member = teacher_member_file(path, 2)
+    assert isinstance(member, NeighborLSTMRegressor) and member.random_state == 2
+    with pytest.raises(ValueError, match=r"random_state=2, not 3"):
+        teacher_member_file(path, 3)
+    with pytest.raises(FileNotFoundError, match="no teacher member file"):
+        teacher_member_file(tmp_path / "band_gap_mp2018_chgnet_seed3.safetensors", 3)
+
+
+def test_pinned_teacher_members_exist_for_every_seed_of_their_recipe():
+    pinned = [r for r in RECIPES.values() if r.teacher_members is not None]
+    assert pinned, "the band-gap recipe pins its teacher's members"
+    for recipe in pinned:
+        for seed in recipe.random_states:
+            stem = MEMBER_STORE / recipe.teacher_members / f"{recipe.teacher}_seed{seed}"
+            info = json.loads(stem.with_suffix(".json").read_text())
+            assert info["settings"]["recipe"] == recipe.teacher, stem
+            assert teacher_member_file(stem.with_suffix(".safetensors"), seed).random_state == seed
 
 
 def test_distilled_targets_blend_one_column_and_copy():

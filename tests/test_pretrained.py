@@ -70,6 +70,7 @@ def test_card_describes_the_model_and_its_file(name):
     if recipe.teacher is not None:  # distilled: the card names the teacher and what it saw
         assert card["recipe"]["teacher"]["model"] == recipe.teacher
         assert card["recipe"]["teacher"]["weight"] == recipe.teacher_weight
+        assert card["recipe"]["teacher"].get("members") == recipe.teacher_members
         assert "MPtrj" in card["note"]
     else:
         assert "teacher" not in card["recipe"]

@@ -22,6 +22,7 @@ the same MP crystals as without them.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,7 @@ __all__ = [
     "distilled_targets",
     "teacher_labels",
     "teacher_member",
+    "teacher_member_file",
     "teacher_predictions",
     "with_extra_crystals",
 ]
@@ -70,6 +72,46 @@ def teacher_member(model: Any, random_state: int) -> Any:
             return member
     seeds = [m.random_state for m in final.estimators_]
     raise ValueError(f"the teacher has no member with random_state={random_state} (has {seeds})")
+
+
+def teacher_member_file(path: str | Path, random_state: int) -> Any:
+    """A teacher's member saved on its own, checked to be the member of ``random_state``.
+
+    For a recipe whose ``teacher_members`` names the member files of an earlier
+    teacher rather than the shipped file's members.
+
+    Parameters
+    ----------
+    path : str or Path
+        The member's model file (:func:`sklearn_bandgap.io.save`).
+    random_state : int
+        The seed the member must have been trained with.
+
+    Returns
+    -------
+    NeighborLSTMRegressor
+        The fitted member.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ValueError
+        If the file holds a member of another seed.
+    """
+    from sklearn_bandgap.io import load
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no teacher member file {path}")
+    member = load(path)
+    seed = getattr(member, "random_state", None)
+    if seed != random_state:
+        raise ValueError(
+            f"the teacher member file {path} holds the member of random_state={seed}, "
+            f"not {random_state}"
+        )
+    return member
 
 
 def teacher_predictions(member: Any, lists: NeighborLists) -> np.ndarray:
