@@ -33,6 +33,8 @@ Usage::
 
     python benchmarks/robustness.py                       # everything
     python benchmarks/robustness.py --n 500 --run quick   # a seeded subset
+    python benchmarks/robustness.py --skip-mp --seed-design-commit "" \
+        --models band_gap_mp2018 band_gap_mp2018_chgnet  # the translator path only
 """
 
 from __future__ import annotations
@@ -300,6 +302,9 @@ def main() -> None:
     )
     parser.add_argument("--skip-translator", action="store_true")
     parser.add_argument(
+        "--skip-mp", action="store_true", help="the translator path only (no MP noise part)"
+    )
+    parser.add_argument(
         "--member-files", nargs="*", default=[], help="single members to measure beside"
     )
     parser.add_argument("--skip-shipped", action="store_true", help="members only")
@@ -338,15 +343,18 @@ def main() -> None:
             "seed": SPLIT_RANDOM_STATE,
         },
         "noise": "Gaussian on every Cartesian coordinate, seeded by the crystal's index",
-        "mp": mp_part(args, models),
     }
+    if args.skip_mp and args.skip_translator:
+        raise SystemExit("--skip-mp and --skip-translator leave nothing to measure.")
+    if not args.skip_mp:
+        record["mp"] = mp_part(args, models)
     if not args.skip_translator:
         gap_models = {k: v for k, v in models.items() if k.startswith("band_gap")}
         record["translator_path"] = translator_part(args, gap_models)
     record["wall_seconds"] = round(time.perf_counter() - started, 1)
     run = args.run or datetime.now(UTC).strftime("%Y-%m-%d")
     write_record(RESULTS / run / "record.json", record)
-    for name, reports in record["mp"]["inputs"].items():
+    for name, reports in record.get("mp", {"inputs": {}})["inputs"].items():
         print(name)
         for label, r in reports.items():
             if label != "goals":
@@ -355,6 +363,15 @@ def main() -> None:
                     f"moved {list(r.values())[2]:.3f} largest {r['largest_move']:.3f}"
                 )
         print("  goals", reports["goals"])
+    for t_name, by_model in record.get("translator_path", {}).items():
+        if isinstance(by_model, dict):
+            for name, r in by_model.items():
+                if isinstance(r, dict):
+                    print(
+                        f"{t_name} {name}: |T(U)-R| {r['mean_abs_gap_difference_T(U)_vs_R']:.4f}"
+                        f" |U-R| {r['mean_abs_gap_difference_U_vs_R']:.4f}"
+                        f" largest move at 1e-4 {r['noise_1e-4_on_U_largest_move']:.4f}"
+                    )
 
 
 if __name__ == "__main__":
