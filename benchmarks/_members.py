@@ -49,6 +49,8 @@ def member_settings(recipe: Recipe, seed: int, n_train: int) -> dict[str, Any]:
         settings["teacher"] = {"model": recipe.teacher, "weight": recipe.teacher_weight}
         if recipe.teacher_members is not None:  # likewise: the shipped file's otherwise
             settings["teacher"]["members"] = recipe.teacher_members
+        if recipe.teacher_folds:  # likewise: out-of-fold labels
+            settings["teacher"]["folds"] = recipe.teacher_folds
     if recipe.extra_crystals is not None:  # likewise
         settings["extra_crystals"] = recipe.extra_crystals
     return settings

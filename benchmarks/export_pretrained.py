@@ -270,6 +270,7 @@ def export_recipe(
                         "model": recipe.teacher,
                         "weight": recipe.teacher_weight,
                         **({"members": recipe.teacher_members} if recipe.teacher_members else {}),
+                        **({"folds": recipe.teacher_folds} if recipe.teacher_folds else {}),
                         "note": "each member trained on (1 - weight) x DFT + weight x the "
                         "prediction of the teacher's member of the same seed, in the target "
                         "column; the teacher's members never saw the test split either",

@@ -55,6 +55,7 @@ from _members import (
     member_settings,
     mp_neighbor_lists,
     unlabelled_crystal_lists,
+    validation_rows,
 )
 from joblib import Parallel, delayed
 from train_mp import parse_param
@@ -71,6 +72,8 @@ from sklearn_bandgap.models import NeighborLSTMRegressor, TrainingCheckpoint
 from sklearn_bandgap.pretrained import load_pretrained
 from sklearn_bandgap.pretrained._distillation import (
     distilled_targets,
+    out_of_fold_labels,
+    teacher_folds,
     teacher_labels,
     teacher_member,
     teacher_member_file,
@@ -133,6 +136,22 @@ def train_member(
     info_path.write_text(json.dumps(info, indent=2) + "\n")
     print(f"{recipe.name} seed {seed}: {info['epochs']} epochs in {seconds:.0f} s", flush=True)
     return info
+
+
+def fold_teacher_recipe(student: Recipe, fold: int, max_epochs: int | None = None) -> Recipe:
+    """The recipe of the student's out-of-fold teacher member for ``fold``.
+
+    The teacher's own recipe under its own name with the fold appended (its
+    members' files and settings say which fold they left out); ``--max-epochs``
+    reaches it too, for a quick look.
+    """
+    assert student.teacher is not None
+    teacher = RECIPES[student.teacher]
+    params = dict(teacher.regressor_params)
+    if max_epochs is not None:
+        params["max_epochs"] = max_epochs
+    name = f"{teacher.name}_fold{fold}of{student.teacher_folds}_for_{student.name}"
+    return replace(teacher, name=name, regressor_params=params)
 
 
 def fill_missing(targets: np.ndarray, train: np.ndarray, columns: list[str]) -> np.ndarray:
@@ -227,6 +246,14 @@ def main() -> None:
         "--teacher-weight", type=float, default=0.5, help="the teacher's share of the blend"
     )
     parser.add_argument(
+        "--teacher-folds",
+        type=int,
+        default=0,
+        help="with --teacher: out-of-fold teacher labels from this many teacher members per "
+        "student seed, each trained (with the teacher's recipe, into --work-dir) on all folds "
+        "of the student's fit part but one (Recipe.teacher_folds)",
+    )
+    parser.add_argument(
         "--extra-crystals",
         choices=list(EXTRA_CRYSTAL_SETS),
         default=None,
@@ -259,10 +286,16 @@ def main() -> None:
             for r in recipes
         ]
 
+    if args.teacher_folds and not args.teacher:
+        raise SystemExit("--teacher-folds needs --teacher.")
     if args.teacher:
         recipes = [
             replace(
-                r, teacher=args.teacher, teacher_weight=args.teacher_weight, teacher_members=None
+                r,
+                teacher=args.teacher,
+                teacher_weight=args.teacher_weight,
+                teacher_members=None,
+                teacher_folds=args.teacher_folds,
             )
             for r in recipes
         ]
@@ -270,6 +303,8 @@ def main() -> None:
     if args.extra_crystals:
         if any(r.teacher is None for r in recipes):
             raise SystemExit("--extra-crystals needs a recipe with a teacher (or --teacher).")
+        if any(r.teacher_folds for r in recipes):
+            raise SystemExit("--extra-crystals and out-of-fold teachers do not combine.")
         recipes = [
             replace(
                 r,
@@ -281,7 +316,12 @@ def main() -> None:
             for r in recipes
         ]
 
-    columns = list(dict.fromkeys(c for r in recipes for c in r.columns))
+    fold_teachers = {  # (student recipe, fold): the teacher's recipe for that fold's member
+        (r.name, k): fold_teacher_recipe(r, k, args.max_epochs)
+        for r in recipes
+        for k in range(r.teacher_folds)
+    }
+    columns = list(dict.fromkeys(c for r in [*recipes, *fold_teachers.values()] for c in r.columns))
     data = load_mp_gap_eform(target=columns, n_jobs=2, progress=False)
     train, test = formula_group_split(data.formula)
     print(f"Loaded {len(data.data)} structures: {len(train)} train, {len(test)} test.", flush=True)
@@ -308,6 +348,51 @@ def main() -> None:
     teachers: dict[str, Any] = {}  # each teacher loaded once, its lists built once
     teacher_lists: dict[str, Any] = {}
 
+    def training_lists(features: str | None) -> Any:
+        """The training part's lists with these atom features (built once each)."""
+        if features not in teacher_lists:
+            teacher_lists[features] = (
+                lists_train if features is None else mp_neighbor_lists(data.data, features)[train]
+            )
+        return teacher_lists[features]
+
+    student_folds: dict[tuple[str, int], np.ndarray] = {}
+
+    def folds_of(recipe: Recipe, seed: int) -> np.ndarray:
+        """Fold of each training row for the student's out-of-fold teacher; -1: validation."""
+        if (recipe.name, seed) not in student_folds:
+            student = NeighborLSTMRegressor(**recipe.regressor_params, random_state=seed)
+            student_folds[recipe.name, seed] = teacher_folds(
+                np.asarray(data.formula)[train],
+                validation_rows(student, lists_train),
+                recipe.teacher_folds,
+                seed,
+            )
+        return student_folds[recipe.name, seed]
+
+    def fold_teacher_data(recipe: Recipe, seed: int, k: int) -> tuple[Any, np.ndarray]:
+        """The lists and targets the teacher member of fold ``k`` trains on: the other folds."""
+        fold_recipe = fold_teachers[recipe.name, k]
+        rows = np.flatnonzero((folds_of(recipe, seed) >= 0) & (folds_of(recipe, seed) != k))
+        features = fold_recipe.featurizer_params.get("atom_features")
+        return training_lists(features)[rows], y_of(fold_recipe, train[rows])
+
+    def out_of_fold_teacher(recipe: Recipe, seed: int) -> np.ndarray:
+        """Each training row's label by the fold member that did not train on it."""
+        folds = folds_of(recipe, seed)
+        predictions = []
+        for k in range(recipe.teacher_folds):
+            fold_recipe = fold_teachers[recipe.name, k]
+            path = checkpoint_paths(work_dir, fold_recipe, seed)[0]
+            lists_k = training_lists(fold_recipe.featurizer_params.get("atom_features"))
+            predictions.append(teacher_predictions(teacher_member_file(path, seed), lists_k))
+        labels = out_of_fold_labels(predictions, folds)
+        dft = targets[train, columns.index(recipe.target)]
+        for part, rows in (("fit part", folds >= 0), ("validation part", folds < 0)):
+            error = np.mean(np.abs(labels[rows] - dft[rows]))
+            print(f"{recipe.name} seed {seed}: out-of-fold teacher MAE on the {part} {error:.4f}")
+        return labels
+
     def the_teacher_member(recipe: Recipe, seed: int) -> tuple[Any, str | None]:
         """The teacher's member of ``seed`` and the atom features its featurizer attaches."""
         assert recipe.teacher is not None
@@ -330,14 +415,14 @@ def main() -> None:
         y = y_of(recipe, train)
         if recipe.teacher is None:
             return lists_train, y, None
-        member, features = the_teacher_member(recipe, seed)
-        if features not in teacher_lists:
-            teacher_lists[features] = (
-                lists_train if features is None else mp_neighbor_lists(data.data, features)[train]
-            )
-        predicted = teacher_predictions(member, teacher_lists[features])
+        if recipe.teacher_folds:
+            predicted = out_of_fold_teacher(recipe, seed)
+            source = f"out of {recipe.teacher_folds} folds"
+        else:
+            member, features = the_teacher_member(recipe, seed)
+            predicted = teacher_predictions(member, training_lists(features))
+            source = recipe.teacher_members or "shipped file"
         column = recipe.columns.index(recipe.target)
-        source = recipe.teacher_members or "shipped file"
         error = np.mean(np.abs(predicted - targets[train, columns.index(recipe.target)]))
         print(
             f"{recipe.name} seed {seed}: teacher {recipe.teacher} ({source}) member MAE on the "
@@ -367,6 +452,24 @@ def main() -> None:
             extra_sets[name, features] = unlabelled_crystal_lists(name, features)
         return extra_sets[name, features]
 
+    fold_jobs = [
+        (recipe, seed, k)
+        for recipe, seed in jobs
+        for k in range(recipe.teacher_folds)
+        if not finished_member(
+            work_dir,
+            fold_teachers[recipe.name, k],
+            seed,
+            len(fold_teacher_data(recipe, seed, k)[1]),
+        )
+    ]
+    if fold_jobs:
+        print(f"Teacher members to train first: {[(r.name, s, k) for r, s, k in fold_jobs]}")
+    Parallel(n_jobs=args.n_jobs, verbose=0)(
+        delayed(train_member)(fold_teachers[recipe.name, k], seed, *data_k, work_dir, args.threads)
+        for recipe, seed, k in fold_jobs
+        for data_k in [fold_teacher_data(recipe, seed, k)]
+    )
     Parallel(n_jobs=args.n_jobs, verbose=0)(
         delayed(train_member)(recipe, seed, lists_m, y_m, work_dir, args.threads, train_only)
         for recipe, seed in jobs

@@ -15,6 +15,8 @@ from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.models import NeighborLSTMRegressor, SeedEnsembleRegressor
 from sklearn_bandgap.pretrained import load_pretrained
 from sklearn_bandgap.pretrained._distillation import (
+    out_of_fold_labels,
+    teacher_folds,
     teacher_labels,
     teacher_member,
     teacher_member_file,
@@ -73,6 +75,45 @@ def test_pinned_teacher_members_exist_for_every_seed_of_their_recipe():
             info = json.loads(stem.with_suffix(".json").read_text())
             assert info["settings"]["recipe"] == recipe.teacher, stem
             assert teacher_member_file(stem.with_suffix(".safetensors"), seed).random_state == seed
+
+
+def test_teacher_folds_keep_formulas_whole_and_the_validation_part_out():
+    rng = np.random.default_rng(0)
+    formulas = rng.choice([f"A{i}B" for i in range(60)], size=300)
+    validation = np.flatnonzero(np.isin(formulas, ["A1B", "A2B", "A3B"]))
+    folds = teacher_folds(formulas, validation, 3, random_state=0)
+    assert set(np.flatnonzero(folds == -1)) == set(validation)
+    assert set(np.unique(folds[folds >= 0])) == {0, 1, 2}
+    for formula in set(formulas):  # a formula's rows share one fold
+        assert len(set(folds[formulas == formula])) == 1, formula
+    sizes = np.bincount(folds[folds >= 0])
+    assert sizes.min() > 0.7 * sizes.max()  # balanced by rows (GroupKFold)
+    np.testing.assert_array_equal(folds, teacher_folds(formulas, validation, 3, random_state=0))
+    assert not np.array_equal(folds, teacher_folds(formulas, validation, 3, random_state=1))
+
+
+@pytest.mark.parametrize(
+    ("formulas", "validation", "n_folds", "message"),
+    [
+        (["A", "B", "C"], [], 1, "at least 2"),
+        (["A", "B", "C"], [], 2.0, "at least 2"),
+        (["A", "B", "C"], [3], 2, r"validation rows must lie in \[0, 3\)"),
+        (["A", "A", "B"], [2], 2, "1 formulas outside the validation part for 2 folds"),
+    ],
+)
+def test_teacher_folds_refuse_what_cannot_be_folded(formulas, validation, n_folds, message):
+    with pytest.raises(ValueError, match=message):
+        teacher_folds(formulas, validation, n_folds, random_state=0)
+
+
+def test_out_of_fold_labels_come_from_the_member_that_left_the_row_out():
+    predictions = np.array([[1.0, 2.0, 3.0, 4.0], [10.0, 20.0, 30.0, 40.0]])
+    folds = np.array([0, 1, -1, 1])
+    np.testing.assert_allclose(out_of_fold_labels(predictions, folds), [1.0, 20.0, 16.5, 40.0])
+    with pytest.raises(ValueError, match="one row per fold member"):
+        out_of_fold_labels(predictions[:, :3], folds)
+    with pytest.raises(ValueError, match=r"folds must lie in \[-1, 2\)"):
+        out_of_fold_labels(predictions, np.array([0, 2, -1, 1]))
 
 
 def test_distilled_targets_blend_one_column_and_copy():

@@ -13,6 +13,14 @@ is one the teacher never trained on either: the paired comparison of students
 on their validation parts stays clean, and no member of either model ever saw
 the test split.
 
+A teacher that fits the student's training rows too closely passes on little
+beyond the DFT values (record ``member_validation/2026-12-06-teacher2``). With
+``teacher_folds`` the labels are out of fold instead (:func:`teacher_folds`,
+:func:`out_of_fold_labels`): the student's fit part (its training part without
+its early-stopping validation part) is cut into folds of whole formulas, one
+teacher member per fold trains on the other folds and labels its own, and the
+validation part gets the mean of the fold members, none of which trained on it.
+
 Crystals without DFT labels can join in the same way (:func:`teacher_labels` and
 :func:`with_extra_crystals`): the teacher's member labels them, they are appended
 with a missing value (NaN) in every other column, and ``fit``'s ``train_only``
@@ -35,6 +43,8 @@ from sklearn_bandgap.utils._targets import distilled_targets
 
 __all__ = [
     "distilled_targets",
+    "out_of_fold_labels",
+    "teacher_folds",
     "teacher_labels",
     "teacher_member",
     "teacher_member_file",
@@ -112,6 +122,92 @@ def teacher_member_file(path: str | Path, random_state: int) -> Any:
             f"not {random_state}"
         )
     return member
+
+
+def teacher_folds(
+    formulas: Any, validation: Any, n_folds: int, random_state: int | None
+) -> np.ndarray:
+    """Fold of each training row for out-of-fold teacher labels.
+
+    Parameters
+    ----------
+    formulas : array-like of str, shape (n,)
+        Reduced formulas of the student's training rows: a formula's rows share
+        a fold, so no teacher labels a row of a formula it trained on.
+    validation : array-like of int
+        Rows of the student's early-stopping validation part; they get fold -1
+        and no fold member trains on them.
+    n_folds : int
+        Number of folds (and of teacher members), at least 2.
+    random_state : int or None
+        Shuffles the formulas before they are dealt to folds (scikit-learn's
+        ``GroupKFold(shuffle=True)``); the student's seed, in the recipes.
+
+    Returns
+    -------
+    folds : ndarray of int, shape (n,)
+        0 to ``n_folds - 1`` for the fit part, -1 for the validation part.
+
+    Raises
+    ------
+    ValueError
+        If ``n_folds < 2``, a validation row is out of range, or the fit part
+        has fewer formulas than folds.
+    """
+    from sklearn.model_selection import GroupKFold
+
+    formulas = np.asarray(formulas, dtype=object)
+    validation = np.asarray(validation, dtype=int).reshape(-1)
+    if isinstance(n_folds, bool) or not isinstance(n_folds, int | np.integer) or n_folds < 2:
+        raise ValueError(f"n_folds must be an integer of at least 2, got {n_folds!r}")
+    if len(validation) and (validation.min() < 0 or validation.max() >= len(formulas)):
+        raise ValueError(f"validation rows must lie in [0, {len(formulas)}), got {validation}")
+    folds = np.full(len(formulas), -1, dtype=int)
+    fit = np.setdiff1d(np.arange(len(formulas)), validation)
+    n_groups = len(set(formulas[fit]))
+    if n_groups < n_folds:
+        raise ValueError(f"{n_groups} formulas outside the validation part for {n_folds} folds")
+    splitter = GroupKFold(n_splits=n_folds, shuffle=True, random_state=random_state)
+    for k, (_, held_out) in enumerate(splitter.split(fit, groups=formulas[fit])):
+        folds[fit[held_out]] = k
+    return folds
+
+
+def out_of_fold_labels(predictions: Any, folds: Any) -> np.ndarray:
+    """Each row's teacher label from the fold member that did not train on it.
+
+    Parameters
+    ----------
+    predictions : array-like of shape (n_folds, n)
+        Row ``k``: the prediction, for every training row, of the teacher member
+        that trained on every fold but ``k``.
+    folds : array-like of int, shape (n,)
+        :func:`teacher_folds`: the row's fold, or -1 (validation part).
+
+    Returns
+    -------
+    labels : ndarray of shape (n,)
+        Row ``i`` of fold ``k``: ``predictions[k, i]``; a validation row: the
+        mean over the fold members (none of which trained on it).
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree or a fold has no member.
+    """
+    predictions = np.asarray(predictions, dtype=np.float64)
+    folds = np.asarray(folds, dtype=int).reshape(-1)
+    if predictions.ndim != 2 or predictions.shape[1] != len(folds):
+        raise ValueError(
+            f"predictions of shape {predictions.shape} for {len(folds)} rows: one row per fold "
+            "member, one column per training row"
+        )
+    if folds.min(initial=0) < -1 or folds.max(initial=-1) >= len(predictions):
+        raise ValueError(f"folds must lie in [-1, {len(predictions)}), got {np.unique(folds)}")
+    labels = predictions.mean(axis=0)
+    fit = folds >= 0
+    labels[fit] = predictions[folds[fit], np.flatnonzero(fit)]
+    return labels
 
 
 def teacher_predictions(member: Any, lists: NeighborLists) -> np.ndarray:

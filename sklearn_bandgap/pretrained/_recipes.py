@@ -56,6 +56,13 @@ class Recipe:
         member store ``benchmarks/results/train_pretrained/``. It pins the
         teacher a recipe was distilled from once the shipped teacher has been
         retrained, so that re-running the recipe reproduces its members.
+    teacher_folds : int
+        0: each member's targets blend the prediction of one teacher member
+        (of the same seed) trained on all the member's training rows. 2 or
+        more: out-of-fold labels instead, from that many teacher members
+        trained for this student seed with the teacher's recipe
+        (:func:`~sklearn_bandgap.pretrained._distillation.teacher_folds`); they
+        are trained beside the students, so ``teacher_members`` stays None.
     extra_crystals : str or None
         Needs a ``teacher``: a set of crystals without DFT labels (a key of
         :data:`EXTRA_CRYSTAL_SETS`) that each member also trains on, labelled
@@ -77,6 +84,7 @@ class Recipe:
     teacher: str | None = None
     teacher_weight: float = 0.0
     teacher_members: str | None = None
+    teacher_folds: int = 0
     extra_crystals: str | None = None
 
 
