@@ -271,9 +271,18 @@ def export_recipe(
                         "weight": recipe.teacher_weight,
                         **({"members": recipe.teacher_members} if recipe.teacher_members else {}),
                         **({"folds": recipe.teacher_folds} if recipe.teacher_folds else {}),
-                        "note": "each member trained on (1 - weight) x DFT + weight x the "
-                        "prediction of the teacher's member of the same seed, in the target "
-                        "column; the teacher's members never saw the test split either",
+                        "note": (
+                            "each member trained on (1 - weight) x DFT + weight x the "
+                            + (
+                                "out-of-fold prediction of the teacher's fold members trained "
+                                "for its seed (each row by the one that left its fold out; "
+                                "the validation part by their mean)"
+                                if recipe.teacher_folds
+                                else "prediction of the teacher's member of the same seed"
+                            )
+                            + ", in the target column; the teacher's members never saw the "
+                            "test split either"
+                        ),
                     }
                 }
                 if recipe.teacher
