@@ -370,10 +370,15 @@ def main() -> None:
             )
         return student_folds[recipe.name, seed]
 
+    def fold_teacher_rows(recipe: Recipe, seed: int, k: int) -> np.ndarray:
+        """Training rows the teacher member of fold ``k`` trains on: the other folds."""
+        folds = folds_of(recipe, seed)
+        return np.flatnonzero((folds >= 0) & (folds != k))
+
     def fold_teacher_data(recipe: Recipe, seed: int, k: int) -> tuple[Any, np.ndarray]:
-        """The lists and targets the teacher member of fold ``k`` trains on: the other folds."""
+        """The lists and targets the teacher member of fold ``k`` trains on."""
         fold_recipe = fold_teachers[recipe.name, k]
-        rows = np.flatnonzero((folds_of(recipe, seed) >= 0) & (folds_of(recipe, seed) != k))
+        rows = fold_teacher_rows(recipe, seed, k)
         features = fold_recipe.featurizer_params.get("atom_features")
         return training_lists(features)[rows], y_of(fold_recipe, train[rows])
 
@@ -460,7 +465,7 @@ def main() -> None:
             work_dir,
             fold_teachers[recipe.name, k],
             seed,
-            len(fold_teacher_data(recipe, seed, k)[1]),
+            len(fold_teacher_rows(recipe, seed, k)),
         )
     ]
     if fold_jobs:
