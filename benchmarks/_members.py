@@ -104,7 +104,7 @@ def mp_neighbor_lists(structures: list[Any], atom_features: str | None = None) -
     if atom_features != "chgnet":
         raise ValueError(f"unknown atom_features {atom_features!r}")
     features = cached_chgnet_atom_features(
-        find_data_file(MP_FILES["full"]), structures, progress=True
+        find_data_file(MP_FILES["full"]), structures, progress=True, n_jobs=-1
     )
     return lists.with_atom_features(features)
 
@@ -124,7 +124,7 @@ def unlabelled_crystal_lists(name: str, atom_features: str | None = None) -> dic
     teacher = student
     if atom_features == "chgnet":
         features = cached_chgnet_atom_features(
-            find_data_file(NREL_FILES["full"]), relaxed, part="relaxed", progress=True
+            find_data_file(NREL_FILES["full"]), relaxed, part="relaxed", progress=True, n_jobs=-1
         )
         teacher = student.with_atom_features(features)
     elif atom_features is not None:

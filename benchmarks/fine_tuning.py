@@ -184,7 +184,11 @@ def neighbor_lists(target_set: TargetSet, atom_features: str | None) -> Neighbor
     if atom_features is None:
         return lists
     features = cached_chgnet_atom_features(
-        find_data_file(NREL_FILES["full"]), target_set.structures, part="relaxed", progress=True
+        find_data_file(NREL_FILES["full"]),
+        target_set.structures,
+        part="relaxed",
+        progress=True,
+        n_jobs=-1,
     )
     return lists.with_atom_features(features)
 

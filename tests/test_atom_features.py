@@ -242,3 +242,55 @@ def test_the_feature_cache_names_unknown_elements_before_computing(sample, tmp_p
             source, structures, cache_dir=tmp_path / "cache", chunk_size=2
         )
     assert calls == []
+
+
+def test_chgnet_features_in_two_processes_equal_those_of_one(sample, monkeypatch):
+    from sklearn_bandgap.featurizers import _potential_features as module
+
+    monkeypatch.setattr(module, "CHGNET_PARALLEL_CHUNK", 3)  # 10 structures: 4 tasks
+    structures = sample[0][:10]
+    one = CHGNET.transform(structures)
+    two = NeighborListFeaturizer(atom_features="chgnet", n_jobs=2).transform(structures)
+    np.testing.assert_array_equal(two.n_atoms, one.n_atoms)
+    np.testing.assert_allclose(two.atom_features, one.atom_features, rtol=1e-5, atol=1e-5)
+
+
+def test_every_structure_chgnet_fails_on_is_named_across_tasks(sample, monkeypatch):
+    from sklearn_bandgap.featurizers import _potential_features as module
+    from sklearn_bandgap.utils._validation import check_structures
+
+    monkeypatch.setattr(module, "CHGNET_PARALLEL_CHUNK", 2)
+    items = check_structures(sample[0][:6])
+    bad = {1, 4}  # in the first and the third task
+    real = module._predict
+
+    def failing(potential, batch, batch_size):
+        if any(item is items[i] for i in bad for item in batch):
+            raise RuntimeError("graph could not be built")
+        return real(potential, batch, batch_size)
+
+    monkeypatch.setattr(module, "_predict", failing)
+    with pytest.raises(InvalidStructureError) as raised:
+        module.chgnet_atom_features(items)
+    problems = raised.value.problems
+    assert [p.index for p in problems] == [1, 4]
+    assert [p.formula for p in problems] == [items[1].formula, items[4].formula]
+    assert all("CHGNet failed: graph could not be built" in p.reason for p in problems)
+
+
+def test_the_feature_cache_is_built_by_two_processes_chunk_by_chunk(sample, tmp_path, monkeypatch):
+    from sklearn_bandgap.featurizers import _potential_features as module
+
+    structures = sample[0][:5]
+    source = tmp_path / "structures.json"
+    source.write_text("a third data file")
+    cache_dir = tmp_path / "cache"
+    features = module.cached_chgnet_atom_features(
+        source, structures, cache_dir=cache_dir, chunk_size=2, n_jobs=2
+    )
+    expected = CHGNET.transform(structures).atom_features
+    np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-5)
+    # the whole is cached now: a call that could not compute reads it
+    monkeypatch.setattr(module, "chgnet_atom_features", lambda *a, **k: pytest.fail("computed"))
+    again = module.cached_chgnet_atom_features(source, structures, cache_dir=cache_dir)
+    np.testing.assert_array_equal(again, features)

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from joblib import Parallel, delayed
 
 from sklearn_bandgap.datasets._cache import load_or_build, remove_cache_files
 from sklearn_bandgap.exceptions import InvalidStructureError, StructureProblem
+from sklearn_bandgap.utils._parallel import map_chunks
 from sklearn_bandgap.utils._validation import PeriodicArrays, check_structures
 
 #: Pretrained CHGNet weights that ship inside the ``chgnet`` wheel.
@@ -29,6 +31,9 @@ CHGNET_BATCH_SIZE = 32
 #: structures take over an hour on one core, so a run cut off (e.g. by a time
 #: limit) resumes from its last finished chunk of a few minutes.
 CHGNET_CACHE_CHUNK = 2000
+#: Structures per task when :func:`chgnet_atom_features` runs in several processes:
+#: a few seconds of work each, so that the processes stay busy to the end.
+CHGNET_PARALLEL_CHUNK = 128
 CHGNET_INSTALL_HINT = (
     "CHGNet (the pretrained potential) is an optional dependency; its wheel carries the "
     'pretrained weights: pip install "sklearn_bandgap[potential]".'
@@ -74,6 +79,7 @@ def chgnet_atom_features(
     device: str = "cpu",
     batch_size: int = CHGNET_BATCH_SIZE,
     indices: list[int | None] | None = None,
+    n_jobs: int | None = None,
 ) -> list[np.ndarray]:
     """CHGNet's feature vector of every atom of every structure, in site order.
 
@@ -98,6 +104,11 @@ def chgnet_atom_features(
     indices : list of int or None, default=None
         Position of each structure in the user's input, for error messages
         (default: ``0, 1, ...``).
+    n_jobs : int, default=None
+        Processes (joblib semantics: None is 1 unless inside
+        ``joblib.parallel_config``, -1 is all cores). Each process loads CHGNet
+        once and featurizes chunks of ``CHGNET_PARALLEL_CHUNK`` structures; the
+        features do not depend on it.
 
     Returns
     -------
@@ -110,37 +121,78 @@ def chgnet_atom_features(
         Naming every structure CHGNet cannot read (an element above Pu, Z = 94,
         or a graph CHGNet fails to build), with its index and formula.
     """
-    import torch
-
     indices = list(range(len(structures))) if indices is None else indices
     problems = _unknown_elements(structures, indices)
     if problems:
         raise InvalidStructureError(problems)
-    potential = load_chgnet(model, device)
-    features: list[np.ndarray] = []
-    with torch.no_grad():
-        for start in range(0, len(structures), batch_size):
-            batch = structures[start : start + batch_size]
-            try:
-                features.extend(_predict(potential, batch, batch_size))
-            except (ValueError, RuntimeError, IndexError):
-                # find the culprits one by one, so that the error names them all
-                for offset, item in enumerate(batch):
-                    try:
-                        features.extend(_predict(potential, [item], 1))
-                    except (ValueError, RuntimeError, IndexError) as exc:
-                        index = indices[start + offset]
-                        problems.append(
-                            StructureProblem(index, item.formula, f"CHGNet failed: {exc}")
-                        )
+    results = map_chunks(
+        partial(_features_or_problems, model=model, device=device, batch_size=batch_size),
+        list(zip(indices, structures, strict=True)),
+        n_jobs=n_jobs,
+        chunk_size=CHGNET_PARALLEL_CHUNK,
+    )
+    problems = [result for result in results if isinstance(result, StructureProblem)]
     if problems:
         raise InvalidStructureError(problems)
-    return features
+    return [result for result in results if isinstance(result, np.ndarray)]
+
+
+def _features_or_problems(
+    chunk: Sequence[tuple[int | None, PeriodicArrays]],
+    start: int,
+    *,
+    model: str,
+    device: str,
+    batch_size: int,
+) -> list[np.ndarray | StructureProblem]:
+    """Each structure's atom features, or the problem CHGNet had with it (a map_chunks task)."""
+    import torch
+
+    potential = load_chgnet(model, device)
+    results: list[np.ndarray | StructureProblem] = []
+    with torch.no_grad():
+        for first in range(0, len(chunk), batch_size):
+            batch = chunk[first : first + batch_size]
+            try:
+                results.extend(_predict(potential, [item for _, item in batch], batch_size))
+            except (ValueError, RuntimeError, IndexError):
+                # find the culprits one by one, so that the error names them all
+                for index, item in batch:
+                    try:
+                        results.extend(_predict(potential, [item], 1))
+                    except (ValueError, RuntimeError, IndexError) as exc:
+                        results.append(
+                            StructureProblem(index, item.formula, f"CHGNet failed: {exc}")
+                        )
+    return results
 
 
 def _stacked_features(chunk: list[PeriodicArrays], model: str, rows: list[int]) -> np.ndarray:
     """The atom features of ``chunk`` stacked (``rows``: the structures' indices)."""
     return np.concatenate(chgnet_atom_features(chunk, model=model, indices=list(rows)))
+
+
+def _cached_chunk(
+    source: Path,
+    chunk: list[PeriodicArrays],
+    model: str,
+    start: int,
+    *,
+    cache: bool,
+    cache_dir: str | os.PathLike[str] | None,
+    derived: str,
+) -> np.ndarray:
+    """One chunk of :func:`cached_chgnet_atom_features`, read from or written to its cache."""
+    n_atoms = sum(len(item.atomic_numbers) for item in chunk)
+    rows = list(range(start, start + len(chunk)))
+    return load_or_build(
+        source,
+        partial(_stacked_features, chunk, model, rows),
+        cache=cache,
+        cache_dir=cache_dir,
+        validate=partial(_holds_rows, n_rows=n_atoms),
+        derived=derived,
+    )
 
 
 def _holds_rows(obj: Any, n_rows: int) -> bool:
@@ -185,6 +237,7 @@ def cached_chgnet_atom_features(
     cache_dir: str | os.PathLike[str] | None = None,
     chunk_size: int = CHGNET_CACHE_CHUNK,
     progress: bool = False,
+    n_jobs: int | None = None,
 ) -> np.ndarray:
     """CHGNet atom features of a data file's structures, computed once and cached.
 
@@ -213,6 +266,10 @@ def cached_chgnet_atom_features(
         Structures per cached chunk (part of the chunks' cache key only).
     progress : bool, default=False
         Print one line to stderr per finished chunk while computing.
+    n_jobs : int, default=None
+        Processes computing chunks at once (joblib semantics: None is 1 unless
+        inside ``joblib.parallel_config``, -1 is all cores); each chunk is
+        cached by the process that computed it.
 
     Returns
     -------
@@ -247,21 +304,21 @@ def cached_chgnet_atom_features(
         problems = _unknown_elements(items, list(range(len(items))))
         if problems:
             raise InvalidStructureError(problems)
-        parts = []
-        for start, stop in bounds:
-            chunk = items[start:stop]
-            n_atoms = sum(len(item.atomic_numbers) for item in chunk)
-            rows = list(range(start, stop))
-            parts.append(
-                load_or_build(
-                    Path(source),
-                    partial(_stacked_features, chunk, model, rows),
-                    cache=cache,
-                    cache_dir=cache_dir,
-                    validate=partial(_holds_rows, n_rows=n_atoms),
-                    derived=chunk_name(start, stop),
-                )
+        chunks = Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(_cached_chunk)(
+                Path(source),
+                items[start:stop],
+                model,
+                start,
+                cache=cache,
+                cache_dir=cache_dir,
+                derived=chunk_name(start, stop),
             )
+            for start, stop in bounds
+        )
+        parts = []
+        for (_, stop), part in zip(bounds, chunks, strict=True):
+            parts.append(part)
             if progress:
                 print(
                     f"CHGNet atom features: {stop}/{len(items)} structures",
