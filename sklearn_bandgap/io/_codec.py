@@ -28,6 +28,7 @@ ESTIMATORS: dict[str, tuple[str, str]] = {
     "NeighborLSTMRegressor": ("sklearn_bandgap.models", "NeighborLSTMRegressor"),
     "NeighborLSTMClassifier": ("sklearn_bandgap.models", "NeighborLSTMClassifier"),
     "SeedEnsembleRegressor": ("sklearn_bandgap.models", "SeedEnsembleRegressor"),
+    "PooledEnsembleRegressor": ("sklearn_bandgap.models", "PooledEnsembleRegressor"),
     "ZeroInflatedRegressor": ("sklearn_bandgap.models", "ZeroInflatedRegressor"),
     "ConformalRegressor": ("sklearn_bandgap.models", "ConformalRegressor"),
     "CompositionBaselineRegressor": ("sklearn_bandgap.models", "CompositionBaselineRegressor"),

@@ -85,8 +85,8 @@ def save(
     Nothing is pickled, so :func:`load` runs no code from the file.
 
     Supported: ``NeighborListFeaturizer``, ``NeighborLSTMRegressor``,
-    ``SeedEnsembleRegressor``, the translators (``RelaxationTranslator``,
-    ``SeedEnsembleTranslator``, ``IdentityTranslator``,
+    ``SeedEnsembleRegressor``, ``PooledEnsembleRegressor``, the translators
+    (``RelaxationTranslator``, ``SeedEnsembleTranslator``, ``IdentityTranslator``,
     ``IsotropicVolumeTranslator``, ``PotentialRelaxer``), and scikit-learn
     ``Pipeline`` and ``FrozenEstimator`` made of them. Fitted or not.
 

@@ -163,6 +163,10 @@ FITTED_ATTRIBUTES: dict[str, dict[str, Fitted]] = {
         "seed_parameters_": Fitted("str_list"),
         "n_features_in_": Fitted("int", required=False),
     },
+    "PooledEnsembleRegressor": {
+        "estimators_": Fitted("estimators"),
+        "n_features_in_": Fitted("int", required=False),
+    },
     "ZeroInflatedRegressor": {
         "classifier_": Fitted("estimator"),
         "regressor_": Fitted("estimator"),

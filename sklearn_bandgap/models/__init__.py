@@ -19,6 +19,7 @@ from sklearn_bandgap.models._environments import (
 )
 from sklearn_bandgap.models._init import architecture_of
 from sklearn_bandgap.models._module import NeighborLSTM, neighbor_envelope
+from sklearn_bandgap.models._pooled_ensemble import PooledEnsembleRegressor
 from sklearn_bandgap.models._regressor import NeighborLSTMRegressor
 from sklearn_bandgap.models._seed_ensemble import SeedEnsembleRegressor
 from sklearn_bandgap.models._two_heads import TwoHeadBandGapRegressor
@@ -31,6 +32,7 @@ __all__ = [
     "NeighborLSTM",
     "NeighborLSTMClassifier",
     "NeighborLSTMRegressor",
+    "PooledEnsembleRegressor",
     "SeedEnsembleRegressor",
     "TrainingCheckpoint",
     "TwoHeadBandGapRegressor",

@@ -205,20 +205,7 @@ class SeedEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             fitted on (each member's warnings are merged, not repeated).
         """
         check_is_fitted(self)
-        predictions = []
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            for member in self.estimators_:
-                predictions.append(np.asarray(member.predict(X), dtype=np.float64))
-        # Members fitted on the same data flag the same structures: say it once.
-        seen = set()
-        for record in caught:
-            key = (record.category, str(record.message))
-            if key not in seen:
-                seen.add(key)
-                warnings.warn(record.message, stacklevel=2)
-        mean = np.mean(predictions, axis=0)
-        return (mean, np.std(predictions, axis=0)) if return_std else mean
+        return mean_of_members(self.estimators_, X, return_std)
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
@@ -226,6 +213,31 @@ class SeedEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         tags.input_tags = inner.input_tags
         tags.target_tags.multi_output = inner.target_tags.multi_output
         return tags
+
+
+def mean_of_members(members: Sequence[Any], X: Any, return_std: bool = False) -> Any:
+    """The members' mean prediction on ``X`` (and their spread, ``ddof=0``).
+
+    Each warning the members raise is repeated once, not once per member:
+    members fitted on the same data flag the same structures.
+    """
+    predictions = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for member in members:
+            predictions.append(np.asarray(member.predict(X), dtype=np.float64))
+    seen = set()
+    for record in caught:
+        key = (record.category, str(record.message))
+        if key not in seen:
+            seen.add(key)
+            warnings.warn(record.message, stacklevel=3)
+    if len({p.shape for p in predictions}) > 1:  # e.g. (n,) beside (n, 1): one column each
+        predictions = [p.reshape(len(p), -1) for p in predictions]
+        if all(p.shape[1] == 1 for p in predictions):
+            predictions = [p.ravel() for p in predictions]
+    mean = np.mean(predictions, axis=0)
+    return (mean, np.std(predictions, axis=0)) if return_std else mean
 
 
 def _same_parameter(a: Any, b: Any) -> bool:

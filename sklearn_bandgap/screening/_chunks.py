@@ -101,11 +101,15 @@ def _has_intervals(final: Any, n_outputs: int) -> bool:
 
 
 def _has_std(final: Any) -> bool:
-    from sklearn_bandgap.models import ConformalRegressor, SeedEnsembleRegressor
+    from sklearn_bandgap.models import (
+        ConformalRegressor,
+        PooledEnsembleRegressor,
+        SeedEnsembleRegressor,
+    )
 
     if isinstance(final, ConformalRegressor):
         return final.has_std()  # the spread of the ensemble it wraps
-    return isinstance(final, SeedEnsembleRegressor)
+    return isinstance(final, SeedEnsembleRegressor | PooledEnsembleRegressor)
 
 
 def _has_zero_probability(final: Any, n_outputs: int) -> bool:
