@@ -40,10 +40,11 @@ from sklearn_bandgap.models import (
     ConformalRegressor,
     DomainCheck,
     NeighborLSTMRegressor,
+    PooledEnsembleRegressor,
     SeedEnsembleRegressor,
 )
 from sklearn_bandgap.models._base import ARCHITECTURE_VERSION
-from sklearn_bandgap.pretrained._recipes import EXTRA_CRYSTAL_SETS, Recipe
+from sklearn_bandgap.pretrained._recipes import EXTRA_CRYSTAL_SETS, RECIPES, Recipe
 from sklearn_bandgap.pretrained._registry import MODELS_DIR
 
 DATA = {
@@ -86,22 +87,60 @@ def interval_figures(
     return interval_coverage_report(y, intervals, subsets)
 
 
-def assemble(recipe: Recipe, work_dir: Path, lists_train: Any) -> tuple[Any, list[dict[str, Any]]]:
-    """The fitted pipeline of a recipe's checkpointed members, and their training records."""
-    n_train = len(lists_train)
-    template = NeighborLSTMRegressor(**recipe.regressor_params)
+#: Where ``Recipe.pooled_members`` directories are (the member store).
+MEMBER_STORE = Path(__file__).parent / "results" / "train_pretrained"
+
+
+def seed_ensemble(
+    recipe: Recipe,
+    work_dir: Path,
+    seeds: tuple[int, ...],
+    n_train: int,
+    output_column: int | None = None,
+) -> tuple[Any, list[dict[str, Any]]]:
+    """The seed ensemble of a recipe's checkpointed members, and their training records.
+
+    ``output_column``: the members predict that column of theirs (a pooled recipe's
+    members predicting another recipe's target), set on members and template alike.
+    """
+    extra = {} if output_column is None else {"output_column": output_column}
+    template = NeighborLSTMRegressor(**{**recipe.regressor_params, **extra})
     members, infos = [], []
-    for seed in recipe.random_states:
+    for seed in seeds:
         if not finished_member(work_dir, recipe, seed, n_train):
-            raise RuntimeError(f"{recipe.name}: member with seed {seed} is not trained yet.")
+            raise RuntimeError(
+                f"{recipe.name}: member with seed {seed} is not trained yet (in {work_dir})."
+            )
         model_path, info_path = checkpoint_paths(work_dir, recipe, seed)
-        members.append(load(model_path))
-        infos.append(json.loads(info_path.read_text()))
+        members.append(load(model_path).set_params(**extra))
+        infos.append({**json.loads(info_path.read_text()), "recipe": recipe.name, "seed": seed})
     # What SeedEnsembleRegressor.fit would make: its clones, fitted on the same data
     # (from_fitted checks each member's parameters against its seed's clone).
-    ensemble = SeedEnsembleRegressor.from_fitted(
-        template, members, random_states=list(recipe.random_states)
-    )
+    ensemble = SeedEnsembleRegressor.from_fitted(template, members, random_states=list(seeds))
+    return ensemble, infos
+
+
+def assemble(recipe: Recipe, work_dir: Path, lists_train: Any) -> tuple[Any, list[dict[str, Any]]]:
+    """The fitted pipeline of a recipe's checkpointed members, and their training records.
+
+    With ``pooled_members``, the other recipes' members (predicting this recipe's
+    target column) join them in a ``PooledEnsembleRegressor``; the records list
+    the recipe's own members first.
+    """
+    n_train = len(lists_train)
+    ensemble, infos = seed_ensemble(recipe, work_dir, recipe.random_states, n_train)
+    if recipe.pooled_members:
+        parts = [(recipe.name, ensemble)]
+        for name, folder, seeds in recipe.pooled_members:
+            other = RECIPES[name]
+            if other.featurizer_params != recipe.featurizer_params:
+                raise RuntimeError(f"{recipe.name}: {name}'s members read other inputs.")
+            part, part_infos = seed_ensemble(
+                other, MEMBER_STORE / folder, seeds, n_train, other.columns.index(recipe.target)
+            )
+            parts.append((name, part))
+            infos += part_infos
+        ensemble = PooledEnsembleRegressor.from_fitted(parts)
     return make_pipeline(NeighborListFeaturizer(**recipe.featurizer_params), ensemble), infos
 
 
@@ -172,7 +211,11 @@ def export_recipe(
         raise RuntimeError(f"{weights} is {size / 2**20:.1f} MB, over the 8 MB limit.")
     shipped = load(weights)
     y_pred = shipped.predict(test_structures)
-    shipped_members = shipped[-1].estimator_.estimators_
+    pooled = isinstance(shipped[-1].estimator_, PooledEnsembleRegressor)
+    shipped_members = (
+        shipped[-1].estimator_.members_ if pooled else shipped[-1].estimator_.estimators_
+    )
+    own_infos = [info for info in infos if info["recipe"] == recipe.name]
     if recipe.target == "band_gap":
         metal = metal_threshold(shipped_members, lists_train, y_train)
         test = band_gap_report(y_true, y_pred, metal_threshold=metal["eV"])
@@ -197,11 +240,12 @@ def export_recipe(
     }
     members = []
     member_predictions = []
-    for seed, member, info in zip(recipe.random_states, shipped_members, infos, strict=True):
+    for member, info in zip(shipped_members, infos, strict=True):
         member_predictions.append(np.asarray(member.predict(lists_test), dtype=float))
         members.append(
             {
-                "random_state": seed,
+                **({"recipe": info["recipe"]} if pooled else {}),
+                "random_state": info["seed"],
                 "epochs": info["epochs"],
                 "best_epoch": info["best_epoch"],
                 "fit_seconds": info["fit_seconds"],
@@ -229,8 +273,20 @@ def export_recipe(
         "outputs": outputs,
         "estimator": (
             f"Pipeline({featurizer!r}, DomainCheck(), ConformalRegressor("
-            f"SeedEnsembleRegressor({len(recipe.random_states)} x NeighborLSTMRegressor), "
-            "prefit=True))"
+            + (
+                "PooledEnsembleRegressor(["
+                + ", ".join(
+                    f"SeedEnsembleRegressor({len(seeds)} x NeighborLSTMRegressor of {name})"
+                    for name, seeds in [
+                        (recipe.name, recipe.random_states),
+                        *((n, s) for n, _, s in recipe.pooled_members),
+                    ]
+                )
+                + "])"
+                if pooled
+                else f"SeedEnsembleRegressor({len(recipe.random_states)} x NeighborLSTMRegressor)"
+            )
+            + ", prefit=True))"
         ),
         "architecture": {
             "version": ARCHITECTURE_VERSION,
@@ -293,7 +349,7 @@ def export_recipe(
                     "extra_crystals": {
                         "set": recipe.extra_crystals,
                         "description": EXTRA_CRYSTAL_SETS[recipe.extra_crystals],
-                        "n_per_member": [info.get("extra_crystals", 0) for info in infos],
+                        "n_per_member": [info.get("extra_crystals", 0) for info in own_infos],
                         "note": "training-only crystals labelled by the teacher's member of the "
                         "same seed (other columns missing), never in a validation part; those of "
                         "a test formula or outside the teacher member's domain left out",
@@ -303,14 +359,33 @@ def export_recipe(
                 else {}
             ),
             "random_states": list(recipe.random_states),
-            "torch_threads_per_member": [member_threads(info) for info in infos],
+            "torch_threads_per_member": [member_threads(info) for info in own_infos],
+            **(
+                {
+                    "pooled_members": [
+                        {
+                            "recipe": name,
+                            "members": folder,
+                            "random_states": list(seeds),
+                            "output_column": RECIPES[name].columns.index(recipe.target),
+                        }
+                        for name, folder, seeds in recipe.pooled_members
+                    ],
+                    "pooled_note": "members of another shipped recipe, trained by that recipe "
+                    "(its card says how), predicting this model's target from their "
+                    f"{recipe.target} output; every member weighs the same "
+                    "(PooledEnsembleRegressor)",
+                }
+                if recipe.pooled_members
+                else {}
+            ),
         },
         "training": {
             "command": "python benchmarks/train_pretrained.py",
-            "date": max(info["date"] for info in infos),
+            "date": max(info["date"] for info in own_infos),
             "machine": record["machine"],
-            "member_fit_seconds_total": round(sum(i["fit_seconds"] for i in infos), 1),
-            "wall_seconds": training_wall_seconds(infos),
+            "member_fit_seconds_total": round(sum(i["fit_seconds"] for i in own_infos), 1),
+            "wall_seconds": training_wall_seconds(own_infos),
             "note": "members trained in parallel (up to three at a time) with one torch "
             "thread each, or alone with two (torch_threads_per_member)",
         },

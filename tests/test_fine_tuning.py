@@ -69,9 +69,12 @@ def test_init_starts_a_new_target_from_the_sources_body(lists, mp_sample, source
 
 @pytest.mark.parametrize("name", ["band_gap_mp2018", "formation_energy_mp2018"])
 def test_init_from_a_shipped_model_by_name(lists, mp_sample, name):
+    from sklearn_bandgap.models._unwrap import find_inner
     from sklearn_bandgap.pretrained import load_pretrained
 
-    member = load_pretrained(name)[-1].estimator_.estimators_[0]
+    # the first member of the model's own seed ensemble (pooled members come after it)
+    member = find_inner(load_pretrained(name), NeighborLSTMRegressor)
+    assert member.random_state == 0 and member.output_column in (None, 0)
     model = NeighborLSTMRegressor(
         **architecture_of(member), init=name, max_epochs=1, lr=1e-12, random_state=0
     ).fit(lists, mp_sample.target[:, 1])
