@@ -92,6 +92,23 @@ def validation_rows(member: Any, lists: Any) -> np.ndarray:
     return np.sort(np.asarray(valid.indices))
 
 
+def rows_neither_trained_on(
+    held_out_a: np.ndarray, held_out_b: np.ndarray, formula: np.ndarray
+) -> np.ndarray:
+    """Rows two members both held out whose reduced formula neither trained on.
+
+    ``held_out_*``: each member's validation rows (:func:`validation_rows`);
+    ``formula``: the reduced formulas of the training part they index. Members
+    whose validation parts differ (other recipes draw other composition groups
+    from one seed) are compared on this common ground.
+    """
+    everything = np.arange(len(formula))
+    trained = set(formula[np.setdiff1d(everything, held_out_a)])
+    trained |= set(formula[np.setdiff1d(everything, held_out_b)])
+    both = np.intersect1d(held_out_a, held_out_b)
+    return np.array([r for r in both if formula[r] not in trained], dtype=np.int64)
+
+
 def mp_neighbor_lists(structures: list[Any], atom_features: str | None = None) -> NeighborLists:
     """Neighbour lists of all MP structures, with CHGNet's atom features if asked.
 

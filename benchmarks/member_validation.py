@@ -30,7 +30,12 @@ from typing import Any
 
 import numpy as np
 from _machine import cpu_model, git_commit, run_dir, write_record
-from _members import checkpoint_paths, mp_neighbor_lists, validation_rows
+from _members import (
+    checkpoint_paths,
+    mp_neighbor_lists,
+    rows_neither_trained_on,
+    validation_rows,
+)
 
 from sklearn_bandgap.datasets import load_mp_gap_eform
 from sklearn_bandgap.io import load
@@ -101,11 +106,7 @@ def on_common_rows(
         scores["n_unseen_formula"] = int(unseen.sum())
     if np.array_equal(rows["baseline"], rows["candidate"]):
         return
-    seen = trained["baseline"] | trained["candidate"]
-    common = np.array(
-        [r for r in np.intersect1d(rows["baseline"], rows["candidate"]) if formula[r] not in seen],
-        dtype=np.int64,
-    )
+    common = rows_neither_trained_on(rows["baseline"], rows["candidate"], formula)
     for kind, scores in pair.items():
         keep = np.isin(rows[kind], common)
         scores["validation_mae_common"] = mean_errors(errors[kind][keep], columns)

@@ -31,7 +31,12 @@ from typing import Any
 
 import numpy as np
 from _machine import cpu_model, run_dir, write_record
-from _members import checkpoint_paths, mp_neighbor_lists, validation_rows
+from _members import (
+    checkpoint_paths,
+    mp_neighbor_lists,
+    rows_neither_trained_on,
+    validation_rows,
+)
 
 from sklearn_bandgap.datasets import load_mp_gap_eform
 from sklearn_bandgap.io import load
@@ -41,9 +46,8 @@ from sklearn_bandgap.pretrained._recipes import RECIPES
 SHARES = np.round(np.arange(0.0, 1.01, 0.1), 1)
 
 
-def target_predictions(path: Path, lists: Any, rows: np.ndarray, column: int) -> np.ndarray:
+def target_predictions(member: Any, lists: Any, rows: np.ndarray, column: int) -> np.ndarray:
     """A member's prediction of one of its output columns on ``lists[rows]``."""
-    member = load(path)
     member.set_params(output_column=None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -68,7 +72,6 @@ def main() -> None:
     lists = mp_neighbor_lists(data.data)[train]  # exactly what the members trained on
     y = np.asarray(data.target, dtype=np.float64).ravel()[train]
     formula = np.asarray(data.formula)[train]
-    everything = np.arange(len(formula))
     seeds: dict[str, Any] = {}
     errors: dict[float, list[np.ndarray]] = {share: [] for share in SHARES}
     for seed in sorted(set(base.random_states) & set(other.random_states)):
@@ -78,16 +81,13 @@ def main() -> None:
         }
         if not all(path.is_file() for path in paths.values()):
             continue
-        held_out = {kind: validation_rows(load(path), lists) for kind, path in paths.items()}
-        trained = set().union(
-            *(set(formula[np.setdiff1d(everything, r)]) for r in held_out.values())
+        members = {kind: load(path) for kind, path in paths.items()}
+        held_out = {kind: validation_rows(member, lists) for kind, member in members.items()}
+        common = rows_neither_trained_on(held_out["base"], held_out["other"], formula)
+        guess_base = target_predictions(members["base"], lists, common, base.columns.index(target))
+        guess_other = target_predictions(
+            members["other"], lists, common, other.columns.index(target)
         )
-        common = np.array(
-            [r for r in np.intersect1d(*held_out.values()) if formula[r] not in trained],
-            dtype=np.int64,
-        )
-        guess_base = target_predictions(paths["base"], lists, common, base.columns.index(target))
-        guess_other = target_predictions(paths["other"], lists, common, other.columns.index(target))
         by_share = {}
         for share in SHARES:
             error = np.abs((1 - share) * guess_base + share * guess_other - y[common])

@@ -190,13 +190,10 @@ class PooledEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, _BaseCompositi
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
-        models = [
-            model
-            for item in (self.estimators if isinstance(self.estimators, list) else [])
-            if isinstance(item, tuple) and len(item) == 2
-            for model in [item[1]]
-            if hasattr(model, "fit")
-        ]
+        try:
+            models = [model for _, model in self.estimators if hasattr(model, "fit")]
+        except (TypeError, ValueError):  # not (yet) a list of pairs: fit will say so
+            models = []
         if models:
             inner = [get_tags(model) for model in models]
             tags.input_tags = inner[0].input_tags
