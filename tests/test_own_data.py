@@ -159,13 +159,30 @@ def test_train_command_with_elemental_references(table, tmp_path, capsys):
     assert rows[0].startswith("id,formula,e_f,") and len(rows) == 201
 
 
-def test_train_command_with_chgnet_atom_features_and_fine_tuning_from_it(table, tmp_path, capsys):
+def test_train_command_with_chgnet_atom_features_and_fine_tuning_from_it(
+    table, tmp_path, capsys, monkeypatch
+):
     pytest.importorskip("chgnet")
+    import joblib
+
+    from sklearn_bandgap.featurizers import _neighbor_list_featurizer as featurizer_module
+    from sklearn_bandgap.io import load
+
+    processes: list[int] = []  # CHGNet's step: the processes it was given
+    compute = featurizer_module.chgnet_atom_features
+
+    def counting(*args, **kwargs):
+        processes.append(joblib.effective_n_jobs(kwargs.get("n_jobs")))
+        return compute(*args, **kwargs)
+
+    monkeypatch.setattr(featurizer_module, "chgnet_atom_features", counting)
     saved = tmp_path / "chgnet.safetensors"
     argv = ["train", str(table), "--target", "ind_gap", "--atom-features", "chgnet"]
     argv += ["--max-epochs", "1", "--save", str(saved), "--output-dir", str(tmp_path / "out")]
-    assert main(argv) == 0
+    assert main([*argv, "--n-jobs", "2"]) == 0
     capsys.readouterr()
+    assert processes == [2, 2]  # --n-jobs reaches CHGNet's step (training, test part)...
+    assert load(saved)[0].n_jobs is None  # ...but is not saved with the model
     predict = ["predict", str(table), "--model", str(saved), "--structure-column", "Structure"]
     assert main(predict) == 0
     rows = capsys.readouterr().out.splitlines()

@@ -249,7 +249,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "elements up to Pu); default: none",
     )
     p.add_argument(
-        "--n-jobs", type=int, default=-1, help="processes for parsing the CIFs (default: all)"
+        "--n-jobs",
+        type=int,
+        default=-1,
+        help="processes for parsing the CIFs and featurizing, CHGNet's atom features "
+        "included (default: all; the saved model does not keep it)",
     )
     p.add_argument(
         "--band-gap-only",

@@ -253,6 +253,7 @@ def train_job(
             featurizer_params={"atom_features": atom_features} if atom_features else None,
             teacher=teacher_model,
             teacher_weight=teacher_weight,
+            n_jobs=n_jobs,  # featurizing (CHGNet's atom features too); not saved in the file
         )
     except KeyboardInterrupt:
         if checkpoint_dir is not None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import resource
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from joblib import parallel_config
 from pymatgen.core import Structure
 from sklearn.pipeline import make_pipeline
 
@@ -84,6 +86,7 @@ def train_and_evaluate(
     featurizer_params: dict[str, Any] | None = None,
     teacher: Any = None,
     teacher_weight: float = 0.5,
+    n_jobs: int | None = None,
 ) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray]]:
     """Fit ``NeighborLSTMRegressor`` on the project split and report test figures.
 
@@ -145,6 +148,15 @@ def train_and_evaluate(
         training part of the MP set).
     teacher_weight : float, default=0.5
         The teacher's share of the blend.
+    n_jobs : int, default=None
+        Processes for featurizing (neighbour lists and, with
+        ``atom_features="chgnet"``, CHGNet's atom features), for training,
+        for the teacher and for the test part's predictions, through
+        ``joblib.parallel_config``: the saved
+        featurizer keeps its own ``n_jobs`` (None unless
+        ``featurizer_params`` sets it), so the file does not carry this
+        machine's core count. None: the featurizer's ``n_jobs`` (or an
+        enclosing ``parallel_config``).
 
     Returns
     -------
@@ -173,7 +185,8 @@ def train_and_evaluate(
     train, test = formula_group_split(formulas, test_size=test_size, random_state=split_seed)
     featurizer = NeighborListFeaturizer(**(featurizer_params or {}))
     start = time.perf_counter()
-    lists = featurizer.transform(structures)
+    with _featurizing_jobs(n_jobs):
+        lists = featurizer.transform(structures)
     featurize_s = time.perf_counter() - start
 
     regressor = NeighborLSTMRegressor(**params)
@@ -186,9 +199,10 @@ def train_and_evaluate(
     y_fit = y[train]
     teacher_figures = None
     if teacher is not None:
-        taught = np.asarray(
-            teacher.predict([structures[i] for i in train]), dtype=np.float64
-        ).reshape(len(train), -1)[:, 0]
+        with _featurizing_jobs(n_jobs):
+            taught = np.asarray(
+                teacher.predict([structures[i] for i in train]), dtype=np.float64
+            ).reshape(len(train), -1)[:, 0]
         y_fit = distilled_targets(y_fit, taught, teacher_weight)
         truth = y[train] if np.ndim(y) == 1 else y[train, 0]
         teacher_figures = {
@@ -228,15 +242,16 @@ def train_and_evaluate(
     test_structures = [structures[i] for i in test]
     start = time.perf_counter()
     y_std = None
-    if random_states is not None and composition_baseline:  # the spread is the network's
-        y_pred = pipeline.predict(test_structures)
-        _, y_std = fitted_core.predict(lists[test], return_std=True)
-        y_std = np.asarray(y_std).reshape(len(test), -1)[:, 0]
-    elif random_states is not None:  # a seed ensemble: its members' spread comes free
-        y_pred, y_std = pipeline.predict(test_structures, return_std=True)
-        y_std = np.asarray(y_std).reshape(len(test), -1)[:, 0]
-    else:
-        y_pred = pipeline.predict(test_structures)
+    with _featurizing_jobs(n_jobs):  # the inference figure includes featurizing
+        if random_states is not None and composition_baseline:  # the spread: the network's
+            y_pred = pipeline.predict(test_structures)
+            _, y_std = fitted_core.predict(lists[test], return_std=True)
+            y_std = np.asarray(y_std).reshape(len(test), -1)[:, 0]
+        elif random_states is not None:  # a seed ensemble: its members' spread comes free
+            y_pred, y_std = pipeline.predict(test_structures, return_std=True)
+            y_std = np.asarray(y_std).reshape(len(test), -1)[:, 0]
+        else:
+            y_pred = pipeline.predict(test_structures)
     predict_s = time.perf_counter() - start
     auxiliary_test = {}
     if multitask:
@@ -337,3 +352,8 @@ def _history_figures(regressor: NeighborLSTMRegressor) -> dict[str, Any]:
         "best_epoch": int(np.argmin(history[:, "valid_loss"])) + 1 if validated else None,
         "valid_loss": float(np.min(history[:, "valid_loss"])) if validated else None,
     }
+
+
+def _featurizing_jobs(n_jobs: int | None) -> AbstractContextManager[Any]:
+    """``parallel_config(n_jobs=n_jobs)``, or nothing (an enclosing one stays) for None."""
+    return nullcontext() if n_jobs is None else parallel_config(n_jobs=n_jobs)
