@@ -199,6 +199,69 @@ def test_train_command_with_chgnet_atom_features_and_fine_tuning_from_it(
     assert "trained without atom features" in capsys.readouterr().err
 
 
+@pytest.fixture
+def chgnet_calls(monkeypatch):
+    """Each call of the featurizer's CHGNet step: the number of structures it got."""
+    pytest.importorskip("chgnet")
+    from sklearn_bandgap.featurizers import _neighbor_list_featurizer as featurizer_module
+
+    calls: list[int] = []
+    compute = featurizer_module.chgnet_atom_features
+
+    def counting(structures, *args, **kwargs):
+        calls.append(len(structures))
+        return compute(structures, *args, **kwargs)
+
+    monkeypatch.setattr(featurizer_module, "chgnet_atom_features", counting)
+    return calls
+
+
+def test_tune_and_compare_commands_with_chgnet_atom_features(table, tmp_path, capsys, chgnet_calls):
+    from sklearn_bandgap.model_selection import formula_group_split
+
+    argv = ["tune", str(table), "--target", "ind_gap", "--atom-features", "chgnet"]
+    argv += ["--storage", str(tmp_path / "study.log"), "--study-name", "chgnet"]
+    assert main([*argv, "--n-trials", "2", "--max-epochs", "1"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["n_complete"] + summary["n_pruned"] == 2
+    # CHGNet ran once, on the training part only, before both trials
+    train, _ = formula_group_split(load_table(table, target="ind_gap").groups)
+    assert chgnet_calls == [len(train)]
+    chgnet_calls.clear()
+    argv = ["compare", str(table), "--target", "ind_gap", "--structure-column", "Structure"]
+    argv += ["--estimators", "lstm_chgnet", "mean", "--folds", "2", "--max-epochs", "1"]
+    assert main([*argv, "--output-dir", str(tmp_path / "cmp")]) == 0
+    compared = pd.read_csv(tmp_path / "cmp" / "comparison.csv", index_col=0)
+    assert set(compared.index) == {"lstm_chgnet", "mean"}
+    assert np.isfinite(compared.loc["lstm_chgnet", "mae_mean"])
+    assert sum(chgnet_calls) == 400  # each fold: its training part, then its test part
+
+
+def test_atom_feature_options_without_chgnet_installed_say_what_to_install(
+    table, tmp_path, capsys, monkeypatch
+):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+
+    def no_chgnet(name, *args):
+        return None if name == "chgnet" else find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", no_chgnet)
+    hint = 'pip install "sklearn_bandgap[potential]"'
+    train = ["train", str(table), "--target", "ind_gap", "--atom-features", "chgnet"]
+    assert main(train) == 2
+    assert f"--atom-features chgnet: needs CHGNet, the pretrained potential: {hint}" in (
+        capsys.readouterr().err
+    )
+    tune = ["tune", str(table), "--target", "ind_gap", "--atom-features", "chgnet"]
+    assert main([*tune, "--storage", str(tmp_path / "s.log"), "--study-name", "x"]) == 2
+    assert hint in capsys.readouterr().err
+    compare = ["compare", str(table), "--target", "ind_gap", "--structure-column", "Structure"]
+    assert main([*compare, "--estimators", "lstm_chgnet"]) == 2
+    assert "--estimators lstm_chgnet: needs CHGNet" in capsys.readouterr().err
+
+
 def test_train_command_distils_from_a_teacher(table, tmp_path, capsys):
     from sklearn_bandgap.io import load
     from sklearn_bandgap.model_selection import formula_group_split

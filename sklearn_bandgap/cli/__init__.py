@@ -68,6 +68,18 @@ def _add_table_arguments(p: argparse.ArgumentParser, *, target_help: str) -> Non
     )
 
 
+def _add_atom_features_argument(p: argparse.ArgumentParser) -> None:
+    """``--atom-features`` (``train`` and ``tune``): CHGNet's atom features as inputs."""
+    p.add_argument(
+        "--atom-features",
+        choices=["chgnet"],
+        default=None,
+        help="each atom also gets the 64 features of the pretrained potential CHGNet "
+        '(pip install "sklearn_bandgap[potential]"; about 30 structures/s on one core, '
+        "elements up to Pu); default: none",
+    )
+
+
 def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict",
@@ -240,14 +252,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "the result of a run never cut; models that had ended are not trained again (their "
         "files keep the result: remove the folder when done)",
     )
-    p.add_argument(
-        "--atom-features",
-        choices=["chgnet"],
-        default=None,
-        help="each atom also gets the 64 features of the pretrained potential CHGNet "
-        '(pip install "sklearn_bandgap[potential]"; about 30 structures/s on one core, '
-        "elements up to Pu); default: none",
-    )
+    _add_atom_features_argument(p)
     p.add_argument(
         "--n-jobs",
         type=int,
@@ -321,9 +326,11 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--estimators",
         nargs="+",
-        choices=("lstm", "rf_scm_magpie", "rf_magpie", "mean"),
+        choices=("lstm", "lstm_chgnet", "rf_scm_magpie", "rf_magpie", "mean"),
         default=["lstm", "rf_scm_magpie", "rf_magpie", "mean"],
-        help="what to compare: the LSTM pipeline and the matminer baselines",
+        help="what to compare: the LSTM pipeline, the same with CHGNet's atom features "
+        '(lstm_chgnet; pip install "sklearn_bandgap[potential]"; computed again in every '
+        "fold) and the matminer baselines",
     )
     p.add_argument(
         "--pretrained",
@@ -379,6 +386,14 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, default=None, help="seeded random subset of the structures")
     p.add_argument("--max-epochs", type=int, default=60, help="epochs per trial at most")
     p.add_argument("--threads", type=int, default=1, help="torch threads of this worker")
+    _add_atom_features_argument(p)
+    p.add_argument(
+        "--n-jobs",
+        type=int,
+        default=None,
+        help="processes for featurizing, once before the trials (CHGNet's atom features "
+        "included; default 1, -1: all cores)",
+    )
 
 
 def _add_translate(sub: argparse._SubParsersAction) -> None:

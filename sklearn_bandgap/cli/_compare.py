@@ -3,6 +3,8 @@
 The CSV has one row per crystal: a structure column (CIF text, or a path to any
 file pymatgen reads, relative to the CSV's folder) and a numeric target column.
 Folds are ``GroupKFold`` on reduced formulas (polymorphs never on both sides).
+``lstm_chgnet`` is the LSTM pipeline with CHGNet's atom features (the
+``potential`` extra), computed again in every fold like any featurizer's.
 Prints the table and writes ``comparison.csv`` and ``comparison.png`` into
 ``--output-dir``. ``--pretrained NAME`` adds a shipped model, frozen (it is
 never refitted, so on Materials Project data its figures mean little: it was
@@ -26,13 +28,13 @@ from sklearn_bandgap.baselines import (
     make_rf_scm_magpie,
     plot_comparison,
 )
-from sklearn_bandgap.cli._errors import UsageError
+from sklearn_bandgap.cli._errors import UsageError, require_potential
 from sklearn_bandgap.datasets import load_table
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.models import NeighborLSTMRegressor
 from sklearn_bandgap.pretrained import load_pretrained
 
-ESTIMATORS = ("lstm", "rf_scm_magpie", "rf_magpie", "mean")
+ESTIMATORS = ("lstm", "lstm_chgnet", "rf_scm_magpie", "rf_magpie", "mean")
 
 
 def build_estimators(
@@ -42,6 +44,10 @@ def build_estimators(
     makers = {
         "lstm": lambda: make_pipeline(
             NeighborListFeaturizer(),
+            NeighborLSTMRegressor(max_epochs=max_epochs, random_state=0),
+        ),
+        "lstm_chgnet": lambda: make_pipeline(
+            NeighborListFeaturizer(atom_features="chgnet", n_jobs=n_jobs),
             NeighborLSTMRegressor(max_epochs=max_epochs, random_state=0),
         ),
         "rf_scm_magpie": lambda: make_rf_scm_magpie(
@@ -76,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:  # a missing column, bad numbers, unreadable structures
         raise UsageError(str(exc)) from None
+    if "lstm_chgnet" in args.estimators:
+        require_potential("--estimators lstm_chgnet")
     structures, y, groups = table.data, table.target, table.groups
     n_groups = len(set(groups))
     if n_groups < args.folds:

@@ -37,7 +37,7 @@ from sklearn.utils import Bunch
 from skorch.callbacks import Callback
 
 from sklearn_bandgap.cli import FAST_EPOCHS, FAST_SUBSET
-from sklearn_bandgap.cli._errors import UsageError
+from sklearn_bandgap.cli._errors import UsageError, require_potential
 from sklearn_bandgap.cli._interrupt import raise_if_interrupted
 from sklearn_bandgap.cli._missing import check_missing_targets
 from sklearn_bandgap.datasets import MP_UNITS, load_mp_gap_eform, load_table
@@ -84,6 +84,8 @@ def train_job(
     start = time.perf_counter()
     if not 0.0 < test_size < 1.0:
         raise UsageError(f"--test-size {test_size}: give a fraction of the groups, in (0, 1)")
+    if atom_features:
+        require_potential(f"--atom-features {atom_features}")
     if table is not None:
         if not targets:
             raise UsageError(f"{table}: name the column(s) to learn with --target")
@@ -188,6 +190,7 @@ def train_job(
         source_features = int(getattr(source, "n_atom_features_", 0))
         if source_features and atom_features is None:
             atom_features = "chgnet"  # the source's network reads CHGNet's atom features
+            require_potential(f"--init {init} (its network reads CHGNet's atom features)")
             print(f"{init} reads CHGNet's atom features: the structures get them too.")
         elif atom_features and not source_features:
             raise UsageError(

@@ -1,6 +1,7 @@
 """``sklearn-bandgap tune``: one Optuna tuning worker on the training split of a data set.
 
-Tunes ``make_pipeline(NeighborListFeaturizer(), NeighborLSTMRegressor())`` on the
+Tunes ``make_pipeline(NeighborListFeaturizer(), NeighborLSTMRegressor())`` (with
+``--atom-features chgnet``, CHGNet's atom features in the featurizer) on the
 training part of the seeded 90/10 group split of the MP set, or of your own
 table (``tune my.csv --target gap ...``; groups are the reduced formulas or
 ``--group-column``); the test part is never seen. With several ``--target``
@@ -23,7 +24,7 @@ import torch
 from sklearn.pipeline import make_pipeline
 from sklearn.utils import Bunch
 
-from sklearn_bandgap.cli._errors import UsageError
+from sklearn_bandgap.cli._errors import UsageError, require_potential
 from sklearn_bandgap.cli._missing import check_missing_targets
 from sklearn_bandgap.datasets import MP_UNITS, load_mp_gap_eform, load_table
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
@@ -35,6 +36,8 @@ from sklearn_bandgap.tuning._tune import tune
 def run(args: argparse.Namespace) -> int:
     """Carry out ``sklearn-bandgap tune`` (one worker)."""
     torch.set_num_threads(args.threads)
+    if args.atom_features:
+        require_potential(f"--atom-features {args.atom_features}")
 
     targets = args.target or ["band_gap"]
     if args.table is not None:
@@ -67,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     train, _ = formula_group_split(formulas)  # the test part stays unseen
     gaps = [k for k, name in enumerate(targets) if name == "band_gap"]
     pipeline = make_pipeline(
-        NeighborListFeaturizer(),
+        # featurized once, before the trials (the featurizer needs no fitting)
+        NeighborListFeaturizer(atom_features=args.atom_features, n_jobs=args.n_jobs),
         NeighborLSTMRegressor(
             max_epochs=args.max_epochs,
             random_state=0,
