@@ -10,7 +10,11 @@ from pymatgen.core import Lattice, Structure
 
 from sklearn_bandgap.datasets import load_mp_gap_eform
 from sklearn_bandgap.exceptions import InvalidStructureError
-from sklearn_bandgap.featurizers import NeighborListFeaturizer, NeighborLists
+from sklearn_bandgap.featurizers import (
+    NeighborListFeaturizer,
+    NeighborLists,
+    chgnet_domain_problems,
+)
 from sklearn_bandgap.io import load, save
 from sklearn_bandgap.models import NeighborLSTMRegressor
 from sklearn_bandgap.models._environments import canonical_rows, distinct_environments
@@ -102,6 +106,12 @@ def test_chgnet_features_refuse_elements_it_does_not_know():
         CHGNET.transform([rock_salt(), americium])
     # the neighbour lists alone take it
     assert len(NeighborListFeaturizer().transform([americium])) == 1
+    # checked beforehand on a whole table, by row, without CHGNet: the same reason
+    californium = Structure(Lattice.cubic(4.0), ["Cf", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    problems = chgnet_domain_problems([rock_salt(), americium, rock_salt(), californium])
+    assert [(p.index, p.formula) for p in problems] == [(1, "Am"), (3, "CfO")]
+    assert "Z=98; CHGNet's atom features know elements up to Z=94 (Pu)" in str(problems[1])
+    assert chgnet_domain_problems([rock_salt()]) == []
 
 
 def test_a_model_reads_atom_features_and_round_trips(fitted, sample, tmp_path):

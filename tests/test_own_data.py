@@ -250,7 +250,7 @@ def test_atom_feature_options_without_chgnet_installed_say_what_to_install(
     monkeypatch.setattr(importlib.util, "find_spec", no_chgnet)
     hint = 'pip install "sklearn_bandgap[potential]"'
     train = ["train", str(table), "--target", "ind_gap", "--atom-features", "chgnet"]
-    assert main(train) == 2
+    assert main([*train, "--max-epochs", "1"]) == 2
     assert f"--atom-features chgnet: needs CHGNet, the pretrained potential: {hint}" in (
         capsys.readouterr().err
     )
@@ -260,6 +260,32 @@ def test_atom_feature_options_without_chgnet_installed_say_what_to_install(
     compare = ["compare", str(table), "--target", "ind_gap", "--structure-column", "Structure"]
     assert main([*compare, "--estimators", "lstm_chgnet"]) == 2
     assert "--estimators lstm_chgnet: needs CHGNet" in capsys.readouterr().err
+
+
+def test_rows_chgnet_cannot_read_are_named_by_table_row_before_any_work(
+    table, tmp_path, capsys, chgnet_calls
+):
+    from pymatgen.core import Lattice, Structure
+
+    frame = pd.read_csv(table)
+    americium = Structure(Lattice.cubic(4.2), ["Am", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    frame.loc[150, "Structure"] = americium.to(fmt="cif")  # most likely in a training part
+    hostile = table.parent / "with_americium.csv"  # beside the files the table names
+    frame.to_csv(hostile, index=False)
+    named = "structure 150 (AmCl): holds Z=95; CHGNet's atom features know elements up to Z=94"
+    own = [str(hostile), "--target", "ind_gap", "--max-epochs", "1"]
+    chgnet = ["--atom-features", "chgnet"]
+    study = ["--storage", str(tmp_path / "s.log"), "--study-name", "x", "--n-trials", "1"]
+    compared = ["--structure-column", "Structure", "--estimators", "lstm_chgnet"]
+    for argv in (
+        ["train", *own, *chgnet],
+        ["tune", *own, *chgnet, *study],
+        ["compare", *own, *compared],
+    ):
+        assert main(argv) == 2
+        error = capsys.readouterr().err
+        assert "1 invalid structure" in error and named in error, argv[0]
+    assert chgnet_calls == []  # refused before CHGNet ran on anything
 
 
 def test_train_command_distils_from_a_teacher(table, tmp_path, capsys):

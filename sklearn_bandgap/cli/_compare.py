@@ -28,7 +28,8 @@ from sklearn_bandgap.baselines import (
     make_rf_scm_magpie,
     plot_comparison,
 )
-from sklearn_bandgap.cli._errors import UsageError, require_potential
+from sklearn_bandgap.cli._errors import UsageError
+from sklearn_bandgap.cli._potential import refuse_rows_beyond_potential, require_potential
 from sklearn_bandgap.datasets import load_table
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.models import NeighborLSTMRegressor
@@ -85,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
     if "lstm_chgnet" in args.estimators:
         require_potential("--estimators lstm_chgnet")
     structures, y, groups = table.data, table.target, table.groups
+    if "lstm_chgnet" in args.estimators:  # named by their row in the table, not in a fold
+        refuse_rows_beyond_potential(structures, "--estimators lstm_chgnet")
     n_groups = len(set(groups))
     if n_groups < args.folds:
         raise UsageError(f"{n_groups} distinct groups: too few for {args.folds} folds")

@@ -13,14 +13,3 @@ EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 class UsageError(Exception):
     """A wrong argument or an output that cannot be written: one line, exit status 2."""
-
-
-def require_potential(option: str) -> None:
-    """Refuse ``option`` in one line if CHGNet (the ``potential`` extra) is not installed."""
-    from importlib.util import find_spec
-
-    if find_spec("chgnet") is None:
-        raise UsageError(
-            f"{option}: needs CHGNet, the pretrained potential: "
-            'pip install "sklearn_bandgap[potential]"'
-        )

@@ -37,9 +37,10 @@ from sklearn.utils import Bunch
 from skorch.callbacks import Callback
 
 from sklearn_bandgap.cli import FAST_EPOCHS, FAST_SUBSET
-from sklearn_bandgap.cli._errors import UsageError, require_potential
+from sklearn_bandgap.cli._errors import UsageError
 from sklearn_bandgap.cli._interrupt import raise_if_interrupted
 from sklearn_bandgap.cli._missing import check_missing_targets
+from sklearn_bandgap.cli._potential import refuse_rows_beyond_potential, require_potential
 from sklearn_bandgap.datasets import MP_UNITS, load_mp_gap_eform, load_table
 from sklearn_bandgap.experiments import train_and_evaluate
 from sklearn_bandgap.metrics import headline_figures
@@ -123,6 +124,8 @@ def train_job(
     target, auxiliary = targets[0], targets[1:]
     y = np.asarray(y, dtype=np.float64).reshape(len(structures), -1)
     check_missing_targets(y, targets, missing_targets, composition_baseline)
+    if atom_features:  # every row CHGNet cannot read, named before any work
+        refuse_rows_beyond_potential(structures, f"--atom-features {atom_features}")
     print(f"Loaded {source} in {time.perf_counter() - start:.1f} s.")
     epochs = FAST_EPOCHS if fast else max_epochs
     what = (
@@ -190,7 +193,9 @@ def train_job(
         source_features = int(getattr(source, "n_atom_features_", 0))
         if source_features and atom_features is None:
             atom_features = "chgnet"  # the source's network reads CHGNet's atom features
-            require_potential(f"--init {init} (its network reads CHGNet's atom features)")
+            option = f"--init {init} (its network reads CHGNet's atom features)"
+            require_potential(option)
+            refuse_rows_beyond_potential(structures, option)
             print(f"{init} reads CHGNet's atom features: the structures get them too.")
         elif atom_features and not source_features:
             raise UsageError(

@@ -24,8 +24,9 @@ import torch
 from sklearn.pipeline import make_pipeline
 from sklearn.utils import Bunch
 
-from sklearn_bandgap.cli._errors import UsageError, require_potential
+from sklearn_bandgap.cli._errors import UsageError
 from sklearn_bandgap.cli._missing import check_missing_targets
+from sklearn_bandgap.cli._potential import refuse_rows_beyond_potential, require_potential
 from sklearn_bandgap.datasets import MP_UNITS, load_mp_gap_eform, load_table
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.model_selection import formula_group_split
@@ -64,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         structures, y, formulas = list(data.data), data.target, data.formula
     y = np.asarray(y, dtype=np.float64)
     check_missing_targets(y.reshape(len(y), -1), targets, args.missing_targets, False)
+    if args.atom_features:  # named by their row in the whole table, before any work
+        refuse_rows_beyond_potential(structures, f"--atom-features {args.atom_features}")
     if args.n is not None and args.n < len(structures):
         keep = sorted(random.Random(0).sample(range(len(structures)), args.n))
         structures, y, formulas = [structures[i] for i in keep], y[keep], formulas[keep]

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from functools import lru_cache, partial
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -19,6 +19,9 @@ from sklearn_bandgap.datasets._cache import load_or_build, remove_cache_files
 from sklearn_bandgap.exceptions import InvalidStructureError, StructureProblem
 from sklearn_bandgap.utils._parallel import map_chunks
 from sklearn_bandgap.utils._validation import PeriodicArrays, check_structures
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
 
 #: Pretrained CHGNet weights that ship inside the ``chgnet`` wheel.
 CHGNET_MODELS = ("0.3.0", "0.2.0", "r2scan")
@@ -204,15 +207,46 @@ def _unknown_elements(
 ) -> list[StructureProblem]:
     """The structures holding an element CHGNet does not know, named by index and formula."""
     return [
-        StructureProblem(
-            index,
-            item.formula,
-            f"holds Z={int(item.atomic_numbers.max())}; CHGNet's atom features know elements "
-            f"up to Z={CHGNET_MAX_ATOMIC_NUMBER} (Pu).",
-        )
+        _beyond_chgnet(index, item.formula, int(item.atomic_numbers.max()))
         for index, item in zip(indices, structures, strict=True)
         if item.atomic_numbers.max() > CHGNET_MAX_ATOMIC_NUMBER
     ]
+
+
+def chgnet_domain_problems(structures: Sequence[Structure]) -> list[StructureProblem]:
+    """The structures CHGNet's atom features cannot describe, before any is computed.
+
+    CHGNet knows the elements up to Pu (Z = 94). Checking a whole table first
+    names every such row by its position in ``structures`` (a featurizer run on
+    a training part or a fold would count within that part).
+
+    Parameters
+    ----------
+    structures : sequence of pymatgen Structure
+        The structures, as read (e.g. by :func:`~sklearn_bandgap.datasets.load_table`).
+
+    Returns
+    -------
+    problems : list of StructureProblem
+        One per structure holding an element beyond Pu, in input order (empty
+        if there is none).
+    """
+    problems = []
+    for index, structure in enumerate(structures):
+        heaviest = max(element.Z for element in structure.composition.elements)
+        if heaviest > CHGNET_MAX_ATOMIC_NUMBER:
+            formula = structure.composition.reduced_formula
+            problems.append(_beyond_chgnet(index, formula, heaviest))
+    return problems
+
+
+def _beyond_chgnet(index: int | None, formula: str | None, atomic_number: int) -> StructureProblem:
+    return StructureProblem(
+        index,
+        formula,
+        f"holds Z={atomic_number}; CHGNet's atom features know elements "
+        f"up to Z={CHGNET_MAX_ATOMIC_NUMBER} (Pu).",
+    )
 
 
 def _predict(potential: Any, batch: list[PeriodicArrays], batch_size: int) -> list[np.ndarray]:
