@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -81,6 +81,32 @@ class InvalidStructureError(ValueError):
     def __reduce__(self) -> tuple[type, tuple[list[StructureProblem]]]:
         # Exceptions travel between joblib workers by pickle.
         return (type(self), (self.problems,))
+
+    def renumbered(self, positions: Sequence[int] | np.ndarray) -> InvalidStructureError:
+        """The same problems, each index mapped through ``positions``.
+
+        For an error raised on a part of the user's input (a training part, a
+        cross-validation fold): ``positions[i]`` is the position in the whole
+        input of the part's item ``i``, so the new error names the rows the user
+        knows.
+
+        Parameters
+        ----------
+        positions : sequence or ndarray of int
+            The part's rows in the whole input, in the part's order.
+
+        Returns
+        -------
+        error : InvalidStructureError
+            A new error (the features a :class:`FeaturizationError` kept for
+            the part are not carried over; raise it ``from`` this one to keep them).
+        """
+        return InvalidStructureError(
+            [
+                replace(p, index=None if p.index is None else int(positions[p.index]))
+                for p in self.problems
+            ]
+        )
 
 
 class FeaturizationError(InvalidStructureError):

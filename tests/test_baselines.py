@@ -245,9 +245,13 @@ def test_compare_reports_the_failing_estimator_and_fold(structures, gap):
     sizes = np.array([len(s) for s in structures])
     order = np.argsort(sizes)
     folds = [(order[:100], order[100:])]  # the test fold holds larger structures
-    with pytest.raises(FeaturizationError) as info:
+    with pytest.raises(InvalidStructureError) as info:
         compare({"scm": model}, structures, gap, cv=folds)
     assert "estimator 'scm', fold 0" in "".join(info.value.__notes__)
+    # named by their position in the structures given, not in the test fold
+    fold_error = info.value.__cause__
+    assert isinstance(fold_error, FeaturizationError)  # it keeps the fold's features
+    assert info.value.indices == [int(order[100 + i]) for i in fold_error.indices]
 
 
 def test_compare_rejects_bad_arguments(structures, gap):

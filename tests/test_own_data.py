@@ -288,6 +288,28 @@ def test_rows_chgnet_cannot_read_are_named_by_table_row_before_any_work(
     assert chgnet_calls == []  # refused before CHGNet ran on anything
 
 
+def test_structures_that_cannot_be_featurized_are_named_by_table_row(table, tmp_path, capsys):
+    from pymatgen.core import Lattice, Structure
+
+    frame = pd.read_csv(table)
+    clash = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0, 0, 1e-4]])
+    frame.loc[150, "Structure"] = clash.to(fmt="cif")  # featurized in a training part
+    hostile = table.parent / "coinciding.csv"  # beside the files the table names
+    frame.to_csv(hostile, index=False)
+    own = [str(hostile), "--target", "ind_gap", "--max-epochs", "1"]
+    study = ["--storage", str(tmp_path / "s.log"), "--study-name", "x", "--n-trials", "1"]
+    for argv in (
+        ["train", *own],
+        ["tune", *own, *study],
+        ["compare", *own, "--structure-column", "Structure", "--estimators", "lstm"],
+    ):
+        assert main(argv) == 2  # one clear error, no traceback
+        error = capsys.readouterr().err
+        assert f"sklearn-bandgap {argv[0]}: error: 1 invalid structure" in error
+        assert "structure 150 (NaCl): sites 0 and 1 coincide" in error, argv[0]
+    assert "in compare(): estimator 'lstm', fold" in error
+
+
 def test_train_command_distils_from_a_teacher(table, tmp_path, capsys):
     from sklearn_bandgap.io import load
     from sklearn_bandgap.model_selection import formula_group_split

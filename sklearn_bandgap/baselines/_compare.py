@@ -15,6 +15,7 @@ from sklearn.base import BaseEstimator, clone, is_classifier
 from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
 from sklearn.model_selection import check_cv
 
+from sklearn_bandgap.exceptions import InvalidStructureError
 from sklearn_bandgap.utils import take
 from sklearn_bandgap.utils._validation import check_target
 
@@ -72,13 +73,19 @@ def _run_fold(
     where = f"{name}, fold {fold + 1}/{n_folds}"
     if progress:
         print(f"compare: {where}: fitting on {len(train)} rows ...", file=sys.stderr, flush=True)
+    rows = train  # the fold's rows being worked on, for naming a failing item
     try:
         start = time.perf_counter()
         model.fit(take(X, train), y[train])
         fit_seconds = time.perf_counter() - start
+        rows = test
         start = time.perf_counter()
         y_pred = np.asarray(model.predict(take(X, test)), dtype=np.float64)
         predict_seconds = time.perf_counter() - start
+    except InvalidStructureError as exc:  # named by their position in X, not in the fold
+        error = exc.renumbered(rows)
+        error.add_note(f"in compare(): estimator {name!r}, fold {fold}")
+        raise error from exc
     except Exception as exc:
         exc.add_note(f"in compare(): estimator {name!r}, fold {fold}")
         raise
@@ -158,6 +165,16 @@ def compare(
         per fold, however good its MAE looks on a mostly-zero target). ``table.attrs["details"]``
         is a :class:`ComparisonDetails`: the folds, every score of every fold,
         and the test-fold predictions of each estimator.
+
+    Raises
+    ------
+    InvalidStructureError
+        When an estimator cannot featurize some structures of a fold: each is
+        named by its position in ``X`` (not in the fold); a note names the
+        estimator and fold, and the featurizer's own error (a
+        :class:`~sklearn_bandgap.exceptions.FeaturizationError` keeps the
+        fold's computed features) is its ``__cause__``. Any other error of an
+        estimator is raised as it is, with that note.
 
     Examples
     --------

@@ -471,16 +471,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from sklearn_bandgap.cli._errors import EXIT_USAGE, UsageError
     from sklearn_bandgap.cli._interrupt import remembering_interrupts, was_interrupted
-    from sklearn_bandgap.exceptions import ModelOutputError
+    from sklearn_bandgap.exceptions import InvalidStructureError, ModelOutputError
 
     with remembering_interrupts():
         try:
             handler = importlib.import_module(_HANDLERS[args.command])
             status: int = handler.run(args)
-        except (UsageError, ModelOutputError) as exc:
+        except (UsageError, ModelOutputError, InvalidStructureError) as exc:
+            # InvalidStructureError: inputs that cannot be featurized (coinciding atoms,
+            # ...), every one named by its row; predict reports them row by row instead
             if was_interrupted():  # e.g. an import cut short by Ctrl-C
                 return _interrupted(args.command)
-            print(f"sklearn-bandgap {args.command}: error: {exc}", file=sys.stderr)
+            notes = "".join(f"\n{note}" for note in getattr(exc, "__notes__", []))
+            print(f"sklearn-bandgap {args.command}: error: {exc}{notes}", file=sys.stderr)
             return EXIT_USAGE
         except KeyboardInterrupt:
             return _interrupted(args.command)

@@ -28,6 +28,7 @@ from sklearn_bandgap.cli._errors import UsageError
 from sklearn_bandgap.cli._missing import check_missing_targets
 from sklearn_bandgap.cli._potential import refuse_rows_beyond_potential, require_potential
 from sklearn_bandgap.datasets import MP_UNITS, load_mp_gap_eform, load_table
+from sklearn_bandgap.exceptions import InvalidStructureError
 from sklearn_bandgap.featurizers import NeighborListFeaturizer
 from sklearn_bandgap.model_selection import formula_group_split
 from sklearn_bandgap.models import NeighborLSTMRegressor
@@ -67,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     check_missing_targets(y.reshape(len(y), -1), targets, args.missing_targets, False)
     if args.atom_features:  # named by their row in the whole table, before any work
         refuse_rows_beyond_potential(structures, f"--atom-features {args.atom_features}")
+    keep = None  # the rows of --n's subset
     if args.n is not None and args.n < len(structures):
         keep = sorted(random.Random(0).sample(range(len(structures)), args.n))
         structures, y, formulas = [structures[i] for i in keep], y[keep], formulas[keep]
@@ -83,17 +85,20 @@ def run(args: argparse.Namespace) -> int:
             missing_targets=args.missing_targets,
         ),
     )
-    result = tune(
-        pipeline,
-        [structures[i] for i in train],
-        y[train],
-        groups=formulas[train],
-        n_trials=args.n_trials,
-        timeout=args.timeout,
-        storage=args.storage,
-        study_name=args.study_name,
-        refit=False,
-    )
+    try:
+        result = tune(
+            pipeline,
+            [structures[i] for i in train],
+            y[train],
+            groups=formulas[train],
+            n_trials=args.n_trials,
+            timeout=args.timeout,
+            storage=args.storage,
+            study_name=args.study_name,
+            refit=False,
+        )
+    except InvalidStructureError as exc:  # the training part's items, named by table row
+        raise exc.renumbered(train if keep is None else np.asarray(keep)[train]) from exc
     summary = {
         "study": result.study.study_name,
         "best_trial": result.study.best_trial.number,
