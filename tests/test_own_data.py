@@ -160,28 +160,17 @@ def test_train_command_with_elemental_references(table, tmp_path, capsys):
 
 
 def test_train_command_with_chgnet_atom_features_and_fine_tuning_from_it(
-    table, tmp_path, capsys, monkeypatch
+    table, tmp_path, capsys, chgnet_calls
 ):
-    pytest.importorskip("chgnet")
-    import joblib
-
-    from sklearn_bandgap.featurizers import _neighbor_list_featurizer as featurizer_module
     from sklearn_bandgap.io import load
 
-    processes: list[int] = []  # CHGNet's step: the processes it was given
-    compute = featurizer_module.chgnet_atom_features
-
-    def counting(*args, **kwargs):
-        processes.append(joblib.effective_n_jobs(kwargs.get("n_jobs")))
-        return compute(*args, **kwargs)
-
-    monkeypatch.setattr(featurizer_module, "chgnet_atom_features", counting)
     saved = tmp_path / "chgnet.safetensors"
     argv = ["train", str(table), "--target", "ind_gap", "--atom-features", "chgnet"]
     argv += ["--max-epochs", "1", "--save", str(saved), "--output-dir", str(tmp_path / "out")]
     assert main([*argv, "--n-jobs", "2"]) == 0
     capsys.readouterr()
-    assert processes == [2, 2]  # --n-jobs reaches CHGNet's step (training, test part)...
+    # --n-jobs reaches CHGNet's step (all rows for training, then the test part)...
+    assert [jobs for _, jobs in chgnet_calls] == [2, 2]
     assert load(saved)[0].n_jobs is None  # ...but is not saved with the model
     predict = ["predict", str(table), "--model", str(saved), "--structure-column", "Structure"]
     assert main(predict) == 0
@@ -201,15 +190,17 @@ def test_train_command_with_chgnet_atom_features_and_fine_tuning_from_it(
 
 @pytest.fixture
 def chgnet_calls(monkeypatch):
-    """Each call of the featurizer's CHGNet step: the number of structures it got."""
+    """Each call of the featurizer's CHGNet step: (structures it got, processes it was given)."""
     pytest.importorskip("chgnet")
+    import joblib
+
     from sklearn_bandgap.featurizers import _neighbor_list_featurizer as featurizer_module
 
-    calls: list[int] = []
+    calls: list[tuple[int, int]] = []
     compute = featurizer_module.chgnet_atom_features
 
     def counting(structures, *args, **kwargs):
-        calls.append(len(structures))
+        calls.append((len(structures), joblib.effective_n_jobs(kwargs.get("n_jobs"))))
         return compute(structures, *args, **kwargs)
 
     monkeypatch.setattr(featurizer_module, "chgnet_atom_features", counting)
@@ -226,7 +217,7 @@ def test_tune_and_compare_commands_with_chgnet_atom_features(table, tmp_path, ca
     assert summary["n_complete"] + summary["n_pruned"] == 2
     # CHGNet ran once, on the training part only, before both trials
     train, _ = formula_group_split(load_table(table, target="ind_gap").groups)
-    assert chgnet_calls == [len(train)]
+    assert chgnet_calls == [(len(train), 1)]
     chgnet_calls.clear()
     argv = ["compare", str(table), "--target", "ind_gap", "--structure-column", "Structure"]
     argv += ["--estimators", "lstm_chgnet", "mean", "--folds", "2", "--max-epochs", "1"]
@@ -234,7 +225,8 @@ def test_tune_and_compare_commands_with_chgnet_atom_features(table, tmp_path, ca
     compared = pd.read_csv(tmp_path / "cmp" / "comparison.csv", index_col=0)
     assert set(compared.index) == {"lstm_chgnet", "mean"}
     assert np.isfinite(compared.loc["lstm_chgnet", "mae_mean"])
-    assert sum(chgnet_calls) == 400  # each fold: its training part, then its test part
+    # each fold: its training part, then its test part
+    assert sum(n for n, _ in chgnet_calls) == 400
 
 
 def test_atom_feature_options_without_chgnet_installed_say_what_to_install(
