@@ -83,10 +83,9 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:  # a missing column, bad numbers, unreadable structures
         raise UsageError(str(exc)) from None
-    if "lstm_chgnet" in args.estimators:
-        require_potential("--estimators lstm_chgnet")
     structures, y, groups = table.data, table.target, table.groups
-    if "lstm_chgnet" in args.estimators:  # named by their row in the table, not in a fold
+    if "lstm_chgnet" in args.estimators:  # rows named by their row in the table, not in a fold
+        require_potential("--estimators lstm_chgnet")
         refuse_rows_beyond_potential(structures, "--estimators lstm_chgnet")
     n_groups = len(set(groups))
     if n_groups < args.folds:
