@@ -168,14 +168,14 @@ def test_pooling_over_merged_rows_weighs_them_by_their_shares():
     torch.manual_seed(0)
     module = NeighborLSTM(atom_hidden=4, crystal_hidden=4, with_shares=True)
     a, b = torch.randn(4), torch.randn(4)
-    every_atom = module._pool(
+    every_atom, _ = module._pool(
         torch.stack([a, b, b]), torch.ones(1, 3, dtype=torch.bool), torch.full((3,), 1 / 3)
     )
-    merged = module._pool(
+    merged, _ = module._pool(
         torch.stack([a, b]), torch.ones(1, 2, dtype=torch.bool), torch.tensor([1 / 3, 2 / 3])
     )
     torch.testing.assert_close(merged, every_atom)
-    unweighted = module._pool(
+    unweighted, _ = module._pool(
         torch.stack([a, b]), torch.ones(1, 2, dtype=torch.bool), torch.tensor([0.5, 0.5])
     )
     assert not torch.allclose(every_atom, unweighted)  # the shares count, not just the rows

@@ -131,6 +131,7 @@ _NEIGHBOR_LSTM = {
     "n_neighbors_": Fitted("int"),
     "distance_range_": _FLOATS_1D,
     "n_atom_features_": Fitted("int", required=False),  # absent: files before it (0)
+    "n_distilled_features_": Fitted("int", required=False),  # absent: files before it (0)
     "validation_split_version_": Fitted("int", required=False),  # absent: files before it (1)
 }
 _TRANSLATOR = {"n_pairs_": Fitted("int")}

@@ -440,7 +440,8 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         elif self.init is not None:
             source = resolve_source(self.init)
             source_features = int(getattr(source, "n_atom_features_", 0))
-            if source_features != X.n_atom_features:
+            read_features = 0 if self._distilled_features() else X.n_atom_features
+            if source_features != read_features:
                 raise ValueError(
                     f"init: the source network reads {source_features} atom features per atom, "
                     f"X carries {X.n_atom_features}: featurize with NeighborListFeaturizer("
@@ -459,7 +460,7 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         seed = seed_of(self.random_state)
         self.net_ = self._build_net(seed)
         self.validation_split_version_ = VALIDATION_SPLIT_VERSION
-        model_input = self._model_input(X)
+        model_input = self._model_input(self._with_feature_targets(X))
         model_input.train_only = train_only
         fit_net(
             self.net_,
@@ -491,6 +492,25 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
             )
         return mask
 
+    def _distilled_features(self) -> float:
+        """Weight of the atom-feature targets (feature distillation; 0: none, the default)."""
+        return 0.0
+
+    def _with_feature_targets(self, X: NeighborLists) -> NeighborLists:
+        """``X`` with its atom features standardized, when they are targets (else ``X``).
+
+        Each feature is centred and scaled over the atoms of ``X`` (a
+        constant feature is only centred), so that every feature counts alike
+        in the loss.
+        """
+        if not self._distilled_features():
+            return X
+        assert X.atom_features is not None
+        features = X.atom_features.astype(np.float64)
+        scale = features.std(axis=0)
+        scale[scale == 0] = 1.0
+        return X.with_atom_features((features - features.mean(axis=0)) / scale)
+
     def _continuing(self) -> bool:
         """Whether this fit continues from the current weights (``warm_start`` and fitted)."""
         return bool(self.warm_start) and hasattr(self, "net_")
@@ -516,6 +536,8 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
         """The net's raw outputs on ``X`` after the fitted, list and domain checks."""
         check_is_fitted(self)
         X = self._check_lists(X)
+        if getattr(self, "n_distilled_features_", 0) and X.atom_features is not None:
+            X = X.with_atom_features(None)  # learnt in training, never read
         self._check_domain(X)
         self._check_sites(X)
         outputs: np.ndarray = getattr(self.net_, method)(self._model_input(X))
@@ -578,12 +600,28 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
 
     def _learn_domain(self, X: NeighborLists) -> None:
         """Record the elements, list width, distance range and atom-feature size."""
-        if X.n_atom_features and self.atoms != "pooled":
+        if X.n_atom_features and self.atoms != "pooled" and not self._distilled_features():
             raise ValueError(
                 f"X carries atom features, which atoms={self.atoms!r} cannot read: use "
                 "atoms='pooled' (the default)."
             )
-        self.n_atom_features_ = X.n_atom_features
+        if self._distilled_features():
+            if not X.n_atom_features:
+                raise ValueError(
+                    "distil_atom_features > 0 learns X's atom features as targets, and X "
+                    "carries none: featurize the training data with "
+                    "NeighborListFeaturizer(atom_features='chgnet')."
+                )
+            if self.atoms != "pooled":
+                raise ValueError(
+                    f"distil_atom_features needs atoms='pooled' (got {self.atoms!r}): the "
+                    "features are predicted from the pooled level's atom vectors."
+                )
+            self.n_distilled_features_ = X.n_atom_features
+            self.n_atom_features_ = 0
+        else:
+            self.n_distilled_features_ = 0
+            self.n_atom_features_ = X.n_atom_features
         self.elements_seen_ = np.unique(X.atomic_numbers[:, 0]).astype(int)
         self.n_neighbors_ = int(X.atomic_numbers.shape[1] - 1)
         self.distance_range_ = neighbor_distance_range(X)
@@ -644,6 +682,7 @@ class BaseNeighborLSTM(BaseEstimator, metaclass=ABCMeta):
             "module__interaction_layers": self.interaction_layers,
             "module__message_layers": self.message_layers,
             "module__atom_features": getattr(self, "n_atom_features_", 0),
+            "module__feature_targets": getattr(self, "n_distilled_features_", 0),
         }
 
     def __sklearn_tags__(self) -> Tags:

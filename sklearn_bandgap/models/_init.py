@@ -95,10 +95,12 @@ def body_state(model: Any, source: Any) -> dict[str, torch.Tensor]:
         )
     state = source.net_.module_.state_dict()
     output = output_layer(source.net_.module_)
+    # the source's atom-feature head (feature distillation) is its own: the new
+    # model learns its own, if it distils at all
     return {
         key: tensor.detach().clone()
         for key, tensor in state.items()
-        if not key.startswith(output + ".")
+        if not key.startswith((output + ".", "feature_head."))
     }
 
 

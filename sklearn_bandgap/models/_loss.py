@@ -30,6 +30,15 @@ class WeightedOutputLoss(nn.Module):
     adds nothing (its weight still counts in the denominator, so a batch's
     loss does not jump when a column happens to be absent).
 
+    With ``feature_weight > 0`` (feature distillation), ``y_pred`` may be
+    the tuple a :class:`~sklearn_bandgap.models.NeighborLSTM` built with
+    ``feature_targets`` returns in training mode, ``(outputs, predicted,
+    targets, row_weights)``: the loss above on ``outputs`` plus
+    ``feature_weight`` times the rows' weighted mean squared error between
+    the predicted and target atom features (standardized), averaged over the
+    features. A plain tensor (evaluation mode: the validation loss) gets the
+    loss above alone, so early stopping watches the properties.
+
     Parameters
     ----------
     kind : {"l1", "mse", "huber"}
@@ -38,18 +47,35 @@ class WeightedOutputLoss(nn.Module):
         One positive weight per output column.
     skip_missing : bool, default=False
         Leave NaN targets out of the loss instead of propagating them.
+    feature_weight : float, default=0.0
+        Weight of the atom-feature term.
     """
 
     def __init__(
-        self, kind: str, weights: Sequence[float] | torch.Tensor, skip_missing: bool = False
+        self,
+        kind: str,
+        weights: Sequence[float] | torch.Tensor,
+        skip_missing: bool = False,
+        feature_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.kind = kind
         self.skip_missing = skip_missing
+        self.feature_weight = feature_weight
         self.register_buffer("weights", torch.as_tensor(weights, dtype=torch.float32))
 
-    def forward(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
-        """The weighted mean over columns of each column's mean loss."""
+    def forward(
+        self, y_pred: torch.Tensor | tuple[torch.Tensor, ...], y_true: torch.Tensor
+    ) -> torch.Tensor:
+        """The weighted mean over columns of each column's mean loss (plus the feature term)."""
+        if isinstance(y_pred, tuple):
+            outputs, predicted, targets, row_weights = y_pred
+            squared = ((predicted - targets) ** 2).mean(dim=1)
+            features = (row_weights * squared).sum()
+            return self._outputs_loss(outputs, y_true) + self.feature_weight * features
+        return self._outputs_loss(y_pred, y_true)
+
+    def _outputs_loss(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
         y_pred = y_pred.reshape(len(y_pred), -1)
         y_true = y_true.reshape(len(y_true), -1)
         weights = self.get_buffer("weights")

@@ -211,6 +211,13 @@ class NeighborLSTM(nn.Module):
         ``crystal="pooled"``: layers that update each atom vector from the
         vectors of its listed neighbours' atoms (:class:`NeighborMessages`),
         after the atom transform; ``forward`` then takes ``neighbor_sites``.
+    feature_targets : int, default=0
+        ``crystal="pooled"``: length of a feature vector per row that the
+        network learns to *predict* rather than read (feature distillation):
+        a linear layer maps each atom vector, after the message layers, to it.
+        In training mode, given ``atom_features`` (then targets, not inputs),
+        ``forward`` returns a tuple (see :meth:`forward`); in evaluation mode
+        it returns the crystal outputs alone and needs no features.
 
     Notes
     -----
@@ -275,6 +282,7 @@ class NeighborLSTM(nn.Module):
         interaction_layers: int = 0,
         atom_features: int = 0,
         message_layers: int = 0,
+        feature_targets: int = 0,
     ) -> None:
         super().__init__()
         if neighbors not in ("shells", "sequence") or crystal not in ("pooled", "lstm"):
@@ -296,6 +304,11 @@ class NeighborLSTM(nn.Module):
             raise ValueError("atom_features needs crystal='pooled'.")
         if message_layers and crystal != "pooled":
             raise ValueError("message_layers needs crystal='pooled'.")
+        if feature_targets and (crystal != "pooled" or atom_features):
+            raise ValueError(
+                "feature_targets needs crystal='pooled' and no atom_features as inputs."
+            )
+        self.n_feature_targets = feature_targets
         self.n_atom_features = atom_features
         self.neighbors = neighbors
         self.crystal = crystal
@@ -319,6 +332,8 @@ class NeighborLSTM(nn.Module):
                 AtomContext(crystal_hidden) for _ in range(interaction_layers)
             )
             self.attention = nn.Linear(crystal_hidden, 1)
+            if feature_targets:
+                self.feature_head = nn.Linear(crystal_hidden, feature_targets)
             crystal_size = 2 * crystal_hidden
         else:
             self.crystal_lstm = nn.LSTM(
@@ -341,7 +356,7 @@ class NeighborLSTM(nn.Module):
         shares: torch.Tensor | None = None,
         atom_features: torch.Tensor | None = None,
         neighbor_sites: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Predict one row per crystal.
 
         Parameters
@@ -357,7 +372,9 @@ class NeighborLSTM(nn.Module):
             only if the module was built ``with_shares``.
         atom_features : Tensor of shape (n_crystals, max_rows, n_features), default=None
             Each row's feature vector; required if and only if the module was
-            built with ``atom_features > 0``.
+            built with ``atom_features > 0``. With ``feature_targets > 0``:
+            the features to predict (training mode only; ignored in
+            evaluation mode).
         neighbor_sites : LongTensor of shape (n_crystals, max_rows, n_neighbors + 1), default=None
             For each neighbour, the row of its crystal that it is an image of;
             required if the module has ``message_layers``.
@@ -365,11 +382,22 @@ class NeighborLSTM(nn.Module):
         Returns
         -------
         out : Tensor of shape (n_crystals, n_outputs)
+            Or, with ``feature_targets``, in training mode and given
+            ``atom_features``, the tuple ``(out, predicted, targets, weights)``:
+            each real row's predicted and target features, (n_real_rows,
+            n_features), and its weight, (n_real_rows,), its share of its
+            crystal divided by the number of crystals (they sum to 1), for
+            the loss (:class:`~sklearn_bandgap.models._loss.WeightedOutputLoss`).
         """
         max_rows = atomic_numbers.shape[1]
         real = torch.arange(max_rows, device=n_atoms.device)[None, :] < n_atoms[:, None]
         if self.with_shares and shares is None:
             raise ValueError("this NeighborLSTM was built with_shares: pass shares.")
+        target_features = None
+        if self.n_feature_targets:
+            if self.training and atom_features is not None:
+                target_features = atom_features[real]
+            atom_features = None
         if (atom_features is None) != (self.feature_norm is None):
             raise ValueError(
                 f"this NeighborLSTM was built for {self.n_atom_features} atom features; "
@@ -394,10 +422,14 @@ class NeighborLSTM(nn.Module):
                 if neighbor_sites is None:
                     raise ValueError("this NeighborLSTM has message layers: pass neighbor_sites.")
                 neighbors = self._neighbor_rows(neighbor_sites, real, n_atoms), dists[:, 1:]
-            crystal = self._pool(atom_vectors, real, row_shares, neighbors)
+            crystal, transformed = self._pool(atom_vectors, real, row_shares, neighbors)
         else:
             crystal = self._crystal_lstm(atom_vectors, real, n_atoms, row_shares)
         out: torch.Tensor = self.head(crystal)
+        if target_features is not None:
+            assert row_shares is not None
+            predicted = self.feature_head(transformed)
+            return out, predicted, target_features, row_shares / n_atoms.shape[0]
         return out
 
     # ------------------------------------------------------------------ atom level
@@ -445,8 +477,12 @@ class NeighborLSTM(nn.Module):
         real: torch.Tensor,
         row_shares: torch.Tensor,
         neighbors: tuple[torch.Tensor, torch.Tensor] | None = None,
-    ) -> torch.Tensor:
-        """Share-weighted mean and attention-weighted sum of the transformed atom vectors."""
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Share-weighted mean and attention-weighted sum of the transformed atom vectors.
+
+        Returns the crystal vectors and the atom vectors after the message
+        layers (what ``feature_targets`` are predicted from).
+        """
         assert self.attention is not None
         transformed = self.atom_transform(atom_vectors)
         if neighbors is not None:
@@ -455,6 +491,7 @@ class NeighborLSTM(nn.Module):
             expansion = gaussian_expansion(neighbor_dists, MESSAGE_GAUSSIANS)
             for layer in self.messages:
                 transformed = layer(transformed, neighbor_rows, weights, expansion)
+        after_messages = transformed
         if len(self.interactions):
             crystal_of_row = real.nonzero()[:, 0]
             for layer in self.interactions:
@@ -462,7 +499,7 @@ class NeighborLSTM(nn.Module):
         mean = self._scatter_sum(row_shares.unsqueeze(1) * transformed, real)
         weights = self._softmax_rows(self.attention(transformed).squeeze(1), real, row_shares)
         attended = self._scatter_sum(weights.unsqueeze(1) * transformed, real)
-        return torch.cat([mean, attended], dim=1)
+        return torch.cat([mean, attended], dim=1), after_messages
 
     def _crystal_lstm(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
@@ -91,6 +91,22 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         layer: e.g. ``init="band_gap_mp2018", init_output=0`` fine-tunes the
         shipped gap output on another functional's gaps, ``init_output=1`` its
         formation-energy output on another energy. None: a new output layer.
+    distil_atom_features : float, default=0.0
+        Feature distillation. 0: atom features that ``X`` carries (e.g.
+        ``NeighborListFeaturizer(atom_features="chgnet")``) are inputs, as
+        usual. Above 0: they are *targets* instead. A linear layer maps each
+        atom's vector (after the message layers) to the atom's features,
+        standardized over the training atoms, and this weight times their
+        mean squared error (share-weighted over each crystal's atoms,
+        averaged over crystals and features) joins the training loss; the
+        validation loss, and so early stopping, stays the targets' alone.
+        The network so learns, from a pretrained potential's view of each
+        atom, a representation it then computes from the neighbour lists
+        alone: prediction needs no atom features (lists that carry them are
+        accepted and the features ignored), so it runs at the speed of a
+        model without them. In a pipeline, set the featurizer's
+        ``atom_features=None`` after ``fit`` so that prediction does not
+        compute them.
     {training_parameters}
 
     Attributes
@@ -108,6 +124,11 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         The output columns clipped at 0 (from ``nonnegative``).
     output_weights_ : ndarray of shape (n_outputs,) or None
         The loss weights of the columns (from ``output_weights``).
+    n_atom_features_ : int
+        Atom features per atom the network reads as inputs (0: none).
+    n_distilled_features_ : int
+        Atom features per atom it learnt as targets (``distil_atom_features``;
+        0: none).
 
     Notes
     -----
@@ -137,6 +158,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         "output_weights": ["array-like", None],
         "missing_targets": [StrOptions({"error", "ignore"})],
         "init_output": [Interval(Integral, 0, None, closed="left"), "array-like", None],
+        "distil_atom_features": [Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(
@@ -161,6 +183,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         output_weights: Sequence[float] | None = None,
         missing_targets: str = "error",
         init_output: int | Sequence[int] | None = None,
+        distil_atom_features: float = 0.0,
         lr: float = 2e-3,
         weight_decay: float = 1e-5,
         batch_size: int = 128,
@@ -215,6 +238,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         self.output_weights = output_weights
         self.missing_targets = missing_targets
         self.init_output = init_output
+        self.distil_atom_features = distil_atom_features
 
     def predict(self, X: NeighborLists) -> np.ndarray:
         """Predict the target(s) of each structure.
@@ -242,6 +266,9 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         return tags
 
     # ------------------------------------------------------------------ internals
+    def _distilled_features(self) -> float:
+        return float(getattr(self, "distil_atom_features", 0.0))
+
     def _encode_targets(self, y: Any, n_samples: int) -> np.ndarray:
         """Standardize the targets (one column per output; NaN kept where allowed)."""
         y_array = check_target(
@@ -407,7 +434,8 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
         settings: dict[str, Any] = {"net": NeuralNetRegressor, "n_outputs": self.n_outputs_}
         weights = getattr(self, "output_weights_", None)  # absent from files saved before it
         skip_missing = self.missing_targets == "ignore"
-        if weights is None and not skip_missing:
+        feature_weight = float(self.distil_atom_features) if self._distilled_features() else 0.0
+        if weights is None and not skip_missing and not feature_weight:
             criteria = {"l1": torch.nn.L1Loss, "mse": torch.nn.MSELoss, "huber": torch.nn.HuberLoss}
             return {**settings, "criterion": criteria[self.loss]}
         if weights is None:
@@ -418,6 +446,7 @@ class NeighborLSTMRegressor(RegressorMixin, BaseNeighborLSTM):
             "criterion__kind": self.loss,
             "criterion__weights": torch.as_tensor(weights, dtype=torch.float32),
             "criterion__skip_missing": skip_missing,
+            "criterion__feature_weight": feature_weight,
         }
 
 
