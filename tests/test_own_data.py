@@ -188,6 +188,32 @@ def test_train_command_with_chgnet_atom_features_and_fine_tuning_from_it(
     assert "trained without atom features" in capsys.readouterr().err
 
 
+def test_train_command_distils_chgnet_atom_features(table, tmp_path, capsys, chgnet_calls):
+    from sklearn_bandgap.io import load
+    from sklearn_bandgap.model_selection import formula_group_split
+
+    saved = tmp_path / "distilled.safetensors"
+    argv = ["train", str(table), "--target", "ind_gap", "--atom-features", "chgnet"]
+    argv += ["--distil-atom-features", "0.5", "--max-epochs", "1", "--message-layers", "1"]
+    assert main([*argv, "--save", str(saved), "--output-dir", str(tmp_path / "out")]) == 0
+    assert "the model will predict without them" in capsys.readouterr().out
+    # CHGNet ran on the training part alone; the test part was predicted without it
+    train, _ = formula_group_split(load_table(table, target="ind_gap").groups)
+    assert [n for n, _ in chgnet_calls] == [len(train)]
+    featurizer, model = load(saved)
+    assert featurizer.atom_features is None
+    assert (model.n_distilled_features_, model.n_atom_features_) == (64, 0)
+    predict = ["predict", str(table), "--model", str(saved), "--structure-column", "Structure"]
+    assert main(predict) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 201
+    assert len(chgnet_calls) == 1  # prediction never ran CHGNet
+    # the features to learn must be named; a weight is a number of 0 or more
+    assert main(["train", str(table), "--target", "ind_gap", "--distil-atom-features", "1"]) == 2
+    assert "give --atom-features chgnet too" in capsys.readouterr().err
+    assert main([*argv[:6], "--distil-atom-features", "-1"]) == 2
+    assert "give a weight, 0 or more" in capsys.readouterr().err
+
+
 @pytest.fixture
 def chgnet_calls(monkeypatch):
     """Each call of the featurizer's CHGNet step: (structures it got, processes it was given)."""

@@ -254,6 +254,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     _add_atom_features_argument(p)
     p.add_argument(
+        "--distil-atom-features",
+        type=float,
+        default=0.0,
+        metavar="WEIGHT",
+        help="with --atom-features: learn those features as per-atom targets (this weight "
+        "times their squared error joins the training loss) instead of reading them, so "
+        "that the saved model predicts without CHGNet, at the speed of a model without "
+        "them; only the training part is run through CHGNet; default: 0 (read them)",
+    )
+    p.add_argument(
         "--n-jobs",
         type=int,
         default=-1,

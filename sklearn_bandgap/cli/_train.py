@@ -74,6 +74,7 @@ def train_job(
     output_weights: list[float] | None = None,
     missing_targets: str = "error",
     atom_features: str | None = None,
+    distil_atom_features: float = 0.0,
     test_size: float = 0.1,
     split_seed: int = 0,
     composition_baseline: bool = False,
@@ -85,6 +86,13 @@ def train_job(
     start = time.perf_counter()
     if not 0.0 < test_size < 1.0:
         raise UsageError(f"--test-size {test_size}: give a fraction of the groups, in (0, 1)")
+    if not distil_atom_features >= 0:  # NaN too
+        raise UsageError(f"--distil-atom-features {distil_atom_features}: give a weight, 0 or more")
+    if distil_atom_features and not atom_features:
+        raise UsageError(
+            f"--distil-atom-features {distil_atom_features:g} learns the atom features of "
+            "--atom-features as targets: give --atom-features chgnet too"
+        )
     if atom_features:
         require_potential(f"--atom-features {atom_features}")
     if table is not None:
@@ -154,6 +162,12 @@ def train_job(
     }
     if message_layers:
         model_params["message_layers"] = message_layers
+    if distil_atom_features:
+        model_params["distil_atom_features"] = distil_atom_features
+        print(
+            f"Learning CHGNet's atom features of the training part as targets (weight "
+            f"{distil_atom_features:g}); the model will predict without them."
+        )
     callbacks: list[Any] = []
     if checkpoint_dir is not None:
         from sklearn_bandgap.models import TrainingCheckpoint
@@ -191,13 +205,18 @@ def train_job(
             )
         model_params.update(architecture, init=init)
         source_features = int(getattr(source, "n_atom_features_", 0))
+        if source_features and distil_atom_features:
+            raise UsageError(
+                f"--distil-atom-features: {init}'s network reads CHGNet's atom features as "
+                "inputs; a fine-tuned copy reads them too and cannot learn them as targets"
+            )
         if source_features and atom_features is None:
             atom_features = "chgnet"  # the source's network reads CHGNet's atom features
             option = f"--init {init} (its network reads CHGNet's atom features)"
             require_potential(option)
             refuse_rows_beyond_potential(structures, option)
             print(f"{init} reads CHGNet's atom features: the structures get them too.")
-        elif atom_features and not source_features:
+        elif atom_features and not source_features and not distil_atom_features:
             raise UsageError(
                 f"--atom-features {atom_features}: {init}'s network was trained without atom "
                 "features and cannot read them"
@@ -405,6 +424,7 @@ def run(args: argparse.Namespace) -> int:
         output_weights=args.output_weights,
         missing_targets=args.missing_targets,
         atom_features=args.atom_features,
+        distil_atom_features=args.distil_atom_features,
         test_size=args.test_size,
         split_seed=args.split_seed,
         composition_baseline=args.composition_baseline,

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from joblib import parallel_config
 from pymatgen.core import Structure
+from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 
 from sklearn_bandgap.datasets import MP_UNITS as UNITS
@@ -137,7 +138,10 @@ def train_and_evaluate(
         energies per atom.
     featurizer_params : dict, default=None
         Parameters of the :class:`NeighborListFeaturizer` (e.g.
-        ``{"atom_features": "chgnet"}``).
+        ``{"atom_features": "chgnet"}``). With ``distil_atom_features > 0``
+        in ``model_params`` the atom features are targets of training only:
+        the training part gets them, the test part and the saved pipeline's
+        featurizer do not (prediction runs without the potential).
     teacher : fitted regressor, default=None
         Knowledge distillation: a fitted model that takes structures (a shipped
         or saved pipeline) and predicts the target (its first output). The
@@ -183,10 +187,18 @@ def train_and_evaluate(
             f"{list(auxiliary_targets)}, got shape {np.shape(y)}."
         )
     train, test = formula_group_split(formulas, test_size=test_size, random_state=split_seed)
-    featurizer = NeighborListFeaturizer(**(featurizer_params or {}))
+    distilling = bool(params.get("distil_atom_features"))
+    featurizer_params = dict(featurizer_params or {})
+    # distilled features are learnt in training, never read: only the training part gets them
+    learnt = featurizer_params.pop("atom_features", None) if distilling else None
+    featurizer = NeighborListFeaturizer(**featurizer_params)
     start = time.perf_counter()
     with _featurizing_jobs(n_jobs):
         lists = featurizer.transform(structures)
+        lists_fit = lists[train]
+        if learnt is not None:
+            with_features = clone(featurizer).set_params(atom_features=learnt)
+            lists_fit = with_features.transform([structures[i] for i in train])
     featurize_s = time.perf_counter() - start
 
     regressor = NeighborLSTMRegressor(**params)
@@ -210,7 +222,7 @@ def train_and_evaluate(
             "training_part_mae": float(np.nanmean(np.abs(taught - truth))),
         }
     start = time.perf_counter()
-    model.fit(lists[train], y_fit)
+    model.fit(lists_fit, y_fit)
     fit_s = time.perf_counter() - start
     fitted_core: Any = model.regressor_ if composition_baseline else model
     members = (
