@@ -194,11 +194,13 @@ def train_and_evaluate(
     featurizer = NeighborListFeaturizer(**featurizer_params)
     start = time.perf_counter()
     with _featurizing_jobs(n_jobs):
-        lists = featurizer.transform(structures)
-        lists_fit = lists[train]
-        if learnt is not None:
+        if learnt is None:
+            lists = featurizer.transform(structures)
+            lists_fit, lists_test = lists[train], lists[test]
+        else:  # each part featurized once: the training part with the features to learn
             with_features = clone(featurizer).set_params(atom_features=learnt)
             lists_fit = with_features.transform([structures[i] for i in train])
+            lists_test = featurizer.transform([structures[i] for i in test])
     featurize_s = time.perf_counter() - start
 
     regressor = NeighborLSTMRegressor(**params)
@@ -257,7 +259,7 @@ def train_and_evaluate(
     with _featurizing_jobs(n_jobs):  # the inference figure includes featurizing
         if random_states is not None and composition_baseline:  # the spread: the network's
             y_pred = pipeline.predict(test_structures)
-            _, y_std = fitted_core.predict(lists[test], return_std=True)
+            _, y_std = fitted_core.predict(lists_test, return_std=True)
             y_std = np.asarray(y_std).reshape(len(test), -1)[:, 0]
         elif random_states is not None:  # a seed ensemble: its members' spread comes free
             y_pred, y_std = pipeline.predict(test_structures, return_std=True)
